@@ -1,0 +1,16 @@
+/**
+ * Task-level evaluation of a quantized model against its FP32 original.
+ *
+ * <p>The measure used throughout the project for sentence encoders: embeddings of labelled
+ * sentences from every model variant; a {@link org.djlquant.eval.LinearProbe} (multinomial logistic
+ * regression with L2 penalty, trained with DJL {@code NDArray} operations) is trained on the
+ * <em>FP32</em> embeddings of the training folds and applied unchanged to every variant's
+ * embeddings of the held-out fold ({@link org.djlquant.eval.ProbeEvaluation}, stratified k-fold
+ * cross-validation), so an accuracy drop measures only what quantization changed in the embeddings.
+ * {@link org.djlquant.eval.EmbeddingAgreement} adds the cosine similarity of every variant's
+ * embeddings to the FP32 ones.
+ *
+ * <p>All types here are immutable values or stateless functions and are safe to share between
+ * threads; NDArrays are created in a sub-manager per call and closed before the call returns.
+ */
+package org.djlquant.eval;
