@@ -1,9 +1,8 @@
 package org.djlquant.io.onnx;
 
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
-import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.LayerNorm;
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.InvalidProtocolBufferException;
 import java.io.IOException;
@@ -14,6 +13,7 @@ import java.util.List;
 import org.djlquant.QuantizationException;
 import org.djlquant.nn.transformer.BertConfig;
 import org.djlquant.nn.transformer.BertEmbeddings;
+import org.djlquant.nn.transformer.BertEncoder;
 import org.djlquant.nn.transformer.BertLayer;
 import org.djlquant.nn.transformer.BertModelBlock;
 import org.djlquant.nn.transformer.BertSelfAttention;
@@ -150,15 +150,15 @@ public final class OnnxImporter {
                         eps,
                         match.maskValue());
         BertModelBlock block = new BertModelBlock(config);
-        BertEmbeddings embeddings = block.getEmbeddings();
+        BertEmbeddings embeddings = (BertEmbeddings) block.getEmbeddings();
         table(embeddings.getWord(), word);
         table(embeddings.getPosition(), position);
         table(embeddings.getTokenType(), tokenType);
         norm(graph, embeddings.getNorm(), match.embeddingNorm());
         for (int i = 0; i < config.layerCount(); i++) {
             BertGraphMatcher.Layer from = match.layers().get(i);
-            BertLayer to = block.getEncoder().getLayers().get(i);
-            BertSelfAttention attention = to.getAttention();
+            BertLayer to = (BertLayer) ((BertEncoder) block.getEncoder()).getLayers().get(i);
+            BertSelfAttention attention = (BertSelfAttention) to.getAttention();
             linear(graph, attention.getQuery(), from.query());
             linear(graph, attention.getKey(), from.key());
             linear(graph, attention.getValue(), from.value());
@@ -177,7 +177,7 @@ public final class OnnxImporter {
     }
 
     /** ONNX MatMul weights are [in, out]; DJL's Linear keeps [out, in]. */
-    private static void linear(OnnxGraph graph, Linear linear, BertGraphMatcher.Linear from) {
+    private static void linear(OnnxGraph graph, Block linear, BertGraphMatcher.Linear from) {
         OnnxMl.TensorProto w = graph.constant(from.weight());
         int in = (int) w.getDims(0);
         int out = (int) w.getDims(1);
@@ -198,7 +198,7 @@ public final class OnnxImporter {
                         new ArrayInitializer(b.getName(), new Shape(out), OnnxGraph.floats(b)));
     }
 
-    private static void norm(OnnxGraph graph, LayerNorm norm, BertGraphMatcher.Norm from) {
+    private static void norm(OnnxGraph graph, Block norm, BertGraphMatcher.Norm from) {
         OnnxMl.TensorProto gamma = graph.constant(from.gamma());
         OnnxMl.TensorProto beta = graph.constant(from.beta());
         norm.getParameters()

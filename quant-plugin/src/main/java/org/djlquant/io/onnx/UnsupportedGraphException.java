@@ -1,6 +1,9 @@
 package org.djlquant.io.onnx;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.djlquant.QuantizationException;
 
 /**
@@ -38,13 +41,33 @@ public class UnsupportedGraphException extends QuantizationException {
     private static String message(String reason, List<String> nodes) {
         StringBuilder sb = new StringBuilder(reason);
         sb.append("; ").append(nodes.size()).append(" node(s) not mapped");
-        if (!nodes.isEmpty()) {
-            sb.append(": ")
-                    .append(String.join(", ", nodes.subList(0, Math.min(LISTED, nodes.size()))));
-            if (nodes.size() > LISTED) {
-                sb.append(", ... and ").append(nodes.size() - LISTED).append(" more");
-            }
+        if (nodes.isEmpty()) {
+            return sb.toString();
+        }
+        Map<String, Integer> byOp = new LinkedHashMap<>();
+        for (String n : nodes) {
+            byOp.merge(opType(n), 1, Integer::sum);
+        }
+        sb.append(" (by op type: ");
+        byOp.entrySet().stream()
+                .sorted(Map.Entry.<String, Integer>comparingByValue().reversed())
+                .forEach(e -> sb.append(e.getKey()).append(' ').append(e.getValue()).append(", "));
+        sb.setLength(sb.length() - 2);
+        sb.append(")");
+        // constants say little about why a graph does not fit: list the other nodes first
+        List<String> listed = new ArrayList<>();
+        nodes.stream().filter(n -> !opType(n).equals("Constant")).forEach(listed::add);
+        nodes.stream().filter(n -> opType(n).equals("Constant")).forEach(listed::add);
+        sb.append(": ")
+                .append(String.join(", ", listed.subList(0, Math.min(LISTED, listed.size()))));
+        if (listed.size() > LISTED) {
+            sb.append(", ... and ").append(listed.size() - LISTED).append(" more");
         }
         return sb.toString();
+    }
+
+    private static String opType(String node) {
+        int open = node.lastIndexOf(" (");
+        return open < 0 ? "?" : node.substring(open + 2, node.length() - 1);
     }
 }

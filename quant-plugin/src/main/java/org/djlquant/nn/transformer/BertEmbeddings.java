@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.norm.LayerNorm;
@@ -33,7 +34,8 @@ public class BertEmbeddings extends AbstractBlock {
     private final Parameter word;
     private final Parameter position;
     private final Parameter tokenType;
-    private final LayerNorm norm;
+    // not final, typed Block: quantization stages may swap it for a twin in place
+    private Block norm;
 
     /**
      * Creates uninitialised embeddings.
@@ -93,7 +95,7 @@ public class BertEmbeddings extends AbstractBlock {
      *
      * @return the {@code norm} child
      */
-    public LayerNorm getNorm() {
+    public Block getNorm() {
         return norm;
     }
 

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 import java.util.ArrayList;
@@ -24,7 +25,8 @@ public class BertEncoder extends AbstractBlock {
 
     private static final byte VERSION = 1;
 
-    private final List<BertLayer> layers;
+    // a modifiable list: quantization stages may swap a layer for a twin in place
+    private final List<Block> layers = new ArrayList<>();
 
     /**
      * Creates {@code config.layerCount()} uninitialised layers.
@@ -33,20 +35,18 @@ public class BertEncoder extends AbstractBlock {
      */
     public BertEncoder(BertConfig config) {
         super(VERSION);
-        List<BertLayer> list = new ArrayList<>();
         for (int i = 0; i < config.layerCount(); i++) {
-            list.add(addChildBlock("", new BertLayer(config)));
+            layers.add(addChildBlock("", new BertLayer(config)));
         }
-        layers = Collections.unmodifiableList(list);
     }
 
     /**
      * Returns the layers in execution order.
      *
-     * @return an unmodifiable list of the layers
+     * @return an unmodifiable view of the layers ({@link BertLayer}s unless swapped for twins)
      */
-    public List<BertLayer> getLayers() {
-        return layers;
+    public List<Block> getLayers() {
+        return Collections.unmodifiableList(layers);
     }
 
     /** {@inheritDoc} */
@@ -58,7 +58,7 @@ public class BertEncoder extends AbstractBlock {
             PairList<String, Object> params) {
         NDArray x = inputs.get(0);
         NDArray mask = inputs.get(1);
-        for (BertLayer layer : layers) {
+        for (Block layer : layers) {
             x = layer.forward(parameterStore, new NDList(x, mask), training).head();
         }
         return new NDList(x);
@@ -74,7 +74,7 @@ public class BertEncoder extends AbstractBlock {
     @Override
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {
-        for (BertLayer layer : layers) {
+        for (Block layer : layers) {
             layer.initialize(manager, dataType, inputShapes);
         }
     }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
@@ -27,11 +28,13 @@ public class BertLayer extends AbstractBlock {
 
     private static final byte VERSION = 1;
 
-    private final BertSelfAttention attention;
-    private final LayerNorm attentionNorm;
-    private final Linear intermediate;
-    private final Linear output;
-    private final LayerNorm outputNorm;
+    // Children are typed Block and not final: quantization stages swap them for observed,
+    // fake-quant or INT8 twins in place (in this field and in the children list).
+    private Block attention;
+    private Block attentionNorm;
+    private Block intermediate;
+    private Block output;
+    private Block outputNorm;
 
     /**
      * Creates an uninitialised layer.
@@ -61,9 +64,10 @@ public class BertLayer extends AbstractBlock {
     /**
      * Returns the self-attention block.
      *
-     * @return the {@code attention} child
+     * @return the {@code attention} child: a {@link BertSelfAttention}, or its twin after
+     *     quantization
      */
-    public BertSelfAttention getAttention() {
+    public Block getAttention() {
         return attention;
     }
 
@@ -72,25 +76,25 @@ public class BertLayer extends AbstractBlock {
      *
      * @return the {@code attentionNorm} child
      */
-    public LayerNorm getAttentionNorm() {
+    public Block getAttentionNorm() {
         return attentionNorm;
     }
 
     /**
      * Returns the first feed-forward projection (H→I, followed by GELU).
      *
-     * @return the {@code intermediate} child
+     * @return the {@code intermediate} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getIntermediate() {
+    public Block getIntermediate() {
         return intermediate;
     }
 
     /**
      * Returns the second feed-forward projection (I→H).
      *
-     * @return the {@code output} child
+     * @return the {@code output} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getOutput() {
+    public Block getOutput() {
         return output;
     }
 
@@ -99,7 +103,7 @@ public class BertLayer extends AbstractBlock {
      *
      * @return the {@code outputNorm} child
      */
-    public LayerNorm getOutputNorm() {
+    public Block getOutputNorm() {
         return outputNorm;
     }
 

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
 
@@ -27,8 +28,9 @@ public class BertModelBlock extends AbstractBlock {
     private static final byte VERSION = 1;
 
     private final BertConfig config;
-    private final BertEmbeddings embeddings;
-    private final BertEncoder encoder;
+    // not final, typed Block: quantization stages may swap children for twins in place
+    private Block embeddings;
+    private Block encoder;
 
     /**
      * Creates an uninitialised encoder with the given architecture.
@@ -56,7 +58,7 @@ public class BertModelBlock extends AbstractBlock {
      *
      * @return the {@code embeddings} child
      */
-    public BertEmbeddings getEmbeddings() {
+    public Block getEmbeddings() {
         return embeddings;
     }
 
@@ -65,7 +67,7 @@ public class BertModelBlock extends AbstractBlock {
      *
      * @return the {@code encoder} child
      */
-    public BertEncoder getEncoder() {
+    public Block getEncoder() {
         return encoder;
     }
 
@@ -102,7 +104,8 @@ public class BertModelBlock extends AbstractBlock {
     /** {@inheritDoc} */
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return embeddings.getOutputShapes(new Shape[] {inputShapes[0], inputShapes[2]});
+        Shape ids = inputShapes[0];
+        return new Shape[] {new Shape(ids.get(0), ids.get(1), config.hiddenSize())};
     }
 
     /** {@inheritDoc} */
@@ -111,7 +114,7 @@ public class BertModelBlock extends AbstractBlock {
             NDManager manager, DataType dataType, Shape... inputShapes) {
         Shape ids = inputShapes[0];
         embeddings.initialize(manager, dataType, ids, inputShapes[2]);
-        Shape hidden = embeddings.getOutputShapes(new Shape[] {ids, inputShapes[2]})[0];
+        Shape hidden = getOutputShapes(inputShapes)[0];
         encoder.initialize(manager, dataType, hidden, new Shape(ids.get(0), 1, 1, ids.get(1)));
     }
 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
@@ -28,10 +29,12 @@ public class BertSelfAttention extends AbstractBlock {
 
     private final int hiddenSize;
     private final int headCount;
-    private final Linear query;
-    private final Linear key;
-    private final Linear value;
-    private final Linear output;
+    // Children are typed Block and not final: quantization stages swap them for observed,
+    // fake-quant or INT8 twins in place (in this field and in the children list).
+    private Block query;
+    private Block key;
+    private Block value;
+    private Block output;
 
     /**
      * Creates the block with four uninitialised projections.
@@ -65,36 +68,36 @@ public class BertSelfAttention extends AbstractBlock {
     /**
      * Returns the query projection.
      *
-     * @return the {@code query} child
+     * @return the {@code query} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getQuery() {
+    public Block getQuery() {
         return query;
     }
 
     /**
      * Returns the key projection.
      *
-     * @return the {@code key} child
+     * @return the {@code key} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getKey() {
+    public Block getKey() {
         return key;
     }
 
     /**
      * Returns the value projection.
      *
-     * @return the {@code value} child
+     * @return the {@code value} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getValue() {
+    public Block getValue() {
         return value;
     }
 
     /**
      * Returns the projection applied to the concatenated heads.
      *
-     * @return the {@code output} child
+     * @return the {@code output} child: a {@link Linear}, or its twin after quantization
      */
-    public Linear getOutput() {
+    public Block getOutput() {
         return output;
     }
 
@@ -130,7 +133,7 @@ public class BertSelfAttention extends AbstractBlock {
     }
 
     private NDArray heads(
-            Linear projection,
+            Block projection,
             ParameterStore parameterStore,
             NDArray x,
             boolean training,
@@ -152,7 +155,7 @@ public class BertSelfAttention extends AbstractBlock {
     @Override
     protected void initializeChildBlocks(
             NDManager manager, DataType dataType, Shape... inputShapes) {
-        for (Linear projection : new Linear[] {query, key, value, output}) {
+        for (Block projection : new Block[] {query, key, value, output}) {
             projection.initialize(manager, dataType, inputShapes[0]);
         }
     }
