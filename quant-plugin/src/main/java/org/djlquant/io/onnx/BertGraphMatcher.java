@@ -264,6 +264,10 @@ final class BertGraphMatcher {
             checkPermutation(where + "value", vNodes, new int[] {0, 2, 1, 3});
             checkPermutation(where + "context", cNodes, new int[] {0, 2, 1, 3});
             heads = headCount(where, qNodes, scale);
+            if (headCount(where, kNodes, scale) != heads
+                    || headCount(where, vNodes, scale) != heads) {
+                throw refuse(where + "query, key and value are split into different head counts");
+            }
             query = q;
             key = k;
             value = v;
@@ -344,7 +348,7 @@ final class BertGraphMatcher {
             }
         }
         if (heads < 0) {
-            throw refuse(where + "cannot read the head count from the query reshape");
+            throw refuse(where + "cannot read the head count from a query/key/value reshape");
         }
         double expected = 1 / Math.sqrt(headSize);
         if (Math.abs(scale - expected) > 1e-4 * expected) {

@@ -16,6 +16,7 @@ public class UnsupportedGraphException extends QuantizationException {
 
     private static final int LISTED = 25;
 
+    /** The unmapped nodes as {@code name (OpType)}, in graph order. */
     private final List<String> unmappedNodes;
 
     /**

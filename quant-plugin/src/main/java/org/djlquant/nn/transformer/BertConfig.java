@@ -28,6 +28,15 @@ public record BertConfig(
     /**
      * Validates the numbers.
      *
+     * @param vocabSize number of rows of the word-embedding table
+     * @param hiddenSize width H of every token vector
+     * @param layerCount number of encoder layers
+     * @param headCount number of attention heads
+     * @param intermediateSize width of the feed-forward layer
+     * @param maxPositions number of rows of the position-embedding table
+     * @param typeVocabSize number of rows of the token-type embedding table
+     * @param layerNormEpsilon epsilon of every layer normalisation
+     * @param maskValue value added to the attention scores of padding positions
      * @throws IllegalArgumentException if a size is not positive, the head count does not divide
      *     the hidden size, or epsilon is not a small positive number
      */
