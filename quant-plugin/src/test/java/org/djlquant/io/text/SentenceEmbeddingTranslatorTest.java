@@ -1,11 +1,13 @@
 package org.djlquant.io.text;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
 import ai.djl.inference.Predictor;
+import ai.djl.translate.TranslateException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -138,6 +140,19 @@ class SentenceEmbeddingTranslatorTest {
                                         .optMaxLength(1)
                                         .build());
         assertTrue(small.getMessage().contains("was 1"), small.getMessage());
+    }
+
+    @Test
+    void emptyBatchIsRefused() throws Exception {
+        try (SentenceEmbeddingTranslator translator =
+                        SentenceEmbeddingTranslator.builder().setTokenizer(tokenizer).build();
+                Predictor<List<String>, float[][]> predictor =
+                        pytorch.newPredictor(translator.batch())) {
+            TranslateException e =
+                    assertThrows(TranslateException.class, () -> predictor.predict(List.of()));
+            assertInstanceOf(IllegalArgumentException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().contains("batch was empty"));
+        }
     }
 
     private static float[][] embed(
