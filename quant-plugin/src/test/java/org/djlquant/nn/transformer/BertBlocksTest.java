@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -14,6 +15,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockList;
+import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
@@ -56,6 +58,36 @@ class BertBlocksTest {
             assertSame(twin, attention.getQuery());
             assertArrayEquals(before, forward(model, manager, inputs), 0f);
             assertEquals(1, twin.calls);
+        }
+    }
+
+    @Test
+    void gradientsReachEveryProjectionAndTheEmbeddings() {
+        try (NDManager manager = Engine.getEngine("PyTorch").newBaseManager()) {
+            BertModelBlock model = new BertModelBlock(CONFIG);
+            model.setInitializer(new NormalInitializer(0.2f), p -> true);
+            Shape ids = new Shape(2, 5);
+            model.initialize(manager, DataType.FLOAT32, ids, ids, ids);
+            NDList inputs =
+                    new NDList(
+                            manager.create(new long[] {3, 5, 7, 9, 11, 13, 15, 17, 19, 2}, ids),
+                            manager.create(new long[] {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, ids),
+                            manager.zeros(ids, DataType.INT64));
+            try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+                NDList out = model.forward(new ParameterStore(manager, false), inputs, true);
+                collector.backward(out.head().mul(out.head()).sum());
+            }
+            int checked = 0;
+            for (var pair : model.getParameters()) {
+                if (pair.getKey().contains("query")
+                        || pair.getKey().contains("word")
+                        || pair.getKey().contains("intermediate")) {
+                    NDArray grad = pair.getValue().getArray().getGradient();
+                    assertTrue(grad.abs().sum().getFloat() > 0, pair.getKey() + " has no gradient");
+                    checked++;
+                }
+            }
+            assertEquals(2 * 2 * 2 + 1, checked);
         }
     }
 
