@@ -141,6 +141,7 @@ class OnnxImporterTest {
     void importedWeightsInitialiseOnlyOneModel() throws Exception {
         ImportedModel imported = importBytes(TinyBertGraph.exporterStyle().toByteArray());
         try (Model model = imported.newModel("tiny", "PyTorch")) {
+            assertEquals(imported.getBlock(), model.getBlock());
             IllegalStateException e =
                     assertThrows(
                             IllegalStateException.class,
