@@ -39,12 +39,12 @@ public final class ProbeEvaluation {
         }
 
         /**
-         * Five folds, seed 42, {@code lambda = 1e-4}, 500 steps, PyTorch engine.
+         * Five folds, seed 42, {@code lambda = 1e-4}, 300 steps, PyTorch engine.
          *
          * @return the defaults
          */
         public static Settings defaults() {
-            return new Settings(5, 42, 1e-4, 500, "PyTorch");
+            return new Settings(5, 42, 1e-4, 300, "PyTorch");
         }
     }
 

@@ -30,7 +30,7 @@ class EvalTest {
             x[i] = new float[] {a, b};
             y[i] = side > 0 ? 1 : 0;
         }
-        LinearProbe probe = LinearProbe.fit(x, y, 2, 0, 2000, "PyTorch");
+        LinearProbe probe = LinearProbe.fit(x, y, 2, 0, 300, "PyTorch");
         assertEquals(1.0, probe.accuracy(x, y));
     }
 
@@ -58,7 +58,7 @@ class EvalTest {
             }
         }
         double lambda = 0.05;
-        LinearProbe probe = LinearProbe.fit(x, y, k, lambda, 3000, "PyTorch");
+        LinearProbe probe = LinearProbe.fit(x, y, k, lambda, 600, "PyTorch");
         double[][] w = recoverWeights(probe, d, k);
         double[][] grad = new double[d][k];
         for (int i = 0; i < n; i++) {
