@@ -2,8 +2,10 @@ package org.djlquant.policy;
 
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.djlquant.QuantizationException;
 
 /**
@@ -30,7 +32,8 @@ public final class CostTable {
     }
 
     /**
-     * Measures every allowed precision of every layer with a cost model, in model order.
+     * Measures every allowed precision of every layer, and FP32 (the search's baseline), with a
+     * cost model, in model order.
      *
      * @param rules the layers and their allowed precisions
      * @param model the cost model
@@ -41,7 +44,9 @@ public final class CostTable {
             throws QuantizationException {
         Builder b = builder();
         for (LayerInfo layer : rules.layers()) {
-            for (Precision p : rules.allowed(layer.path())) {
+            Set<Precision> wanted = EnumSet.of(Precision.FP32);
+            wanted.addAll(rules.allowed(layer.path()));
+            for (Precision p : wanted) {
                 LayerCost cost;
                 try {
                     cost = model.measure(layer, p);

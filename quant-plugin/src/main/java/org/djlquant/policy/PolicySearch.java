@@ -235,14 +235,17 @@ public final class PolicySearch {
             Precision[] smallest = perLayer((i, p) -> new double[] {bytes(i, p), latency(i, p)});
             Precision[] quickest = perLayer((i, p) -> new double[] {latency(i, p), bytes(i, p)});
             throw new InfeasibleBudgetException(
-                    String.format(
-                            Locale.ROOT,
-                            "no allowed assignment meets size <= %s bytes and latency <= %s ms;"
-                                    + " the smallest reachable is %d bytes, the fastest %.6g ms",
-                            budget.maxBytes().isPresent() ? maxBytes : "unbounded",
-                            budget.maxLatencyMs().isPresent() ? maxLatency : "unbounded",
-                            sumBytes(smallest),
-                            sumLatency(quickest)),
+                    "no allowed assignment meets size <= "
+                            + (budget.maxBytes().isPresent() ? maxBytes + " bytes" : "(unbounded)")
+                            + " and latency <= "
+                            + (budget.maxLatencyMs().isPresent()
+                                    ? num(maxLatency) + " ms"
+                                    : "(unbounded)")
+                            + "; the smallest reachable is "
+                            + sumBytes(smallest)
+                            + " bytes, the fastest "
+                            + num(sumLatency(quickest))
+                            + " ms; raise the bounds or allow smaller / faster precisions",
                     Double.NaN,
                     toMap(smallest),
                     sumLatency(smallest),
@@ -274,11 +277,7 @@ public final class PolicySearch {
                 break;
             }
             exact &= s.exact();
-            Candidate t =
-                    run.eval(
-                            s.choice(),
-                            Stage.BUDGETED,
-                            String.format(Locale.ROOT, "proxy alpha %.6g", alpha));
+            Candidate t = run.eval(s.choice(), Stage.BUDGETED, "proxy alpha " + num(alpha));
             if (t.drop() <= maxDrop || t.damage() <= 0) {
                 break;
             }
@@ -545,22 +544,37 @@ public final class PolicySearch {
 
     private InfeasibleBudgetException infeasible(Candidate c, double maxDrop, String what) {
         return new InfeasibleBudgetException(
-                String.format(
-                        Locale.ROOT,
-                        "metric drop budget %.6g is infeasible: %s already drops the metric by"
-                                + " %.6g (metric %.6g) at %.6g ms and %d bytes; raise the budget to"
-                                + " at least %.6g or allow more precise precisions",
-                        maxDrop,
-                        what,
-                        c.drop(),
-                        c.metric(),
-                        c.latencyMs(),
-                        c.bytes(),
-                        c.drop()),
+                "metric drop budget "
+                        + num(maxDrop)
+                        + " is infeasible: "
+                        + what
+                        + " already drops the metric by "
+                        + num(c.drop())
+                        + " (metric "
+                        + num(c.metric())
+                        + ") at "
+                        + num(c.latencyMs())
+                        + " ms and "
+                        + c.bytes()
+                        + " bytes; raise the budget to at least "
+                        + num(c.drop())
+                        + " or allow more precise precisions; assignment "
+                        + c.assignment(),
                 c.drop(),
                 c.assignment(),
                 c.latencyMs(),
                 c.bytes());
+    }
+
+    /** Formats a number compactly: integers without a fraction, others with up to 6 digits. */
+    static String num(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return Long.toString((long) v);
+        }
+        return new java.math.BigDecimal(v)
+                .round(new java.math.MathContext(6))
+                .stripTrailingZeros()
+                .toPlainString();
     }
 
     private SearchResult finish(
