@@ -23,6 +23,9 @@ public record BackendCapabilities(
     /**
      * Validates and copies the fields.
      *
+     * @param backend a display name of the backend, used in messages and cost-cache keys
+     * @param byBlockClass allowed precisions per block class name; copied, each set non-empty
+     * @param defaults allowed precisions for other block classes; copied, may be empty
      * @throws IllegalArgumentException on a blank backend name or an empty per-class set
      */
     public BackendCapabilities {

@@ -28,7 +28,19 @@ public record Candidate(
         long bytes,
         double damage) {
 
-    /** Copies the assignment. */
+    /**
+     * Copies the assignment.
+     *
+     * @param order 0 for the first evaluated candidate, then 1, 2, ...
+     * @param stage why it was evaluated
+     * @param note what changed, for example {@code "+encoder.1.ffn.in -> FP32"}
+     * @param assignment layer path to precision, in model order; copied
+     * @param metric the evaluator's metric
+     * @param drop the baseline metric minus {@code metric}
+     * @param latencyMs the sum of the layers' latencies from the cost table
+     * @param bytes the sum of the layers' bytes from the cost table
+     * @param damage the sum of the layers' proxy damages
+     */
     public Candidate {
         assignment = Collections.unmodifiableMap(new LinkedHashMap<>(assignment));
     }

@@ -6,8 +6,13 @@ package org.djlquant.policy;
  */
 public class ContradictoryRulesException extends RuleException {
 
+    /** The layer both rules match. */
     private final String layer;
+
+    /** The earlier rule's name. */
     private final String first;
+
+    /** The later rule's name. */
     private final String second;
 
     /**

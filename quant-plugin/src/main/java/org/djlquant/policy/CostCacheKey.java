@@ -21,6 +21,11 @@ public record CostCacheKey(String machineId, String backend, int threads, String
     /**
      * Validates the fields.
      *
+     * @param machineId the machine, see {@link #currentMachineId()}
+     * @param backend the backend's name, for example {@code pytorch-fbgemm}
+     * @param threads the number of inference threads, at least 1
+     * @param workload the input shape the costs were measured with, for example {@code
+     *     "batch=32,seq=128"}; costs at other shapes differ
      * @throws IllegalArgumentException on blank text or fewer than one thread
      */
     public CostCacheKey {

@@ -11,7 +11,10 @@ import org.djlquant.QuantizationException;
  */
 public class EvaluationException extends QuantizationException {
 
+    /** The assignment being evaluated. */
     private final transient Map<String, Precision> assignment;
+
+    /** What the search was trying. */
     private final String trying;
 
     /**

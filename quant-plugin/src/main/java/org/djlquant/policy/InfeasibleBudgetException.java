@@ -11,9 +11,16 @@ import org.djlquant.QuantizationException;
  */
 public class InfeasibleBudgetException extends QuantizationException {
 
+    /** The smallest drop reached, NaN if only size / latency was infeasible. */
     private final double smallestDrop;
+
+    /** The assignment reaching it. */
     private final transient Map<String, Precision> assignment;
+
+    /** Its latency in milliseconds. */
     private final double latencyMs;
+
+    /** Its size in bytes. */
     private final long bytes;
 
     /**

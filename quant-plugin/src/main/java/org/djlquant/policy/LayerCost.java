@@ -11,6 +11,8 @@ public record LayerCost(double latencyMs, long bytes) {
     /**
      * Validates the fields.
      *
+     * @param latencyMs median latency of the layer in milliseconds, finite and at least 0
+     * @param bytes the layer's weight storage in bytes, at least 0
      * @throws IllegalArgumentException if latency is NaN, infinite or negative, or bytes negative
      */
     public LayerCost {

@@ -12,6 +12,9 @@ public record LayerDecision(Precision precision, DecisionSource source, String d
     /**
      * Validates the fields.
      *
+     * @param precision the precision
+     * @param source where it came from
+     * @param detail the rule names or the search stage; may be empty, never null
      * @throws IllegalArgumentException if the precision or source is null
      */
     public LayerDecision {

@@ -12,6 +12,9 @@ public record LayerInfo(String path, String blockClass, long params) {
     /**
      * Validates the fields.
      *
+     * @param path the block path, dot separated, for example {@code encoder.03.attention.query}
+     * @param blockClass the block's class name, simple ({@code Linear}) or fully qualified
+     * @param params the number of weights in the layer, at least 0
      * @throws IllegalArgumentException if the path or class is blank or params is negative
      */
     public LayerInfo {

@@ -139,7 +139,11 @@ public sealed interface LayerSelector {
      * @param name simple or qualified class name
      */
     record BlockClass(String name) implements LayerSelector {
-        /** Validates the name. */
+        /**
+         * Validates the name.
+         *
+         * @param name simple or qualified class name
+         */
         public BlockClass {
             requireText(name, "block class");
         }
@@ -177,7 +181,12 @@ public sealed interface LayerSelector {
             this(glob, compile(glob));
         }
 
-        /** Checks that the pattern is the glob's compiled form. */
+        /**
+         * Checks that the pattern is the glob's compiled form.
+         *
+         * @param glob the glob, see the interface comment
+         * @param pattern the compiled form (derived)
+         */
         public Glob {
             requireText(glob, "glob");
             if (!compile(glob).pattern().equals(pattern.pattern())) {
@@ -250,7 +259,12 @@ public sealed interface LayerSelector {
             this(regex, compile(regex));
         }
 
-        /** Checks that the pattern is the expression's compiled form. */
+        /**
+         * Checks that the pattern is the expression's compiled form.
+         *
+         * @param regex the expression
+         * @param pattern the compiled form (derived)
+         */
         public Regex {
             if (!pattern.pattern().equals(regex)) {
                 throw new IllegalArgumentException(
@@ -300,7 +314,11 @@ public sealed interface LayerSelector {
      * @param path the block path
      */
     record ExactPath(String path) implements LayerSelector {
-        /** Validates the path. */
+        /**
+         * Validates the path.
+         *
+         * @param path the block path
+         */
         public ExactPath {
             requireText(path, "path");
         }
@@ -327,7 +345,11 @@ public sealed interface LayerSelector {
      * @param n how many, at least 1
      */
     record First(int n) implements LayerSelector {
-        /** Validates n. */
+        /**
+         * Validates n.
+         *
+         * @param n how many, at least 1
+         */
         public First {
             requirePositive(n, "first");
         }
@@ -354,7 +376,11 @@ public sealed interface LayerSelector {
      * @param n how many, at least 1
      */
     record Last(int n) implements LayerSelector {
-        /** Validates n. */
+        /**
+         * Validates n.
+         *
+         * @param n how many, at least 1
+         */
         public Last {
             requirePositive(n, "last");
         }

@@ -73,6 +73,11 @@ public record MixedPrecisionPolicy(
     /**
      * Validates and copies the fields.
      *
+     * @param strategy how the policy was made
+     * @param layers layer path to decision, in model order; copied, at least one
+     * @param maxMetricDrop the drop budget it was made for, if any
+     * @param baselineMetric the FP32 metric, if measured
+     * @param measuredMetric the metric measured with this policy, if measured
      * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
      */
     public MixedPrecisionPolicy {

@@ -20,6 +20,11 @@ public record PolicyRule(
     /**
      * Validates and copies the fields.
      *
+     * @param name how messages refer to the rule, for example {@code "#2 pin FP16 on glob
+     *     encoder.*.attention.*"}
+     * @param selector the layers the rule applies to
+     * @param precisions the allowed precisions (exactly one when pinned); copied, non-empty
+     * @param pinned true if the rule fixes the precision, false if it restricts the allowed set
      * @throws IllegalArgumentException on a blank name, an empty set, or a pin of several
      *     precisions
      */

@@ -26,6 +26,10 @@ public record ResolvedRules(
     /**
      * Validates and copies the fields.
      *
+     * @param layers the model's layers in model order; copied, paths unique
+     * @param allowed per layer path, the non-empty set of precisions it may use
+     * @param decidedBy per layer path, the rule names that decided it, or {@code "backend <name>"}
+     * @param warnings rules that matched no layer, or were overridden on every layer they match
      * @throws IllegalArgumentException if a layer lacks an entry, has an empty set, or a path
      *     repeats
      */

@@ -21,6 +21,10 @@ public record SearchBudget(
     /**
      * Validates the fields.
      *
+     * @param maxMetricDrop the largest allowed {@code baseline - metric}, a number at least 0
+     * @param maxBytes the largest total weight bytes, if bounded (at least 0)
+     * @param maxLatencyMs the largest total latency in milliseconds, if bounded (at least 0)
+     * @param objective what to minimise among assignments meeting the constraints
      * @throws IllegalArgumentException naming the value and the allowed range
      */
     public SearchBudget {
