@@ -200,10 +200,10 @@ public final class PolicySearch {
      *   <li>Evaluate the least-damaging assignment within the bounds; if its drop breaks the
      *       budget, throw {@link InfeasibleBudgetException} with that drop and its cost.
      *   <li>Calibrate the additive proxy: predicted drop = {@code alpha * sum(damage)}, {@code
-     *       alpha} the largest {@code drop / damage} seen. Solve exactly (branch and bound) for the
-     *       best assignment with predicted drop within budget; evaluate it. If it breaks the
-     *       budget, raise {@code alpha} with it (so it is excluded) and solve again, within the
-     *       call limit.
+     *       alpha} the largest {@code drop / damage} seen. Solve exactly (Pareto dynamic
+     *       programming) for the best assignment with predicted drop within budget; evaluate it. If
+     *       it breaks the budget, raise {@code alpha} with it (so it is excluded) and solve again,
+     *       within the call limit.
      *   <li>Return the best evaluated candidate within all bounds: objective, then measured drop,
      *       then the other cost, then higher fidelity layer by layer in model order.
      * </ol>

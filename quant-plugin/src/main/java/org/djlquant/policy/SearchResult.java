@@ -14,7 +14,8 @@ import java.util.List;
  * @param trajectory the steps of progressive quantization (empty for other strategies); copied
  * @param evaluatorCalls how many times the evaluator ran
  * @param evaluatorCallLimit the bound that was enforced
- * @param exact false if the proxy solver hit its node limit and may have missed a better candidate
+ * @param exact false if the proxy solver had to thin its state set (over 200,000 Pareto states) and
+ *     may have missed a better candidate
  */
 public record SearchResult(
         MixedPrecisionPolicy policy,
@@ -39,8 +40,8 @@ public record SearchResult(
      * @param trajectory the steps of progressive quantization (empty for other strategies); copied
      * @param evaluatorCalls how many times the evaluator ran
      * @param evaluatorCallLimit the bound that was enforced
-     * @param exact false if the proxy solver hit its node limit and may have missed a better
-     *     candidate
+     * @param exact false if the proxy solver had to thin its state set (over 200,000 Pareto states)
+     *     and may have missed a better candidate
      */
     public SearchResult {
         tried = List.copyOf(tried);
