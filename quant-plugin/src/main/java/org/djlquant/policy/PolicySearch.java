@@ -204,6 +204,12 @@ public final class PolicySearch {
      *       programming) for the best assignment with predicted drop within budget; evaluate it. If
      *       it breaks the budget, raise {@code alpha} with it (so it is excluded) and solve again,
      *       within the call limit.
+     *   <li>Refine by regula falsi: between the best candidate within budget (damage {@code D_lo},
+     *       drop {@code f_lo}) and the least-damaging over-budget candidate above it ({@code D_hi},
+     *       {@code f_hi}), interpolate the damage cap where the drop would reach the budget, solve
+     *       under that cap and evaluate if it is strictly better in the objective; repeat within
+     *       the call limit until no new, better proposal appears. This recovers the budget the
+     *       conservative {@code alpha} leaves unused when errors compound.
      *   <li>Return the best evaluated candidate within all bounds: objective, then measured drop,
      *       then the other cost, then higher fidelity layer by layer in model order.
      * </ol>
@@ -211,8 +217,8 @@ public final class PolicySearch {
      * <p>Guarantee: the result was measured within budget. It is the optimum among all allowed
      * assignments if the fastest one is within budget, or if the measured drop equals {@code alpha
      * * damage} for some {@code alpha} (the proxy is exact up to scale, as in the tests); otherwise
-     * it is optimal for the calibrated proxy, which over-estimates drops when errors compound
-     * super-additively (conservative). Calls: at most {@link #evaluatorCallLimit()}.
+     * it is a heuristic answer: no proposal of the proxy under the interpolated damage cap was
+     * better and still within budget. Calls: at most {@link #evaluatorCallLimit()}.
      *
      * @param evaluator the task metric
      * @param budget the constraints and the objective
@@ -283,18 +289,46 @@ public final class PolicySearch {
             }
             alpha = Math.max(alpha, t.drop() / t.damage());
         }
-        Candidate best = null;
-        for (Candidate t : run.tried) {
-            if (t.drop() <= maxDrop
-                    && t.bytes() <= maxBytes
-                    && t.latencyMs() <= maxLatency
-                    && isAllowed(t.assignment())) {
-                if (best == null || betterBudgeted(t, best, latencyObjective)) {
-                    best = t;
+        // m is within all bounds, so best is not null
+        Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
+        // refine: regula falsi on the damage cap between the best feasible candidate and the
+        // least-damaging infeasible one above it (the proxy is rarely exactly linear)
+        while (run.calls < evaluatorCallLimit()) {
+            Candidate hi = null;
+            for (Candidate t : run.tried) {
+                if (t.drop() > maxDrop
+                        && t.damage() > best.damage()
+                        && (hi == null || t.damage() < hi.damage())) {
+                    hi = t;
                 }
             }
+            if (hi == null) {
+                break;
+            }
+            double dropLo = Math.max(0.0, best.drop());
+            double cap =
+                    best.damage()
+                            + (maxDrop - dropLo)
+                                    * (hi.damage() - best.damage())
+                                    / (hi.drop() - dropLo);
+            if (!(cap > best.damage()) || !(cap < hi.damage())) {
+                break;
+            }
+            ChoiceSolver.Solution s =
+                    solve(latencyObjective, false, maxDrop / cap, maxDrop, maxBytes, maxLatency);
+            if (s == null || run.seen(s.choice())) {
+                break;
+            }
+            double objective =
+                    latencyObjective ? sumLatency(s.choice()) : (double) sumBytes(s.choice());
+            double incumbent = latencyObjective ? best.latencyMs() : (double) best.bytes();
+            if (objective >= incumbent) {
+                break;
+            }
+            exact &= s.exact();
+            run.eval(s.choice(), Stage.BUDGETED, "interpolated damage cap " + num(cap));
+            best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
-        // m is within all bounds, so best is not null
         return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
     }
 
@@ -422,6 +456,22 @@ public final class PolicySearch {
 
     private double[] leastDamageKey(int i, Precision p) {
         return new double[] {damage(i, p), -p.fidelityRank()};
+    }
+
+    private Candidate bestFeasible(
+            Run run, double maxDrop, long maxBytes, double maxLatency, boolean latencyObjective) {
+        Candidate best = null;
+        for (Candidate t : run.tried) {
+            if (t.drop() <= maxDrop
+                    && t.bytes() <= maxBytes
+                    && t.latencyMs() <= maxLatency
+                    && isAllowed(t.assignment())) {
+                if (best == null || betterBudgeted(t, best, latencyObjective)) {
+                    best = t;
+                }
+            }
+        }
+        return best;
     }
 
     private boolean isAllowed(Map<String, Precision> assignment) {

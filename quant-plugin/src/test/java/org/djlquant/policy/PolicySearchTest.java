@@ -509,5 +509,25 @@ class PolicySearchTest {
         assertTrue(opt.evaluatorCalls() <= 148);
         SearchResult fb = s.fallback(ev, 0.02);
         assertTrue(opt.chosen().latencyMs() <= fb.chosen().latencyMs() + 1e-9);
+
+        // errors that compound: the calibrated proxy is conservative, interpolation recovers it
+        Evaluator compounding =
+                a -> {
+                    double d = 0;
+                    for (Map.Entry<String, Precision> e : a.entrySet()) {
+                        d += st.damage(e.getKey(), e.getValue());
+                    }
+                    return 1.0 - 2 * d - 10 * d * d;
+                };
+        SearchResult c = s.optimise(compounding, SearchBudget.ofDrop(0.02));
+        assertTrue(c.chosen().drop() <= 0.02);
+        assertTrue(c.evaluatorCalls() <= s.evaluatorCallLimit());
+        Candidate firstWithinBudget =
+                c.tried().stream()
+                        .filter(t -> t.stage() == Stage.BUDGETED && t.drop() <= 0.02)
+                        .findFirst()
+                        .orElseThrow();
+        assertTrue(c.chosen().note().startsWith("interpolated"), c.chosen().note());
+        assertTrue(c.chosen().latencyMs() < firstWithinBudget.latencyMs());
     }
 }
