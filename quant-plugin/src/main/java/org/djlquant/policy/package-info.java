@@ -28,6 +28,20 @@
  *       validation by the conversion stage.
  * </ol>
  *
+ * <pre>{@code
+ * PolicyRules rules = PolicyRules.builder()
+ *         .pin(LayerSelector.first(1), Precision.FP32)
+ *         .pin(LayerSelector.last(1), Precision.FP32)
+ *         .pin(LayerSelector.blockClass("Embedding"), Precision.INT8_WEIGHT_ONLY)
+ *         .allow(LayerSelector.glob("encoder.*.attention.**"), Precision.FP16, Precision.FP32)
+ *         .allow(LayerSelector.glob("encoder.*.ffn.**"), Precision.INT8_DYNAMIC, Precision.INT8_STATIC)
+ *         .build();
+ * ResolvedRules allowed = rules.resolve(layers, backendCapabilities);
+ * PolicySearch search = new PolicySearch(allowed, sensitivityTable, costTable);
+ * SearchResult result = search.optimise(evaluator, SearchBudget.ofDrop(0.01).withMaxBytes(30_000_000));
+ * result.policy().write(Path.of("policy.json"));
+ * }</pre>
+ *
  * <h2>Thread-safety</h2>
  *
  * All values (rules, tables, policies, results) are immutable and thread-safe. {@link
