@@ -1,6 +1,7 @@
 package org.djlquant.policy;
 
 import java.util.List;
+import java.util.Locale;
 
 /**
  * What a {@link PolicySearch} decided and everything it tried.
@@ -47,5 +48,51 @@ public record SearchResult(
         tried = List.copyOf(tried);
         paretoFrontier = List.copyOf(paretoFrontier);
         trajectory = List.copyOf(trajectory);
+    }
+
+    /**
+     * Renders every tried candidate as a table: order, stage, metric, drop, latency, bytes, a
+     * {@code *} on the Pareto frontier and a {@code <} on the chosen one, then the note.
+     *
+     * @return the table, lines ending with newlines
+     */
+    public String toTable() {
+        StringBuilder sb = new StringBuilder();
+        String row = "%4s  %-11s  %12s  %12s  %12s  %14s  %-2s  %s%n";
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        row,
+                        "#",
+                        "stage",
+                        "metric",
+                        "drop",
+                        "latency ms",
+                        "bytes",
+                        "",
+                        "note"));
+        for (Candidate c : tried) {
+            String mark = (paretoFrontier.contains(c) ? "*" : " ") + (c.equals(chosen) ? "<" : " ");
+            sb.append(
+                    String.format(
+                            Locale.ROOT,
+                            row,
+                            c.order(),
+                            c.stage(),
+                            String.format(Locale.ROOT, "%.6g", c.metric()),
+                            String.format(Locale.ROOT, "%.6g", c.drop()),
+                            String.format(Locale.ROOT, "%.6g", c.latencyMs()),
+                            c.bytes(),
+                            mark,
+                            c.note()));
+        }
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        "evaluator calls %d of at most %d%s%n",
+                        evaluatorCalls,
+                        evaluatorCallLimit,
+                        exact ? "" : "; proxy solver thinned its state set (not proven optimal)"));
+        return sb.toString();
     }
 }

@@ -111,6 +111,10 @@ class PolicySearchTest {
                 r.chosen().assignment());
         assertEquals(5, r.evaluatorCalls());
         assertEquals(Stage.REFINE, r.tried().get(4).stage());
+        List<String> table = r.toTable().lines().toList();
+        assertEquals(7, table.size(), r.toTable());
+        assertTrue(table.get(4).contains("*<") && table.get(4).contains("raise c"), table.get(4));
+        assertTrue(table.get(6).contains("evaluator calls 5 of at most 10"), table.get(6));
     }
 
     @Test
