@@ -22,15 +22,17 @@ import org.djlquant.QuantizationException;
  * Measured layer costs stored in a JSON file per {@link CostCacheKey} (machine, backend, threads,
  * workload), so that each layer kind is measured once per machine.
  *
- * <p>Entries are keyed by block class, parameter count and precision: layers of the same class and
- * size (the six identical encoder layers of MiniLM) share one measurement. Thread-safe: all methods
- * synchronise on the cache. File format:
+ * <p>Entries are keyed by the layer's role, block class, parameter count and precision. The role is
+ * the block path with every all-digit segment replaced by {@code #} ({@code encoder.3.ffn.in}
+ * becomes {@code encoder.#.ffn.in}), so the repeated encoder layers of MiniLM share one measurement
+ * while layers of equal size but different shape ({@code ffn.in} 384→1536 and {@code ffn.out}
+ * 1536→384) do not. Thread-safe: all methods synchronise on the cache. File format:
  *
  * <pre>{@code
  * {"format": "djl-quant-cost-cache/1", "machineId": "...", "backend": "...", "threads": 2,
  *  "workload": "batch=32,seq=128",
- *  "entries": [{"blockClass": "Linear", "params": 147456, "precision": "INT8_DYNAMIC",
- *               "latencyMs": 0.42, "bytes": 148032}]}
+ *  "entries": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
+ *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}]}
  * }</pre>
  */
 public final class CostCache {
@@ -40,7 +42,9 @@ public final class CostCache {
 
     private final Path file;
     private final CostCacheKey key;
-    private final Map<String, LayerCost> entries = new LinkedHashMap<>();
+    private final Map<EntryKey, LayerCost> entries = new LinkedHashMap<>();
+
+    private record EntryKey(String role, String blockClass, long params, Precision precision) {}
 
     private CostCache(Path file, CostCacheKey key) {
         this.file = file;
@@ -91,8 +95,7 @@ public final class CostCache {
      * @return the cached cost, or empty
      */
     public synchronized Optional<LayerCost> get(LayerInfo layer, Precision precision) {
-        return Optional.ofNullable(
-                entries.get(entryKey(layer.blockClass(), layer.params(), precision)));
+        return Optional.ofNullable(entries.get(entryKey(layer, precision)));
     }
 
     /**
@@ -103,7 +106,7 @@ public final class CostCache {
      * @param cost the cost
      */
     public synchronized void put(LayerInfo layer, Precision precision, LayerCost cost) {
-        entries.put(entryKey(layer.blockClass(), layer.params(), precision), cost);
+        entries.put(entryKey(layer, precision), cost);
     }
 
     /**
@@ -147,12 +150,12 @@ public final class CostCache {
         root.addProperty("threads", key.threads());
         root.addProperty("workload", key.workload());
         JsonArray list = new JsonArray();
-        for (Map.Entry<String, LayerCost> e : entries.entrySet()) {
-            String[] parts = e.getKey().split("\\|", -1);
+        for (Map.Entry<EntryKey, LayerCost> e : entries.entrySet()) {
             JsonObject o = new JsonObject();
-            o.addProperty("blockClass", parts[0]);
-            o.addProperty("params", Long.parseLong(parts[1]));
-            o.addProperty("precision", parts[2]);
+            o.addProperty("role", e.getKey().role());
+            o.addProperty("blockClass", e.getKey().blockClass());
+            o.addProperty("params", e.getKey().params());
+            o.addProperty("precision", e.getKey().precision().name());
             o.addProperty("latencyMs", e.getValue().latencyMs());
             o.addProperty("bytes", e.getValue().bytes());
             list.add(o);
@@ -208,7 +211,11 @@ public final class CostCache {
                             "cost cache " + file + ": " + e.getMessage(), e);
                 }
                 entries.put(
-                        entryKey(text(o, "blockClass"), o.get("params").getAsLong(), p),
+                        new EntryKey(
+                                text(o, "role"),
+                                text(o, "blockClass"),
+                                o.get("params").getAsLong(),
+                                p),
                         new LayerCost(
                                 o.get("latencyMs").getAsDouble(), o.get("bytes").getAsLong()));
             }
@@ -237,7 +244,17 @@ public final class CostCache {
         return e.getAsString();
     }
 
-    private static String entryKey(String blockClass, long params, Precision precision) {
-        return blockClass + "|" + params + "|" + precision.name();
+    /**
+     * Returns a layer's role: its path with every all-digit segment replaced by {@code #}.
+     *
+     * @param path the block path
+     * @return the role, for example {@code encoder.#.ffn.in}
+     */
+    public static String role(String path) {
+        return path.replaceAll("(^|\\.)\\d+(?=\\.|$)", "$1#");
+    }
+
+    private static EntryKey entryKey(LayerInfo layer, Precision precision) {
+        return new EntryKey(role(layer.path()), layer.blockClass(), layer.params(), precision);
     }
 }

@@ -20,12 +20,14 @@ class CostCacheTest {
 
     private static final List<LayerInfo> LAYERS =
             List.of(
-                    new LayerInfo("encoder.0.ffn", "Linear", 1000),
-                    new LayerInfo("encoder.1.ffn", "Linear", 1000),
+                    new LayerInfo("encoder.0.ffn.in", "Linear", 1000),
+                    new LayerInfo("encoder.0.ffn.out", "Linear", 1000),
+                    new LayerInfo("encoder.1.ffn.in", "Linear", 1000),
+                    new LayerInfo("encoder.1.ffn.out", "Linear", 1000),
                     new LayerInfo("classifier", "Linear", 20));
 
     @Test
-    void identicalLayerKindsAreMeasuredOnceAndTheFileIsReread(@TempDir Path dir)
+    void repeatedLayerRolesAreMeasuredOnceAndTheFileIsReread(@TempDir Path dir)
             throws QuantizationException {
         List<String> measured = new ArrayList<>();
         CostModel backend =
@@ -43,9 +45,10 @@ class CostCacheTest {
                                 EnumSet.of(Precision.FP32, Precision.INT8_DYNAMIC)));
         CostCache cache = CostCache.open(dir, KEY);
         CostTable first = CostTable.measure(rules, cache.caching(backend));
-        // two distinct (class, params) kinds x two precisions
-        assertEquals(4, measured.size(), measured.toString());
-        assertEquals(4, cache.size());
+        // three roles (encoder.#.ffn.in, encoder.#.ffn.out, classifier) x two precisions
+        assertEquals(6, measured.size(), measured.toString());
+        assertEquals(6, cache.size());
+        assertTrue(measured.contains("encoder.0.ffn.out@FP32"), measured.toString());
         cache.save();
         assertTrue(Files.exists(dir.resolve(KEY.fileName())));
 
@@ -63,7 +66,8 @@ class CostCacheTest {
                     second.cost(l.path(), Precision.INT8_DYNAMIC));
         }
         assertEquals(
-                new LayerCost(10.0, 1016), second.cost("encoder.1.ffn", Precision.INT8_DYNAMIC));
+                new LayerCost(10.0, 1016),
+                second.cost("encoder.1.ffn.out", Precision.INT8_DYNAMIC));
     }
 
     @Test
@@ -101,7 +105,14 @@ class CostCacheTest {
                                         (l, p) -> {
                                             throw new IllegalStateException("boom");
                                         }));
-        assertTrue(e.getMessage().contains("encoder.0.ffn at FP32"), e.getMessage());
+        assertTrue(e.getMessage().contains("encoder.0.ffn.in at FP32"), e.getMessage());
+    }
+
+    @Test
+    void roleReplacesNumericSegmentsOnly() {
+        assertEquals("encoder.#.attention.query", CostCache.role("encoder.03.attention.query"));
+        assertEquals("#.ffn.layer2", CostCache.role("12.ffn.layer2"));
+        assertEquals("classifier", CostCache.role("classifier"));
     }
 
     @Test
