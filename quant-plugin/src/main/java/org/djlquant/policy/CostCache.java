@@ -1,0 +1,260 @@
+package org.djlquant.policy;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.djlquant.QuantizationException;
+
+/**
+ * Measured layer costs stored in a JSON file per {@link CostCacheKey} (machine, backend, threads,
+ * workload), so that each layer kind is measured once per machine.
+ *
+ * <p>Entries are keyed by the layer's role, block class, parameter count and precision. The role is
+ * the block path with every all-digit segment replaced by {@code #} ({@code encoder.3.ffn.in}
+ * becomes {@code encoder.#.ffn.in}), so the repeated encoder layers of MiniLM share one measurement
+ * while layers of equal size but different shape ({@code ffn.in} 384→1536 and {@code ffn.out}
+ * 1536→384) do not. Thread-safe: all methods synchronise on the cache. File format:
+ *
+ * <pre>{@code
+ * {"format": "djl-quant-cost-cache/1", "machineId": "...", "backend": "...", "threads": 2,
+ *  "workload": "batch=32,seq=128",
+ *  "entries": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
+ *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}]}
+ * }</pre>
+ */
+public final class CostCache {
+
+    /** The value of the {@code format} field this version reads and writes. */
+    public static final String FORMAT = "djl-quant-cost-cache/1";
+
+    private final Path file;
+    private final CostCacheKey key;
+    private final Map<EntryKey, LayerCost> entries = new LinkedHashMap<>();
+
+    private record EntryKey(String role, String blockClass, long params, Precision precision) {}
+
+    private CostCache(Path file, CostCacheKey key) {
+        this.file = file;
+        this.key = key;
+    }
+
+    /**
+     * Opens the cache file for a key in a directory, reading it if it exists.
+     *
+     * @param directory the directory holding cache files
+     * @param key the measurement conditions
+     * @return the cache
+     * @throws QuantizationException if the file exists but cannot be read, is malformed, or was
+     *     written for another key
+     */
+    public static CostCache open(Path directory, CostCacheKey key) throws QuantizationException {
+        Path file = directory.resolve(key.fileName());
+        CostCache cache = new CostCache(file, key);
+        if (Files.exists(file)) {
+            cache.read();
+        }
+        return cache;
+    }
+
+    /**
+     * Returns the file this cache reads and writes.
+     *
+     * @return the path
+     */
+    public Path file() {
+        return file;
+    }
+
+    /**
+     * Returns the measurement conditions.
+     *
+     * @return the key
+     */
+    public CostCacheKey key() {
+        return key;
+    }
+
+    /**
+     * Looks up a cost.
+     *
+     * @param layer the layer (its class and parameter count are the key)
+     * @param precision the precision
+     * @return the cached cost, or empty
+     */
+    public synchronized Optional<LayerCost> get(LayerInfo layer, Precision precision) {
+        return Optional.ofNullable(entries.get(entryKey(layer, precision)));
+    }
+
+    /**
+     * Stores a cost in memory; {@link #save()} writes the file.
+     *
+     * @param layer the layer
+     * @param precision the precision
+     * @param cost the cost
+     */
+    public synchronized void put(LayerInfo layer, Precision precision, LayerCost cost) {
+        entries.put(entryKey(layer, precision), cost);
+    }
+
+    /**
+     * Returns the number of cached costs.
+     *
+     * @return the count
+     */
+    public synchronized int size() {
+        return entries.size();
+    }
+
+    /**
+     * Wraps a cost model: cached costs are returned, others measured by {@code measured} and
+     * stored.
+     *
+     * @param measured the model that really measures
+     * @return the caching model
+     */
+    public CostModel caching(CostModel measured) {
+        return (layer, precision) -> {
+            Optional<LayerCost> hit = get(layer, precision);
+            if (hit.isPresent()) {
+                return hit.get();
+            }
+            LayerCost cost = measured.measure(layer, precision);
+            put(layer, precision, cost);
+            return cost;
+        };
+    }
+
+    /**
+     * Writes the cache file (to a temporary file, then moved into place).
+     *
+     * @throws QuantizationException if the file cannot be written
+     */
+    public synchronized void save() throws QuantizationException {
+        JsonObject root = new JsonObject();
+        root.addProperty("format", FORMAT);
+        root.addProperty("machineId", key.machineId());
+        root.addProperty("backend", key.backend());
+        root.addProperty("threads", key.threads());
+        root.addProperty("workload", key.workload());
+        JsonArray list = new JsonArray();
+        for (Map.Entry<EntryKey, LayerCost> e : entries.entrySet()) {
+            JsonObject o = new JsonObject();
+            o.addProperty("role", e.getKey().role());
+            o.addProperty("blockClass", e.getKey().blockClass());
+            o.addProperty("params", e.getKey().params());
+            o.addProperty("precision", e.getKey().precision().name());
+            o.addProperty("latencyMs", e.getValue().latencyMs());
+            o.addProperty("bytes", e.getValue().bytes());
+            list.add(o);
+        }
+        root.add("entries", list);
+        Gson gson = new GsonBuilder().setPrettyPrinting().create();
+        try {
+            Path dir = file.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
+            Files.writeString(tmp, gson.toJson(root) + "\n", StandardCharsets.UTF_8);
+            try {
+                Files.move(
+                        tmp,
+                        file,
+                        StandardCopyOption.REPLACE_EXISTING,
+                        StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            throw new QuantizationException("cannot write cost cache " + file, e);
+        }
+    }
+
+    private void read() throws QuantizationException {
+        try {
+            JsonObject root =
+                    JsonParser.parseString(Files.readString(file, StandardCharsets.UTF_8))
+                            .getAsJsonObject();
+            String format = text(root, "format");
+            if (!FORMAT.equals(format)) {
+                throw new QuantizationException(
+                        "cost cache " + file + " has format '" + format + "', expected " + FORMAT);
+            }
+            CostCacheKey stored =
+                    new CostCacheKey(
+                            text(root, "machineId"),
+                            text(root, "backend"),
+                            root.get("threads").getAsInt(),
+                            text(root, "workload"));
+            if (!stored.equals(key)) {
+                throw new QuantizationException(
+                        "cost cache " + file + " was measured for " + stored + ", not " + key);
+            }
+            for (JsonElement el : root.getAsJsonArray("entries")) {
+                JsonObject o = el.getAsJsonObject();
+                Precision p;
+                try {
+                    p = Precision.parse(text(o, "precision"));
+                } catch (IllegalArgumentException e) {
+                    throw new QuantizationException(
+                            "cost cache " + file + ": " + e.getMessage(), e);
+                }
+                entries.put(
+                        new EntryKey(
+                                text(o, "role"),
+                                text(o, "blockClass"),
+                                o.get("params").getAsLong(),
+                                p),
+                        new LayerCost(
+                                o.get("latencyMs").getAsDouble(), o.get("bytes").getAsLong()));
+            }
+        } catch (IOException e) {
+            throw new QuantizationException("cannot read cost cache " + file, e);
+        } catch (JsonParseException
+                | IllegalStateException
+                | UnsupportedOperationException
+                | NullPointerException
+                | IllegalArgumentException e) {
+            throw new QuantizationException(
+                    "cost cache "
+                            + file
+                            + " is malformed ("
+                            + e.getMessage()
+                            + "); delete it to re-measure",
+                    e);
+        }
+    }
+
+    private static String text(JsonObject o, String field) {
+        JsonElement e = o.get(field);
+        if (e == null || !e.isJsonPrimitive()) {
+            throw new IllegalStateException("missing text field '" + field + "'");
+        }
+        return e.getAsString();
+    }
+
+    /**
+     * Returns a layer's role: its path with every all-digit segment replaced by {@code #}.
+     *
+     * @param path the block path
+     * @return the role, for example {@code encoder.#.ffn.in}
+     */
+    public static String role(String path) {
+        return path.replaceAll("(^|\\.)\\d+(?=\\.|$)", "$1#");
+    }
+
+    private static EntryKey entryKey(LayerInfo layer, Precision precision) {
+        return new EntryKey(role(layer.path()), layer.blockClass(), layer.params(), precision);
+    }
+}

@@ -1,0 +1,758 @@
+package org.djlquant.policy;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalDouble;
+import java.util.Set;
+import org.djlquant.QuantizationException;
+
+/**
+ * Chooses a precision per layer from resolved rules, a sensitivity table, a cost table and an
+ * evaluator. See the package comment for the algorithms, their assumptions and references.
+ *
+ * <h2>Guarantees common to all strategies</h2>
+ *
+ * <ul>
+ *   <li>The drop is measured against the all-FP32 model, which is always evaluated first.
+ *   <li>The evaluator runs at most {@link #evaluatorCallLimit()} = {@code 2 * layers + 4} times per
+ *       search, never twice on the same assignment; exceeding it would be a bug and throws {@link
+ *       IllegalStateException}.
+ *   <li>The returned candidate was evaluated and its measured drop is within the budget.
+ *   <li>No randomness: the same inputs give the same evaluator calls in the same order and the same
+ *       result. Ties are broken as documented on each method.
+ * </ul>
+ *
+ * <p>Immutable and thread-safe; each search call uses its own state. The evaluator is called from
+ * the calling thread only.
+ */
+public final class PolicySearch {
+
+    private final ResolvedRules rules;
+    private final SensitivityTable sensitivity;
+    private final CostTable costs;
+    private final List<LayerInfo> layers;
+    private final int n;
+    private final Precision[] fp32;
+
+    /**
+     * Creates a search, checking that every allowed precision has a sensitivity (FP32 may be left
+     * out, it has none) and a cost, and that FP32 has a cost for every layer (the baseline).
+     *
+     * @param rules the layers and their allowed precisions
+     * @param sensitivity the per-layer error proxy
+     * @param costs the per-layer latency and size
+     * @throws IllegalArgumentException naming the first layer and precision missing a value
+     */
+    public PolicySearch(ResolvedRules rules, SensitivityTable sensitivity, CostTable costs) {
+        this.rules = rules;
+        this.sensitivity = sensitivity;
+        this.costs = costs;
+        this.layers = rules.layers();
+        this.n = layers.size();
+        this.fp32 = new Precision[n];
+        Arrays.fill(fp32, Precision.FP32);
+        for (LayerInfo layer : layers) {
+            costs.cost(layer.path(), Precision.FP32);
+            for (Precision p : rules.allowed(layer.path())) {
+                sensitivity.damage(layer.path(), p);
+                costs.cost(layer.path(), p);
+            }
+        }
+    }
+
+    /**
+     * Returns the most evaluator calls one search makes: {@code 2 * layers + 4}.
+     *
+     * @return the bound
+     */
+    public int evaluatorCallLimit() {
+        return 2 * n + 4;
+    }
+
+    /**
+     * Accuracy-driven fallback, after Intel Neural Compressor's basic tuning strategy.
+     *
+     * <ol>
+     *   <li>Evaluate FP32 (baseline) and the fastest allowed assignment (each layer at its lowest
+     *       latency precision; ties: fewer bytes, less damage, higher fidelity). Done if its drop
+     *       is within budget.
+     *   <li>Evaluate the least-damaging allowed assignment (each layer at its lowest-damage
+     *       precision; ties: higher fidelity); if even it breaks the budget, throw {@link
+     *       InfeasibleBudgetException}.
+     *   <li>Order the layers where the two differ by sensitivity, most sensitive first: by the "all
+     *       but this layer" damage ascending when the table has it for all of them, else by the
+     *       damage removed by raising the layer, descending; ties by model order. Raise them one at
+     *       a time to their least-damaging precision, evaluating after each, until the drop is
+     *       within budget (at most one call per layer).
+     *   <li>Refine: for each raised layer, latest first, try once its lowest-latency precision that
+     *       is faster than its current one (excluding the one just shown insufficient); keep it if
+     *       the drop stays within budget.
+     * </ol>
+     *
+     * Calls: at most {@code 3 + layers + layers}.
+     *
+     * @param evaluator the task metric
+     * @param maxMetricDrop the largest allowed drop against FP32, at least 0
+     * @return the result; the policy's strategy is {@link Strategy#FALLBACK}
+     * @throws IllegalArgumentException if the budget is negative or NaN
+     * @throws InfeasibleBudgetException if even the least-damaging allowed assignment breaks it
+     * @throws EvaluationException if the evaluator throws or returns a non-finite metric
+     */
+    public SearchResult fallback(Evaluator evaluator, double maxMetricDrop)
+            throws QuantizationException {
+        SearchBudget.checkDrop(maxMetricDrop);
+        Run run = new Run(evaluator);
+        run.baseline();
+        Precision[] start = perLayer(this::fastestKey);
+        Candidate c = run.eval(start, Stage.START, "fastest allowed assignment");
+        if (c.drop() <= maxMetricDrop) {
+            return finish(run, c, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+        }
+        Precision[] ref = perLayer(this::leastDamageKey);
+        Candidate best = run.eval(ref, Stage.MIN_DAMAGE, "least-damaging allowed assignment");
+        if (best.drop() > maxMetricDrop) {
+            throw infeasible(best, maxMetricDrop, "the least-damaging allowed assignment");
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (start[i] != ref[i]) {
+                order.add(i);
+            }
+        }
+        boolean leaveOneOut =
+                order.stream()
+                        .allMatch(i -> sensitivity.allButThis(layers.get(i).path()).isPresent());
+        Comparator<Integer> bySensitivity =
+                leaveOneOut
+                        ? Comparator.comparingDouble(
+                                i ->
+                                        sensitivity
+                                                .metric()
+                                                .damage(
+                                                        sensitivity
+                                                                .allButThis(layers.get(i).path())
+                                                                .getAsDouble(),
+                                                        "all but " + layers.get(i).path()))
+                        : Comparator.comparingDouble(
+                                i -> -(damage(i, start[i]) - damage(i, ref[i])));
+        order.sort(bySensitivity.thenComparingInt(i -> i));
+        Precision[] cur = start.clone();
+        List<Integer> raised = new ArrayList<>();
+        for (int i : order) {
+            Precision from = cur[i];
+            cur[i] = ref[i];
+            raised.add(i);
+            c =
+                    run.eval(
+                            cur,
+                            Stage.FALLBACK,
+                            "raise " + layers.get(i).path() + " " + from + " -> " + ref[i]);
+            if (c.drop() <= maxMetricDrop) {
+                best = c;
+                break;
+            }
+        }
+        for (int j = raised.size() - 1; j >= 0; j--) {
+            int i = raised.get(j);
+            Precision exclude = j == raised.size() - 1 ? start[i] : null;
+            Precision lower = null;
+            for (Precision p : rules.allowed(layers.get(i).path())) {
+                if (p == exclude || latency(i, p) >= latency(i, cur[i])) {
+                    continue;
+                }
+                if (lower == null || compareKeys(fastestKey(i, p), fastestKey(i, lower)) < 0) {
+                    lower = p;
+                }
+            }
+            if (lower == null) {
+                continue;
+            }
+            Precision[] trial = cur.clone();
+            trial[i] = lower;
+            c =
+                    run.eval(
+                            trial,
+                            Stage.REFINE,
+                            "lower " + layers.get(i).path() + " " + cur[i] + " -> " + lower);
+            if (c.drop() <= maxMetricDrop) {
+                cur = trial;
+                best = c;
+            }
+        }
+        return finish(run, best, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+    }
+
+    /**
+     * Budgeted optimisation: the fastest (or smallest) assignment whose measured drop is within
+     * {@code maxMetricDrop} and whose size and latency are within their bounds.
+     *
+     * <ol>
+     *   <li>Evaluate FP32, then the assignment minimising the objective under the size / latency
+     *       bounds only (no assignment fits: {@link InfeasibleBudgetException} with the smallest
+     *       size and latency reachable). If its drop is within budget it is optimal: done.
+     *   <li>Evaluate the least-damaging assignment within the bounds; if its drop breaks the
+     *       budget, throw {@link InfeasibleBudgetException} with that drop and its cost.
+     *   <li>Calibrate the additive proxy: predicted drop = {@code alpha * sum(damage)}, {@code
+     *       alpha} the largest {@code drop / damage} seen. Solve exactly (Pareto dynamic
+     *       programming) for the best assignment with predicted drop within budget; evaluate it. If
+     *       it breaks the budget, raise {@code alpha} with it (so it is excluded) and solve again,
+     *       within the call limit.
+     *   <li>Refine by regula falsi: between the best candidate within budget (damage {@code D_lo},
+     *       drop {@code f_lo}) and the least-damaging over-budget candidate above it ({@code D_hi},
+     *       {@code f_hi}), interpolate the damage cap where the drop would reach the budget, solve
+     *       under that cap and evaluate if it is strictly better in the objective; repeat within
+     *       the call limit until no new, better proposal appears. This recovers the budget the
+     *       conservative {@code alpha} leaves unused when errors compound.
+     *   <li>Return the best evaluated candidate within all bounds: objective, then measured drop,
+     *       then the other cost, then higher fidelity layer by layer in model order.
+     * </ol>
+     *
+     * <p>Guarantee: the result was measured within budget. It is the optimum among all allowed
+     * assignments if the fastest one is within budget, or if the measured drop equals {@code alpha
+     * * damage} for some {@code alpha} (the proxy is exact up to scale, as in the tests); otherwise
+     * it is a heuristic answer: no proposal of the proxy under the interpolated damage cap was
+     * better and still within budget. Calls: at most {@link #evaluatorCallLimit()}.
+     *
+     * @param evaluator the task metric
+     * @param budget the constraints and the objective
+     * @return the result; the policy's strategy is {@link Strategy#BUDGETED}
+     * @throws InfeasibleBudgetException if no allowed assignment is found within the budget
+     * @throws EvaluationException if the evaluator throws or returns a non-finite metric
+     */
+    public SearchResult optimise(Evaluator evaluator, SearchBudget budget)
+            throws QuantizationException {
+        double maxDrop = budget.maxMetricDrop();
+        long maxBytes = budget.maxBytes().orElse(Long.MAX_VALUE);
+        double maxLatency = budget.maxLatencyMs().orElse(Double.POSITIVE_INFINITY);
+        boolean latencyObjective = budget.objective() == Objective.LATENCY;
+        Run run = new Run(evaluator);
+        run.baseline();
+        boolean exact = true;
+        ChoiceSolver.Solution fastest =
+                solve(latencyObjective, false, 0.0, maxDrop, maxBytes, maxLatency);
+        if (fastest == null) {
+            Precision[] smallest = perLayer((i, p) -> new double[] {bytes(i, p), latency(i, p)});
+            Precision[] quickest = perLayer((i, p) -> new double[] {latency(i, p), bytes(i, p)});
+            throw new InfeasibleBudgetException(
+                    "no allowed assignment meets size <= "
+                            + (budget.maxBytes().isPresent() ? maxBytes + " bytes" : "(unbounded)")
+                            + " and latency <= "
+                            + (budget.maxLatencyMs().isPresent()
+                                    ? num(maxLatency) + " ms"
+                                    : "(unbounded)")
+                            + "; the smallest reachable is "
+                            + sumBytes(smallest)
+                            + " bytes, the fastest "
+                            + num(sumLatency(quickest))
+                            + " ms; raise the bounds or allow smaller / faster precisions",
+                    Double.NaN,
+                    toMap(smallest),
+                    sumLatency(smallest),
+                    sumBytes(smallest));
+        }
+        exact &= fastest.exact();
+        Candidate c = run.eval(fastest.choice(), Stage.START, "fastest within size/latency bounds");
+        if (c.drop() <= maxDrop) {
+            return finish(run, c, Strategy.BUDGETED, maxDrop, List.of(), exact);
+        }
+        ChoiceSolver.Solution safest =
+                solve(latencyObjective, true, 0.0, maxDrop, maxBytes, maxLatency);
+        exact &= safest.exact();
+        Candidate m = run.eval(safest.choice(), Stage.MIN_DAMAGE, "least damage within bounds");
+        if (m.drop() > maxDrop) {
+            throw infeasible(
+                    m, maxDrop, "the least-damaging assignment within the size/latency bounds");
+        }
+        double alpha = 0.0;
+        for (Candidate t : run.tried) {
+            if (t.damage() > 0 && t.drop() > 0) {
+                alpha = Math.max(alpha, t.drop() / t.damage());
+            }
+        }
+        while (run.calls < evaluatorCallLimit()) {
+            ChoiceSolver.Solution s =
+                    solve(latencyObjective, false, alpha, maxDrop, maxBytes, maxLatency);
+            if (s == null || run.seen(s.choice())) {
+                break;
+            }
+            exact &= s.exact();
+            Candidate t = run.eval(s.choice(), Stage.BUDGETED, "proxy alpha " + num(alpha));
+            if (t.drop() <= maxDrop || t.damage() <= 0) {
+                break;
+            }
+            alpha = Math.max(alpha, t.drop() / t.damage());
+        }
+        // m is within all bounds, so best is not null
+        Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
+        // refine: regula falsi on the damage cap between the best feasible candidate and the
+        // least-damaging infeasible one above it (the proxy is rarely exactly linear)
+        while (run.calls < evaluatorCallLimit()) {
+            Candidate hi = null;
+            for (Candidate t : run.tried) {
+                if (t.drop() > maxDrop
+                        && t.damage() > best.damage()
+                        && (hi == null || t.damage() < hi.damage())) {
+                    hi = t;
+                }
+            }
+            if (hi == null) {
+                break;
+            }
+            double dropLo = Math.max(0.0, best.drop());
+            double cap =
+                    best.damage()
+                            + (maxDrop - dropLo)
+                                    * (hi.damage() - best.damage())
+                                    / (hi.drop() - dropLo);
+            if (!(cap > best.damage()) || !(cap < hi.damage())) {
+                break;
+            }
+            ChoiceSolver.Solution s =
+                    solve(latencyObjective, false, maxDrop / cap, maxDrop, maxBytes, maxLatency);
+            if (s == null || run.seen(s.choice())) {
+                break;
+            }
+            double objective =
+                    latencyObjective ? sumLatency(s.choice()) : (double) sumBytes(s.choice());
+            double incumbent = latencyObjective ? best.latencyMs() : (double) best.bytes();
+            if (objective >= incumbent) {
+                break;
+            }
+            exact &= s.exact();
+            run.eval(s.choice(), Stage.BUDGETED, "interpolated damage cap " + num(cap));
+            best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
+        }
+        return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
+    }
+
+    /**
+     * Progressive quantization: start with every layer at {@code from} (a layer that may not use it
+     * starts at its least-damaging allowed precision), then move layers to {@code to} one at a
+     * time, least sensitive first ({@code damage(to) - damage(start)} ascending, ties by model
+     * order), evaluating after each move. The first move that breaks the budget is undone and
+     * recorded as rejected, and the search stops there. Layers that may not use {@code to} stay.
+     * Calls: at most {@code 2 + layers}.
+     *
+     * @param evaluator the task metric
+     * @param maxMetricDrop the largest allowed drop against FP32, at least 0
+     * @param from the starting precision, typically FP16 or BF16
+     * @param to the target precision, typically an INT8 one
+     * @return the result with the trajectory; the policy's strategy is {@link Strategy#PROGRESSIVE}
+     * @throws IllegalArgumentException if the budget is negative or NaN, or a precision is null
+     * @throws InfeasibleBudgetException if the starting assignment already breaks the budget
+     * @throws EvaluationException if the evaluator throws or returns a non-finite metric
+     */
+    public SearchResult progressive(
+            Evaluator evaluator, double maxMetricDrop, Precision from, Precision to)
+            throws QuantizationException {
+        SearchBudget.checkDrop(maxMetricDrop);
+        if (from == null || to == null) {
+            throw new IllegalArgumentException(
+                    "from and to must be precisions, one of " + Precision.allowedNames());
+        }
+        Run run = new Run(evaluator);
+        run.baseline();
+        Precision[] ref = perLayer(this::leastDamageKey);
+        Precision[] cur = new Precision[n];
+        for (int i = 0; i < n; i++) {
+            cur[i] = rules.allowed(layers.get(i).path()).contains(from) ? from : ref[i];
+        }
+        Candidate best = run.eval(cur, Stage.START, "every layer at " + from + " where allowed");
+        if (best.drop() > maxMetricDrop) {
+            throw infeasible(best, maxMetricDrop, "the starting assignment (" + from + ")");
+        }
+        List<Integer> order = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            if (cur[i] != to && rules.allowed(layers.get(i).path()).contains(to)) {
+                order.add(i);
+            }
+        }
+        Precision[] startAt = cur.clone();
+        order.sort(
+                Comparator.comparingDouble((Integer i) -> damage(i, to) - damage(i, startAt[i]))
+                        .thenComparingInt(i -> i));
+        List<ProgressiveStep> steps = new ArrayList<>();
+        for (int i : order) {
+            Precision[] trial = cur.clone();
+            trial[i] = to;
+            String path = layers.get(i).path();
+            Candidate c =
+                    run.eval(
+                            trial, Stage.PROGRESSIVE, "lower " + path + " " + cur[i] + " -> " + to);
+            boolean ok = c.drop() <= maxMetricDrop;
+            steps.add(
+                    new ProgressiveStep(
+                            steps.size() + 1, path, cur[i], to, c.metric(), c.drop(), ok));
+            if (!ok) {
+                break;
+            }
+            cur = trial;
+            best = c;
+        }
+        return finish(run, best, Strategy.PROGRESSIVE, maxMetricDrop, steps, true);
+    }
+
+    /**
+     * Returns the candidates no other candidate dominates in (metric higher, latency lower, bytes
+     * lower). Of candidates with identical (metric, latency, bytes) only the first is kept. Every
+     * candidate given is either returned or dominated by (or identical to) a returned one.
+     *
+     * @param candidates the candidates
+     * @return the frontier sorted by latency, then bytes, then metric descending, then order
+     */
+    public static List<Candidate> paretoFrontier(List<Candidate> candidates) {
+        List<Candidate> out = new ArrayList<>();
+        for (Candidate c : candidates) {
+            boolean dominated = false;
+            for (Candidate d : candidates) {
+                if (d.dominates(c)) {
+                    dominated = true;
+                    break;
+                }
+            }
+            boolean duplicate =
+                    out.stream()
+                            .anyMatch(
+                                    o ->
+                                            o.metric() == c.metric()
+                                                    && o.latencyMs() == c.latencyMs()
+                                                    && o.bytes() == c.bytes());
+            if (!dominated && !duplicate) {
+                out.add(c);
+            }
+        }
+        out.sort(
+                Comparator.comparingDouble(Candidate::latencyMs)
+                        .thenComparingLong(Candidate::bytes)
+                        .thenComparing(Comparator.comparingDouble(Candidate::metric).reversed())
+                        .thenComparingInt(Candidate::order));
+        return out;
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private double damage(int i, Precision p) {
+        return sensitivity.damage(layers.get(i).path(), p);
+    }
+
+    private double latency(int i, Precision p) {
+        return costs.cost(layers.get(i).path(), p).latencyMs();
+    }
+
+    private long bytes(int i, Precision p) {
+        return costs.cost(layers.get(i).path(), p).bytes();
+    }
+
+    private double[] fastestKey(int i, Precision p) {
+        return new double[] {latency(i, p), bytes(i, p), damage(i, p), -p.fidelityRank()};
+    }
+
+    private double[] leastDamageKey(int i, Precision p) {
+        return new double[] {damage(i, p), -p.fidelityRank()};
+    }
+
+    private Candidate bestFeasible(
+            Run run, double maxDrop, long maxBytes, double maxLatency, boolean latencyObjective) {
+        Candidate best = null;
+        for (Candidate t : run.tried) {
+            if (t.drop() <= maxDrop
+                    && t.bytes() <= maxBytes
+                    && t.latencyMs() <= maxLatency
+                    && isAllowed(t.assignment())) {
+                if (best == null || betterBudgeted(t, best, latencyObjective)) {
+                    best = t;
+                }
+            }
+        }
+        return best;
+    }
+
+    private boolean isAllowed(Map<String, Precision> assignment) {
+        for (Map.Entry<String, Precision> e : assignment.entrySet()) {
+            if (!rules.allowed(e.getKey()).contains(e.getValue())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static int compareKeys(double[] a, double[] b) {
+        for (int k = 0; k < a.length; k++) {
+            int c = Double.compare(a[k], b[k]);
+            if (c != 0) {
+                return c;
+            }
+        }
+        return 0;
+    }
+
+    private interface Key {
+        double[] of(int layer, Precision p);
+    }
+
+    private Precision[] perLayer(Key key) {
+        Precision[] out = new Precision[n];
+        for (int i = 0; i < n; i++) {
+            for (Precision p : rules.allowed(layers.get(i).path())) {
+                if (out[i] == null || compareKeys(key.of(i, p), key.of(i, out[i])) < 0) {
+                    out[i] = p;
+                }
+            }
+        }
+        return out;
+    }
+
+    private double sumLatency(Precision[] a) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += latency(i, a[i]);
+        }
+        return s;
+    }
+
+    private long sumBytes(Precision[] a) {
+        long s = 0;
+        for (int i = 0; i < n; i++) {
+            s += bytes(i, a[i]);
+        }
+        return s;
+    }
+
+    private double sumDamage(Precision[] a) {
+        double s = 0;
+        for (int i = 0; i < n; i++) {
+            s += damage(i, a[i]);
+        }
+        return s;
+    }
+
+    private Map<String, Precision> toMap(Precision[] a) {
+        Map<String, Precision> m = new LinkedHashMap<>();
+        for (int i = 0; i < n; i++) {
+            m.put(layers.get(i).path(), a[i]);
+        }
+        return Collections.unmodifiableMap(m);
+    }
+
+    private ChoiceSolver.Solution solve(
+            boolean latencyObjective,
+            boolean minimiseDamage,
+            double alpha,
+            double maxDrop,
+            long maxBytes,
+            double maxLatency) {
+        List<List<ChoiceSolver.Option>> options = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<ChoiceSolver.Option> opts = new ArrayList<>();
+            for (Precision p : rules.allowed(layers.get(i).path())) {
+                double d = damage(i, p);
+                double lat = latency(i, p);
+                long b = bytes(i, p);
+                double obj = latencyObjective ? lat : b;
+                double other = latencyObjective ? b : lat;
+                opts.add(
+                        minimiseDamage
+                                ? new ChoiceSolver.Option(p, d, obj, other, d, b, lat)
+                                : new ChoiceSolver.Option(p, obj, d, other, d, b, lat));
+            }
+            options.add(opts);
+        }
+        return new ChoiceSolver(options, alpha, maxDrop, maxBytes, maxLatency).solve();
+    }
+
+    private boolean betterBudgeted(Candidate a, Candidate b, boolean latencyObjective) {
+        double[] ka =
+                latencyObjective
+                        ? new double[] {a.latencyMs(), a.drop(), a.bytes()}
+                        : new double[] {a.bytes(), a.drop(), a.latencyMs()};
+        double[] kb =
+                latencyObjective
+                        ? new double[] {b.latencyMs(), b.drop(), b.bytes()}
+                        : new double[] {b.bytes(), b.drop(), b.latencyMs()};
+        int c = compareKeys(ka, kb);
+        if (c != 0) {
+            return c < 0;
+        }
+        for (LayerInfo layer : layers) {
+            int f =
+                    Integer.compare(
+                            a.assignment().get(layer.path()).fidelityRank(),
+                            b.assignment().get(layer.path()).fidelityRank());
+            if (f != 0) {
+                return f > 0;
+            }
+        }
+        return false;
+    }
+
+    private InfeasibleBudgetException infeasible(Candidate c, double maxDrop, String what) {
+        return new InfeasibleBudgetException(
+                "metric drop budget "
+                        + num(maxDrop)
+                        + " is infeasible: "
+                        + what
+                        + " already drops the metric by "
+                        + num(c.drop())
+                        + " (metric "
+                        + num(c.metric())
+                        + ") at "
+                        + num(c.latencyMs())
+                        + " ms and "
+                        + c.bytes()
+                        + " bytes; raise the budget to at least "
+                        + num(c.drop())
+                        + " or allow more precise precisions; assignment "
+                        + c.assignment(),
+                c.drop(),
+                c.assignment(),
+                c.latencyMs(),
+                c.bytes());
+    }
+
+    /** Formats a number compactly: integers without a fraction, others with up to 6 digits. */
+    static String num(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) {
+            return Long.toString((long) v);
+        }
+        return new java.math.BigDecimal(v)
+                .round(new java.math.MathContext(6))
+                .stripTrailingZeros()
+                .toPlainString();
+    }
+
+    private SearchResult finish(
+            Run run,
+            Candidate chosen,
+            Strategy strategy,
+            double maxDrop,
+            List<ProgressiveStep> steps,
+            boolean exact) {
+        Map<String, LayerDecision> decisions = new LinkedHashMap<>();
+        String stage = strategy.name().toLowerCase(Locale.ROOT);
+        for (LayerInfo layer : layers) {
+            String path = layer.path();
+            Set<Precision> allowed = rules.allowed(path);
+            String by = rules.decidedBy().get(path);
+            boolean byRule = allowed.size() == 1 && !by.startsWith("backend ");
+            decisions.put(
+                    path,
+                    new LayerDecision(
+                            chosen.assignment().get(path),
+                            byRule ? DecisionSource.RULE : DecisionSource.SEARCH,
+                            byRule ? by : stage + " (allowed " + allowed + ")"));
+        }
+        MixedPrecisionPolicy policy =
+                new MixedPrecisionPolicy(
+                        strategy,
+                        decisions,
+                        OptionalDouble.of(maxDrop),
+                        OptionalDouble.of(run.baselineMetric),
+                        OptionalDouble.of(chosen.metric()));
+        return new SearchResult(
+                policy,
+                chosen,
+                run.baselineMetric,
+                run.tried,
+                paretoFrontier(run.tried),
+                steps,
+                run.calls,
+                evaluatorCallLimit(),
+                exact);
+    }
+
+    /** The state of one search: counted, memoised evaluator calls. */
+    private final class Run {
+        private final Evaluator evaluator;
+        private final List<Candidate> tried = new ArrayList<>();
+        private final Map<List<Precision>, Candidate> memo = new HashMap<>();
+        private int calls;
+        private double baselineMetric;
+
+        Run(Evaluator evaluator) {
+            if (evaluator == null) {
+                throw new IllegalArgumentException("evaluator must not be null");
+            }
+            this.evaluator = evaluator;
+        }
+
+        void baseline() throws QuantizationException {
+            Candidate c = eval(fp32, Stage.BASELINE, "every layer FP32");
+            baselineMetric = c.metric();
+        }
+
+        boolean seen(Precision[] a) {
+            return memo.containsKey(List.of(a));
+        }
+
+        Candidate eval(Precision[] a, Stage stage, String note) throws QuantizationException {
+            List<Precision> key = List.of(a.clone());
+            Candidate hit = memo.get(key);
+            if (hit != null) {
+                return hit;
+            }
+            if (calls >= evaluatorCallLimit()) {
+                throw new IllegalStateException(
+                        "evaluator call limit "
+                                + evaluatorCallLimit()
+                                + " reached while trying "
+                                + note
+                                + "; this is a bug in PolicySearch");
+            }
+            Map<String, Precision> assignment = toMap(a);
+            calls++;
+            double metric;
+            try {
+                metric = evaluator.evaluate(assignment);
+            } catch (QuantizationException | RuntimeException e) {
+                throw new EvaluationException(
+                        "evaluator failed on "
+                                + stage
+                                + " candidate ("
+                                + note
+                                + "): "
+                                + e
+                                + "; assignment "
+                                + assignment,
+                        assignment,
+                        note,
+                        e);
+            }
+            if (!Double.isFinite(metric)) {
+                throw new EvaluationException(
+                        "evaluator returned "
+                                + metric
+                                + " for "
+                                + stage
+                                + " candidate ("
+                                + note
+                                + "), must return a finite metric; assignment "
+                                + assignment,
+                        assignment,
+                        note,
+                        null);
+            }
+            double drop = stage == Stage.BASELINE ? 0.0 : baselineMetric - metric;
+            Candidate c =
+                    new Candidate(
+                            tried.size(),
+                            stage,
+                            note,
+                            assignment,
+                            metric,
+                            drop,
+                            sumLatency(a),
+                            sumBytes(a),
+                            sumDamage(a));
+            tried.add(c);
+            memo.put(key, c);
+            return c;
+        }
+    }
+}

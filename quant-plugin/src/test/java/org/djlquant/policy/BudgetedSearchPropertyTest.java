@@ -1,0 +1,116 @@
+package org.djlquant.policy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.Map;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import org.djlquant.QuantizationException;
+
+/** The budgeted search against brute force on small synthetic models with exact proxies. */
+class BudgetedSearchPropertyTest {
+
+    @Property(tries = 150)
+    void budgetedSearchFindsTheExhaustiveOptimum(
+            @ForAll @IntRange(min = 1, max = 6) int layers,
+            @ForAll @IntRange(min = 3, max = 4) int precisions,
+            @ForAll long seed,
+            @ForAll @IntRange(min = 0, max = 32) int budgetEighths,
+            @ForAll boolean sizeObjective,
+            @ForAll boolean bounded)
+            throws QuantizationException {
+        Synthetic m = new Synthetic(layers, Synthetic.precisions(precisions), seed, 0.5);
+        Objective objective = sizeObjective ? Objective.SIZE : Objective.LATENCY;
+        double maxDrop = budgetEighths / 8.0;
+        SearchBudget budget = SearchBudget.ofDrop(maxDrop).withObjective(objective);
+        long maxBytes = Long.MAX_VALUE;
+        double maxLatency = Double.POSITIVE_INFINITY;
+        if (bounded) {
+            // halfway between the smallest / fastest and the FP32 model
+            long fp32Bytes = 0;
+            for (LayerInfo l : m.layers) {
+                fp32Bytes += Precision.FP32.estimatedBytes(l.params());
+            }
+            maxBytes = fp32Bytes * 3 / 4;
+            maxLatency = 8.0 * layers * 3 / 4;
+            budget = budget.withMaxBytes(maxBytes).withMaxLatencyMs(maxLatency);
+        }
+        PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
+        Map<String, Precision> expected =
+                m.exhaustiveOptimum(maxDrop, maxBytes, maxLatency, objective);
+        if (expected == null) {
+            SearchBudget b = budget;
+            InfeasibleBudgetException e =
+                    assertThrows(
+                            InfeasibleBudgetException.class,
+                            () -> search.optimise(m.evaluator(), b));
+            double smallest = m.smallestDrop(maxBytes, maxLatency);
+            if (Double.isFinite(smallest)) {
+                assertEquals(smallest, e.smallestDrop(), 0.0, e.getMessage());
+                assertTrue(e.getMessage().contains("infeasible"), e.getMessage());
+            } else {
+                assertTrue(Double.isNaN(e.smallestDrop()));
+            }
+        } else {
+            SearchResult r = search.optimise(m.evaluator(), budget);
+            assertEquals(expected, r.chosen().assignment(), r.tried().toString());
+            assertEquals(expected, r.policy().assignment());
+            assertTrue(r.exact());
+        }
+        assertTrue(m.calls <= search.evaluatorCallLimit(), m.calls + " calls");
+        assertTrue(m.calls <= 2 * layers + 4);
+    }
+
+    @Property(tries = 100)
+    void paretoFrontierOfTriedCandidatesIsNonDominatedAndComplete(
+            @ForAll @IntRange(min = 1, max = 6) int layers,
+            @ForAll long seed,
+            @ForAll @IntRange(min = 0, max = 16) int budgetEighths)
+            throws QuantizationException {
+        Synthetic m = new Synthetic(layers, Synthetic.precisions(4), seed, 0.25);
+        PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
+        SearchResult r = search.fallback(m.evaluator(), budgetEighths / 8.0);
+        for (Candidate f : r.paretoFrontier()) {
+            for (Candidate t : r.tried()) {
+                assertTrue(!t.dominates(f), t + " dominates frontier point " + f);
+            }
+        }
+        for (Candidate t : r.tried()) {
+            boolean covered =
+                    r.paretoFrontier().stream()
+                            .anyMatch(
+                                    f ->
+                                            f.dominates(t)
+                                                    || (f.metric() == t.metric()
+                                                            && f.latencyMs() == t.latencyMs()
+                                                            && f.bytes() == t.bytes()));
+            assertTrue(covered, t + " is neither on nor dominated by the frontier");
+        }
+        assertEquals(r.evaluatorCalls(), r.tried().size());
+        assertTrue(r.evaluatorCalls() <= 2 * layers + 4);
+        assertTrue(r.chosen().drop() <= budgetEighths / 8.0);
+    }
+
+    @Property(tries = 60)
+    void fallbackResultIsWithinBudgetAndNoSlowerThanNeeded(
+            @ForAll @IntRange(min = 1, max = 6) int layers,
+            @ForAll long seed,
+            @ForAll @IntRange(min = 0, max = 16) int budgetEighths)
+            throws QuantizationException {
+        Synthetic m = new Synthetic(layers, Synthetic.precisions(3), seed, 1.0);
+        PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
+        double maxDrop = budgetEighths / 8.0;
+        SearchResult r = search.fallback(m.evaluator(), maxDrop);
+        assertTrue(r.chosen().drop() <= maxDrop);
+        Map<String, Precision> optimum =
+                m.exhaustiveOptimum(
+                        maxDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, Objective.LATENCY);
+        assertNotNull(optimum);
+        // the fallback is a heuristic: never faster than the optimum
+        assertTrue(r.chosen().latencyMs() >= m.latency(optimum));
+    }
+}

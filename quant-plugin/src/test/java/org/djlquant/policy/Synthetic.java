@@ -1,0 +1,170 @@
+package org.djlquant.policy;
+
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+
+/**
+ * A synthetic model: random dyadic damages and costs (exact in binary floating point, so sums have
+ * no rounding and ties are exact), an evaluator whose drop is exactly {@code scale * sum(damage)},
+ * and an exhaustive search to compute the true optimum independently.
+ */
+final class Synthetic {
+
+    static final double BASE = 64.0;
+
+    final List<LayerInfo> layers = new ArrayList<>();
+    final ResolvedRules rules;
+    final SensitivityTable sensitivity;
+    final CostTable costs;
+    final double scale;
+    final Map<String, Map<Precision, Double>> damage = new LinkedHashMap<>();
+    int calls;
+
+    /**
+     * @param n layers
+     * @param precisions allowed everywhere (must include FP32 for the baseline cost)
+     * @param seed random seed
+     * @param scale drop per unit of damage (dyadic)
+     */
+    Synthetic(int n, Set<Precision> precisions, long seed, double scale) {
+        Random r = new Random(seed);
+        this.scale = scale;
+        SensitivityTable.Builder s = SensitivityTable.builder(ProxyMetric.METRIC_DROP);
+        CostTable.Builder c = CostTable.builder();
+        for (int i = 0; i < n; i++) {
+            String path = "encoder." + i + ".ffn";
+            long params = 256L * (1 + r.nextInt(4));
+            layers.add(new LayerInfo(path, "Linear", params));
+            Map<Precision, Double> row = new LinkedHashMap<>();
+            for (Precision p : precisions) {
+                double d = p == Precision.FP32 ? 0.0 : r.nextInt(8) / 8.0 * (7 - p.fidelityRank());
+                double lat = p == Precision.FP32 ? 8.0 : (1 + r.nextInt(12)) / 2.0;
+                row.put(p, d);
+                s.put(path, p, d);
+                c.put(path, p, lat, p.estimatedBytes(params));
+            }
+            damage.put(path, row);
+        }
+        sensitivity = s.build();
+        costs = c.build();
+        rules = ResolvedRules.unrestricted(layers, BackendCapabilities.uniform("test", precisions));
+    }
+
+    double trueDrop(Map<String, Precision> a) {
+        double sum = 0;
+        for (LayerInfo l : layers) {
+            sum += damage.get(l.path()).get(a.get(l.path()));
+        }
+        return scale * sum;
+    }
+
+    Evaluator evaluator() {
+        return a -> {
+            calls++;
+            return BASE - trueDrop(a);
+        };
+    }
+
+    double latency(Map<String, Precision> a) {
+        double s = 0;
+        for (LayerInfo l : layers) {
+            s += costs.cost(l.path(), a.get(l.path())).latencyMs();
+        }
+        return s;
+    }
+
+    long bytes(Map<String, Precision> a) {
+        long s = 0;
+        for (LayerInfo l : layers) {
+            s += costs.cost(l.path(), a.get(l.path())).bytes();
+        }
+        return s;
+    }
+
+    /** Every allowed assignment, in model order. */
+    List<Map<String, Precision>> all() {
+        List<Map<String, Precision>> out = new ArrayList<>();
+        out.add(new LinkedHashMap<>());
+        for (LayerInfo l : layers) {
+            List<Map<String, Precision>> next = new ArrayList<>();
+            for (Map<String, Precision> partial : out) {
+                for (Precision p : rules.allowed(l.path())) {
+                    Map<String, Precision> m = new LinkedHashMap<>(partial);
+                    m.put(l.path(), p);
+                    next.add(m);
+                }
+            }
+            out = next;
+        }
+        return out;
+    }
+
+    /**
+     * The documented optimum by brute force: within bounds, minimal objective, then drop, then the
+     * other cost, then higher fidelity layer by layer. Null if none is feasible.
+     */
+    Map<String, Precision> exhaustiveOptimum(
+            double maxDrop, long maxBytes, double maxLatency, Objective objective) {
+        Map<String, Precision> best = null;
+        for (Map<String, Precision> a : all()) {
+            double drop = BASE - (BASE - trueDrop(a));
+            if (drop > maxDrop || bytes(a) > maxBytes || latency(a) > maxLatency) {
+                continue;
+            }
+            if (best == null || compare(a, best, objective) < 0) {
+                best = a;
+            }
+        }
+        return best;
+    }
+
+    /** The smallest drop among assignments within the size / latency bounds. */
+    double smallestDrop(long maxBytes, double maxLatency) {
+        double min = Double.POSITIVE_INFINITY;
+        for (Map<String, Precision> a : all()) {
+            if (bytes(a) <= maxBytes && latency(a) <= maxLatency) {
+                min = Math.min(min, trueDrop(a));
+            }
+        }
+        return min;
+    }
+
+    int compare(Map<String, Precision> a, Map<String, Precision> b, Objective objective) {
+        double[] ka = key(a, objective);
+        double[] kb = key(b, objective);
+        for (int k = 0; k < ka.length; k++) {
+            int c = Double.compare(ka[k], kb[k]);
+            if (c != 0) {
+                return c;
+            }
+        }
+        for (LayerInfo l : layers) {
+            int c = Integer.compare(b.get(l.path()).fidelityRank(), a.get(l.path()).fidelityRank());
+            if (c != 0) {
+                return c;
+            }
+        }
+        return 0;
+    }
+
+    private double[] key(Map<String, Precision> a, Objective objective) {
+        return objective == Objective.LATENCY
+                ? new double[] {latency(a), trueDrop(a), bytes(a)}
+                : new double[] {bytes(a), trueDrop(a), latency(a)};
+    }
+
+    static Set<Precision> precisions(int count) {
+        List<Precision> order =
+                List.of(
+                        Precision.FP32,
+                        Precision.INT8_DYNAMIC,
+                        Precision.FP16,
+                        Precision.INT4_WEIGHT_ONLY);
+        return EnumSet.copyOf(order.subList(0, count));
+    }
+}
