@@ -251,19 +251,18 @@ public final class NDQuant {
             if (paramBroadcastShape == null) {
                 float s = p.scale();
                 float z = p.zeroPoint();
+                // negated as a long so that z == 0 gives +0.0f: x + (+0) turns -0 into +0, as
+                // PyTorch's integer round trip does
+                float negZ = -p.zeroPoint();
                 NDArray cur = x;
                 if (quantize) {
                     cur = step(cur, x, cur.mul(1.0f / s));
                     cur = step(cur, x, cur.round());
-                    if (z != 0f) {
-                        cur = step(cur, x, cur.add(z));
-                    }
+                    cur = step(cur, x, cur.add(z));
                     cur = step(cur, x, cur.clip(qmin, qmax));
                 }
                 if (dequantize) {
-                    if (z != 0f) {
-                        cur = step(cur, x, cur.sub(z));
-                    }
+                    cur = step(cur, x, cur.add(negZ));
                     cur = step(cur, x, cur.mul(s));
                 }
                 return cur == x ? x.duplicate() : cur;
@@ -271,15 +270,18 @@ public final class NDQuant {
             int n = p.size();
             float[] inv = new float[n];
             float[] zs = new float[n];
+            float[] negZs = new float[n];
             float[] ss = new float[n];
             for (int i = 0; i < n; i++) {
                 ss[i] = p.scaleAt(i);
                 inv[i] = 1.0f / ss[i];
                 zs[i] = p.zeroPointAt(i);
+                negZs[i] = -p.zeroPointAt(i);
             }
             Shape bs = new Shape(paramBroadcastShape);
             try (NDArray invA = m.create(inv, bs);
                     NDArray zA = m.create(zs, bs);
+                    NDArray negZA = m.create(negZs, bs);
                     NDArray sA = m.create(ss, bs)) {
                 NDArray cur = x;
                 if (!Arrays.equals(workShape, shape)) {
@@ -292,7 +294,7 @@ public final class NDQuant {
                     cur = step(cur, x, cur.clip(qmin, qmax));
                 }
                 if (dequantize) {
-                    cur = step(cur, x, cur.sub(zA));
+                    cur = step(cur, x, cur.add(negZA));
                     cur = step(cur, x, cur.mul(sA));
                 }
                 if (!Arrays.equals(workShape, shape)) {
