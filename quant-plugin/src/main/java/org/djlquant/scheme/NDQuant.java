@@ -117,19 +117,14 @@ public final class NDQuant {
                 break;
             case PER_CHANNEL:
                 {
-                    int[] axes = new int[shape.length - 1];
-                    for (int d = 0, j = 0; d < shape.length; d++) {
-                        if (d != g.axis()) {
-                            axes[j++] = d;
-                        }
-                    }
-                    if (axes.length == 0) {
-                        r = new float[][] {toFloats(x), toFloats(x)};
-                    } else {
-                        try (NDArray mn = x.min(axes);
-                                NDArray mx = x.max(axes)) {
-                            r = new float[][] {toFloats(mn), toFloats(mx)};
-                        }
+                    // as PyTorch's per-channel observers: channel axis first, flatten the rest,
+                    // reduce along one axis (DJL's PyTorch min/max take a single axis)
+                    long c = shape[g.axis()];
+                    try (NDArray t = g.axis() == 0 ? null : x.swapAxes(0, g.axis());
+                            NDArray v = (t == null ? x : t).reshape(c, -1);
+                            NDArray mn = v.min(new int[] {1});
+                            NDArray mx = v.max(new int[] {1})) {
+                        r = new float[][] {toFloats(mn), toFloats(mx)};
                     }
                     break;
                 }
