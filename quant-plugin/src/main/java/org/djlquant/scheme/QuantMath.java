@@ -47,7 +47,9 @@ import java.util.Arrays;
  * <ul>
  *   <li>ONNX {@code QuantizeLinear}: {@code y = saturate(round(x / y_scale) + y_zero_point)} and
  *       {@code DequantizeLinear}: {@code (x - x_zero_point) * x_scale}: the same {@code s} and
- *       {@code z} (ONNX divides; ties to even as here).
+ *       {@code z}, ties to even as here. ONNX divides where PyTorch (and we) multiply by the
+ *       reciprocal, so an ONNX Runtime model can land one integer step away for inputs within an
+ *       ulp of a {@code .5} boundary (the committed reference holds such inputs).
  *   <li>TensorRT: scale-only symmetric INT8, {@code q = clamp(round(x / s), -127, 127)} with {@code
  *       s = amax / 127}; our SYMMETRIC with the 127 divisor noted above, no zero point.
  *   <li>Some papers write {@code x ≈ (q - z) / s}, i.e. their "scale" is our {@code 1 / s}.
