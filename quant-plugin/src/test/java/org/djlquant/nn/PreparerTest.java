@@ -1,0 +1,340 @@
+package org.djlquant.nn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Model;
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.ParallelBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.BatchNorm;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.translate.NoopTranslator;
+import java.nio.file.Path;
+import java.util.List;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QConfigMapping;
+import org.djlquant.config.QMode;
+import org.djlquant.observer.Observers;
+import org.djlquant.scheme.QSpec;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PreparerTest {
+
+    static QConfig staticMinMax() {
+        return QConfig.builder()
+                .setMode(QMode.STATIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optActivationObserver(Observers.minMax(QSpec.uint8AffinePerTensor()))
+                .build();
+    }
+
+    static SequentialBlock mlp() {
+        SequentialBlock net = new SequentialBlock();
+        net.add(Linear.builder().setUnits(16).build());
+        net.add(Activation::relu);
+        SequentialBlock inner = new SequentialBlock();
+        inner.add(Linear.builder().setUnits(8).build());
+        net.add(inner);
+        net.add(
+                new ParallelBlock(
+                        list -> new NDList(list.get(0).head().add(list.get(1).head())),
+                        List.of(
+                                Linear.builder().setUnits(4).build(),
+                                Linear.builder().setUnits(4).optBias(false).build())));
+        return net;
+    }
+
+    static NDArray run(Block block, NDManager m, NDArray x) {
+        return block.forward(new ParameterStore(m, false), new NDList(x), false).head();
+    }
+
+    @Test
+    void preparedWithObserversAndFakeQuantOffEqualsOriginalExactly() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = mlp();
+            net.initialize(m, DataType.FLOAT32, new Shape(3, 10));
+            NDArray x = m.randomNormal(new Shape(3, 10));
+            float[] before = run(net, m, x).toFloatArray();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            assertEquals(4, report.twins().size(), report.toTable());
+            Twins.setObserving(net, false);
+            Twins.setFakeQuant(net, false);
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            // observing does not change values either
+            Twins.setObserving(net, true);
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            // fake quantization does
+            Twins.setFakeQuant(net, true);
+            float[] fq = run(net, m, x).toFloatArray();
+            assertTrue(maxAbsDiff(before, fq) > 0);
+            assertTrue(maxAbsDiff(before, fq) < 0.2, "fake-quant error " + maxAbsDiff(before, fq));
+        }
+    }
+
+    @Test
+    void twinsShareTheOriginalParameterObjects() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = mlp();
+            net.initialize(m, DataType.FLOAT32, new Shape(3, 10));
+            List<Parameter> before = net.getParameters().values();
+            List<String> names = net.getParameters().keys();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            List<Parameter> after = net.getParameters().values();
+            assertEquals(names, net.getParameters().keys());
+            assertEquals(before.size(), after.size());
+            for (int i = 0; i < before.size(); i++) {
+                assertSame(before.get(i), after.get(i));
+            }
+            QuantTwin first = report.twin("01");
+            assertInstanceOf(ObservedLinear.class, first);
+            assertSame(
+                    first.original().getDirectParameters().get("weight"),
+                    first.getDirectParameters().get("weight"));
+        }
+    }
+
+    @Test
+    void parameterFilesRoundTripBetweenPreparedAndUnpreparedModels(@TempDir Path dir)
+            throws Exception {
+        try (NDManager m = NDManager.newBaseManager("PyTorch");
+                Model prepared = Model.newInstance("net", "PyTorch");
+                Model plain = Model.newInstance("net", "PyTorch");
+                Model prepared2 = Model.newInstance("net", "PyTorch")) {
+            NDArray x = m.randomNormal(new Shape(3, 10));
+            prepared.setBlock(mlp());
+            prepared.getBlock()
+                    .initialize(prepared.getNDManager(), DataType.FLOAT32, new Shape(3, 10));
+            Preparer.prepare(prepared, QConfigMapping.global(staticMinMax()));
+            Twins.setObserving(prepared.getBlock(), false);
+            float[] expected = predict(prepared, x);
+            prepared.save(dir.resolve("a"), "net");
+
+            plain.setBlock(mlp());
+            // DJL: a block loaded without initialize has no input names, so it cannot be saved
+            plain.getBlock().initialize(plain.getNDManager(), DataType.FLOAT32, new Shape(3, 10));
+            plain.load(dir.resolve("a"), "net");
+            assertArrayEquals(expected, predict(plain, x), 0f);
+            plain.save(dir.resolve("b"), "net");
+
+            prepared2.setBlock(mlp());
+            Preparer.prepare(prepared2, QConfigMapping.global(staticMinMax()));
+            prepared2.load(dir.resolve("b"), "net");
+            Twins.setObserving(prepared2.getBlock(), false);
+            assertArrayEquals(expected, predict(prepared2, x), 0f);
+        }
+    }
+
+    static float[] predict(Model model, NDArray x) throws Exception {
+        try (Predictor<NDList, NDList> p = model.newPredictor(new NoopTranslator())) {
+            return p.predict(new NDList(x)).head().toFloatArray();
+        }
+    }
+
+    /** A user block that keeps its children in private fields and a list, as DJL's own do. */
+    static final class UserBlock extends ai.djl.nn.AbstractBlock {
+        private final Linear first;
+        private final List<Block> rest;
+
+        UserBlock() {
+            first = addChildBlock("first", Linear.builder().setUnits(6).build());
+            rest =
+                    new java.util.ArrayList<>(
+                            List.of(addChildBlock("second", Linear.builder().setUnits(3).build())));
+        }
+
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                ai.djl.util.PairList<String, Object> params) {
+            NDList h = first.forward(ps, inputs, training);
+            return rest.get(0).forward(ps, h, training);
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return new Shape[] {new Shape(inputShapes[0].get(0), 3)};
+        }
+
+        @Override
+        protected void initializeChildBlocks(NDManager manager, DataType type, Shape... shapes) {
+            first.initialize(manager, type, shapes);
+            rest.get(0).initialize(manager, type, new Shape(shapes[0].get(0), 6));
+        }
+    }
+
+    @Test
+    void replacesChildrenHeldInPrivateFieldsAndLists() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = new SequentialBlock().add(new UserBlock());
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 5));
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            run(net, m, m.randomNormal(new Shape(2, 5)));
+            QuantTwin first = report.twin("01UserBlock.01first");
+            QuantTwin second = report.twin("01.second");
+            assertTrue(first.control().observers().get(TwinControl.INPUT).hasData());
+            assertTrue(second.control().observers().get(TwinControl.INPUT).hasData());
+        }
+    }
+
+    @Test
+    void lambdaBlocksAreReportedOpaqueNotSkipped() {
+        SequentialBlock net = mlp();
+        PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+        PrepareReport.Entry e = report.entry("02");
+        assertEquals(PrepareReport.Status.OPAQUE, e.status());
+        assertEquals("LambdaBlock", e.blockClass());
+    }
+
+    @Test
+    void pathPatternThatMatchesNothingIsAWarning() {
+        QConfigMapping mapping =
+                QConfigMapping.builder()
+                        .optGlobal(staticMinMax())
+                        .optPathGlob("encoder.*.query", null)
+                        .build();
+        PrepareReport report = Preparer.prepare(mlp(), mapping);
+        assertEquals(1, report.warnings().size());
+        assertTrue(report.warnings().get(0).contains("encoder.*.query"), report.warnings().get(0));
+    }
+
+    @Test
+    void nullConfigByPathKeepsLayerFloat() {
+        QConfigMapping mapping =
+                QConfigMapping.builder()
+                        .optGlobal(staticMinMax())
+                        .optPathGlob("03.*", null)
+                        .optPathRegex("04SequentialBlock\\.0?1.*", null)
+                        .build();
+        SequentialBlock net = mlp();
+        PrepareReport report = Preparer.prepare(net, mapping);
+        assertEquals(PrepareReport.Status.FLOAT, report.entry("03.01").status());
+        assertEquals(PrepareReport.Status.WRAPPED, report.entry("01").status());
+        assertEquals(1, report.warnings().size(), report.warnings().toString());
+    }
+
+    @Test
+    void configForAClassThatCannotBeWrappedIsAnError() {
+        QConfigMapping mapping =
+                QConfigMapping.builder().optClassConfig(BatchNorm.class, staticMinMax()).build();
+        UnsupportedBlockException e =
+                assertThrows(
+                        UnsupportedBlockException.class, () -> Preparer.prepare(mlp(), mapping));
+        assertTrue(e.getMessage().contains("BatchNorm"), e.getMessage());
+        assertTrue(e.getMessage().contains("Linear"), e.getMessage());
+    }
+
+    @Test
+    void pathRuleMatchingOnlyUnwrappableBlocksIsAnErrorNamingThePath() {
+        SequentialBlock net = new SequentialBlock();
+        net.add(Linear.builder().setUnits(4).build());
+        net.add(LayerNorm.builder().build());
+        QConfigMapping mapping =
+                QConfigMapping.builder().optPathGlob("02LayerNorm", staticMinMax()).build();
+        UnsupportedBlockException e =
+                assertThrows(UnsupportedBlockException.class, () -> Preparer.prepare(net, mapping));
+        assertEquals("02LayerNorm", e.path());
+        assertTrue(e.getMessage().contains("LayerNorm"), e.getMessage());
+        // nothing was replaced
+        assertInstanceOf(Linear.class, net.getChildren().get(0).getValue());
+        assertTrue(!(net.getChildren().get(0).getValue() instanceof QuantTwin));
+    }
+
+    @Test
+    void convolutionIsWrappedAndExactWhenSwitchedOff() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = new SequentialBlock();
+            net.add(Conv2d.builder().setKernelShape(new Shape(3, 3)).setFilters(4).build());
+            net.add(ai.djl.nn.Blocks.batchFlattenBlock());
+            net.add(Linear.builder().setUnits(2).build());
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 1, 6, 6));
+            NDArray x = m.randomNormal(new Shape(2, 1, 6, 6));
+            float[] before = run(net, m, x).toFloatArray();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            assertInstanceOf(ObservedConv2d.class, report.twin("01"));
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+        }
+    }
+
+    @Test
+    void attentionTwinObservesBothMatmulInputsAndMatchesTheOriginal() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            ScaledDotProductAttentionBlock att =
+                    ScaledDotProductAttentionBlock.builder()
+                            .setEmbeddingSize(8)
+                            .setHeadCount(2)
+                            .optAttentionProbsDropoutProb(0f)
+                            .build();
+            SequentialBlock net = new SequentialBlock().add(att);
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 5, 8));
+            NDArray x = m.randomNormal(new Shape(2, 5, 8));
+            float[] before = run(net, m, x).toFloatArray();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            QuantTwin twin = report.twin("01ScaledDotProductAttentionBlock");
+            assertInstanceOf(ObservedAttention.class, twin);
+            assertInstanceOf(ObservedLinear.class, att.getKeyProjection());
+            assertEquals(5, report.twins().size(), report.toTable());
+            // observing only: the twin's own attention must equal DJL's
+            float[] observed = run(net, m, x).toFloatArray();
+            assertArrayEquals(before, observed, 1e-6f);
+            assertTrue(twin.control().observers().get(TwinControl.PROBS).hasData());
+            ObservedLinear q = (ObservedLinear) att.getQueryProjection();
+            assertTrue(q.control().observers().get(TwinControl.OUTPUT).hasData());
+            Twins.setObserving(net, false);
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+        }
+    }
+
+    @Test
+    void attentionInsideTransformerEncoderIsRewiredInPlaceWithAWarning() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            TransformerEncoderBlock enc =
+                    new TransformerEncoderBlock(8, 2, 16, 0f, Activation::relu);
+            SequentialBlock net = new SequentialBlock().add(enc);
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 5, 8));
+            NDArray x = m.randomNormal(new Shape(2, 5, 8));
+            float[] before = run(net, m, x).toFloatArray();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            // 4 projections + 2 feed-forward linears
+            assertEquals(6, report.twins().size(), report.toTable());
+            assertEquals(1, report.warnings().size(), report.toTable());
+            assertTrue(report.warnings().get(0).contains("selfAttentionBlock"));
+            assertEquals(
+                    PrepareReport.Status.WRAPPED,
+                    report.entry("01.selfAttention.queryProjection").status());
+            assertEquals(PrepareReport.Status.OPAQUE, report.entry("01.outputBlock.02").status());
+            Twins.setObserving(net, false);
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            assertNotSame(before, null);
+        }
+    }
+
+    static float maxAbsDiff(float[] a, float[] b) {
+        float d = 0;
+        for (int i = 0; i < a.length; i++) {
+            d = Math.max(d, Math.abs(a[i] - b[i]));
+        }
+        return d;
+    }
+}
