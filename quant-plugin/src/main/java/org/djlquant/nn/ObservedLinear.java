@@ -94,10 +94,17 @@ public class ObservedLinear extends Linear implements QuantTwin {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
+        ai.djl.ndarray.NDArray input = inputs.singletonOrThrow();
+        Shape ws = weightParam.getShape();
+        Shape xs = input.getShape();
+        if (ws != null && (xs.dimension() == 0 || xs.get(xs.dimension() - 1) != ws.get(1))) {
+            throw new ShapeMismatchException(
+                    control.path(), xs.toString(), "(..., " + ws.get(1) + ") for weight " + ws);
+        }
         return new NDList(
                 control.run(
                         parameterStore,
-                        inputs.singletonOrThrow(),
+                        input,
                         weightParam,
                         biasParam,
                         training,

@@ -247,9 +247,10 @@ public final class TwinControl {
 
     /** Observes and/or fake-quantizes a weight (identity when both are off). */
     NDArray weight(NDArray w, ParameterStore ps, boolean training, boolean force) {
-        if (observing && !force) {
+        boolean empty = !observers.get(WEIGHT).hasData();
+        if (observing && !force && (empty || (training && config.mode() == QMode.QAT))) {
             observe(WEIGHT, w);
-        } else if ((fakeQuant || force) && !observers.get(WEIGHT).hasData()) {
+        } else if ((fakeQuant || force) && empty) {
             observe(WEIGHT, w);
         }
         if (!(fakeQuant || force)) {
