@@ -117,19 +117,14 @@ public final class NDQuant {
                 break;
             case PER_CHANNEL:
                 {
-                    int[] axes = new int[shape.length - 1];
-                    for (int d = 0, j = 0; d < shape.length; d++) {
-                        if (d != g.axis()) {
-                            axes[j++] = d;
-                        }
-                    }
-                    if (axes.length == 0) {
-                        r = new float[][] {toFloats(x), toFloats(x)};
-                    } else {
-                        try (NDArray mn = x.min(axes);
-                                NDArray mx = x.max(axes)) {
-                            r = new float[][] {toFloats(mn), toFloats(mx)};
-                        }
+                    // as PyTorch's per-channel observers: channel axis first, flatten the rest,
+                    // reduce along one axis (DJL's PyTorch min/max take a single axis)
+                    long c = shape[g.axis()];
+                    try (NDArray t = g.axis() == 0 ? null : x.swapAxes(0, g.axis());
+                            NDArray v = (t == null ? x : t).reshape(c, -1);
+                            NDArray mn = v.min(new int[] {1});
+                            NDArray mx = v.max(new int[] {1})) {
+                        r = new float[][] {toFloats(mn), toFloats(mx)};
                     }
                     break;
                 }
@@ -251,19 +246,18 @@ public final class NDQuant {
             if (paramBroadcastShape == null) {
                 float s = p.scale();
                 float z = p.zeroPoint();
+                // negated as a long so that z == 0 gives +0.0f: x + (+0) turns -0 into +0, as
+                // PyTorch's integer round trip does
+                float negZ = -p.zeroPoint();
                 NDArray cur = x;
                 if (quantize) {
                     cur = step(cur, x, cur.mul(1.0f / s));
                     cur = step(cur, x, cur.round());
-                    if (z != 0f) {
-                        cur = step(cur, x, cur.add(z));
-                    }
+                    cur = step(cur, x, cur.add(z));
                     cur = step(cur, x, cur.clip(qmin, qmax));
                 }
                 if (dequantize) {
-                    if (z != 0f) {
-                        cur = step(cur, x, cur.sub(z));
-                    }
+                    cur = step(cur, x, cur.add(negZ));
                     cur = step(cur, x, cur.mul(s));
                 }
                 return cur == x ? x.duplicate() : cur;
@@ -271,15 +265,18 @@ public final class NDQuant {
             int n = p.size();
             float[] inv = new float[n];
             float[] zs = new float[n];
+            float[] negZs = new float[n];
             float[] ss = new float[n];
             for (int i = 0; i < n; i++) {
                 ss[i] = p.scaleAt(i);
                 inv[i] = 1.0f / ss[i];
                 zs[i] = p.zeroPointAt(i);
+                negZs[i] = -p.zeroPointAt(i);
             }
             Shape bs = new Shape(paramBroadcastShape);
             try (NDArray invA = m.create(inv, bs);
                     NDArray zA = m.create(zs, bs);
+                    NDArray negZA = m.create(negZs, bs);
                     NDArray sA = m.create(ss, bs)) {
                 NDArray cur = x;
                 if (!Arrays.equals(workShape, shape)) {
@@ -292,7 +289,7 @@ public final class NDQuant {
                     cur = step(cur, x, cur.clip(qmin, qmax));
                 }
                 if (dequantize) {
-                    cur = step(cur, x, cur.sub(zA));
+                    cur = step(cur, x, cur.add(negZA));
                     cur = step(cur, x, cur.mul(sA));
                 }
                 if (!Arrays.equals(workShape, shape)) {
