@@ -330,6 +330,61 @@ class PreparerTest {
         }
     }
 
+    @Test
+    void walksDjlBertBlockAndStaysExactWhenSwitchedOff() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            ai.djl.nn.transformer.BertBlock bert =
+                    ai.djl.nn.transformer.BertBlock.builder()
+                            .setTokenDictionarySize(30)
+                            .optTypeDictionarySize(2)
+                            .optEmbeddingSize(8)
+                            .optTransformerBlockCount(2)
+                            .optAttentionHeadCount(2)
+                            .optHiddenSize(16)
+                            .optMaxSequenceLength(6)
+                            .build();
+            Shape s = new Shape(2, 6);
+            bert.initialize(m, DataType.FLOAT32, s, s, s);
+            NDList in =
+                    new NDList(
+                            m.randomInteger(0, 30, s, DataType.INT32),
+                            m.zeros(s, DataType.INT32),
+                            m.ones(s, DataType.INT32));
+            ParameterStore ps = new ParameterStore(m, false);
+            float[] before = bert.forward(ps, in, false).head().toFloatArray();
+            QConfigMapping mapping =
+                    QConfigMapping.builder()
+                            .optGlobal(staticMinMax())
+                            .optPathGlob("transformer_1.selfAttention.valueProjection", null)
+                            .build();
+            PrepareReport report = Preparer.prepare(bert, mapping);
+            // 2 layers x (4 projections + 2 feed-forward) + pooling, minus the value projection
+            // left float by the path rule
+            assertEquals(12, report.twins().size(), report.toTable());
+            assertEquals(
+                    PrepareReport.Status.FLOAT,
+                    report.entry("transformer_1.selfAttention.valueProjection").status());
+            assertEquals(
+                    PrepareReport.Status.WRAPPED,
+                    report.entry("05transformer_0.01selfAttention.02queryProjection").status());
+            assertEquals(PrepareReport.Status.WRAPPED, report.entry("poolingProjection").status());
+            assertEquals(
+                    PrepareReport.Status.FLOAT,
+                    report.entry("transformer_0.attentionNorm").status());
+            assertEquals(
+                    PrepareReport.Status.OPAQUE,
+                    report.entry("transformer_0.outputBlock.02").status());
+            assertEquals(2, report.warnings().size(), report.toTable());
+            Twins.setObserving(bert, false);
+            assertArrayEquals(before, bert.forward(ps, in, false).head().toFloatArray(), 0f);
+            Twins.setObserving(bert, true);
+            bert.forward(ps, in, false);
+            Twins.setFakeQuant(bert, true);
+            float[] fq = bert.forward(ps, in, false).head().toFloatArray();
+            assertTrue(maxAbsDiff(before, fq) > 0);
+        }
+    }
+
     static float maxAbsDiff(float[] a, float[] b) {
         float d = 0;
         for (int i = 0; i < a.length; i++) {
