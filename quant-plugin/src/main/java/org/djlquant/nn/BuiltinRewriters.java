@@ -6,6 +6,7 @@ import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.util.Pair;
 
 /** The rewriters registered by default. */
@@ -56,6 +57,15 @@ final class BuiltinRewriters {
                     String why = c.whyNotReplaceable(ObservedAttention.class);
                     if (why == null) {
                         return new ObservedAttention(a, c.path(), c.config());
+                    }
+                    if (c.parent() != null
+                            && c.parent().getClass() == TransformerEncoderBlock.class) {
+                        ObservedAttention twin = new ObservedAttention(a, c.path(), c.config());
+                        c.replaceParentAfterChildren(
+                                p ->
+                                        new ObservedTransformerEncoder(
+                                                (TransformerEncoderBlock) p, twin));
+                        return a;
                     }
                     c.warn(
                             c.path()

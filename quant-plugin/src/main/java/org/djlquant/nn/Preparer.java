@@ -128,6 +128,8 @@ public final class Preparer {
         private final List<String> warnings = new ArrayList<>();
         private final List<QuantTwin> twins = new ArrayList<>();
         private final List<Object[]> undo = new ArrayList<>();
+        private final Map<Block, java.util.function.UnaryOperator<Block>> deferred =
+                new java.util.IdentityHashMap<>();
 
         Session(QConfigMapping mapping, Model model) {
             this.mapping = Objects.requireNonNull(mapping, "mapping");
@@ -315,7 +317,41 @@ public final class Preparer {
                         join(raw, c.getKey()),
                         join(clean, seg.get(c.getKey())));
             }
+            java.util.function.UnaryOperator<Block> later = deferred.remove(block);
+            if (later != null) {
+                Block replacement = later.apply(block);
+                if (parent != null) {
+                    swap(parent, key, block, replacement);
+                } else if (model == null) {
+                    return replacement;
+                }
+                for (Pair<String, Block> c : replacement.getChildren()) {
+                    if (c.getValue() instanceof QuantTwin && !twins.contains(c.getValue())) {
+                        twins.add((QuantTwin) c.getValue());
+                    }
+                }
+                for (int i = 0; i < entries.size(); i++) {
+                    PrepareReport.Entry e = entries.get(i);
+                    if (e.path().equals(display(raw))) {
+                        entries.set(
+                                i,
+                                entry(
+                                        raw,
+                                        clean,
+                                        cls,
+                                        PrepareReport.Status.CONTAINER,
+                                        "replaced by "
+                                                + replacement.getClass().getSimpleName()
+                                                + " to observe attention probabilities"));
+                    }
+                }
+                return replacement;
+            }
             return block;
+        }
+
+        void defer(Block parent, java.util.function.UnaryOperator<Block> factory) {
+            deferred.put(parent, factory);
         }
 
         private static String display(String path) {

@@ -101,6 +101,11 @@ public final class RewriteContext {
         session.leaveFloat(this, childKey, reason);
     }
 
+    /** Replaces the parent, once its children are done, by what {@code factory} makes of it. */
+    void replaceParentAfterChildren(java.util.function.UnaryOperator<Block> factory) {
+        session.defer(parent, factory);
+    }
+
     /**
      * Adds a warning to the report.
      *
