@@ -219,7 +219,7 @@ class BadInputTest {
                         "NaN in calibration data",
                         NonFiniteValueException.class,
                         () -> observed(Observers.minMax(U8).get(), new float[] {1, Float.NaN}, 2),
-                        "MinMaxObserver(UINT8 AFFINE per-tensor)",
+                        "MinMaxObserver(UINT8 AFFINE per-tensor) batch 0",
                         "NaN"),
                 row(
                         "infinity in histogram calibration data",
@@ -230,6 +230,7 @@ class BadInputTest {
                                         new float[] {1, Float.NEGATIVE_INFINITY},
                                         2),
                         "HistogramObserver",
+                        "batch 0",
                         "-Infinity"),
                 row(
                         "observer without data",

@@ -59,6 +59,7 @@ final class HistogramObserver implements Observer {
     private float min; // observed extremes
     private float max;
     private boolean hasData;
+    private long batches; // successful observe calls since creation / reset, for messages
 
     HistogramObserver(QSpec spec, HistogramMethod method, int bins, double percentile) {
         this.spec = spec;
@@ -95,7 +96,7 @@ final class HistogramObserver implements Observer {
             float f = v[i];
             if (!Float.isFinite(f)) {
                 throw new NonFiniteValueException(
-                        toString(),
+                        this + " batch " + batches,
                         "element " + i + " of a tensor of shape " + x.getShape() + " was " + f);
             }
             if (f < bmin) {
@@ -120,6 +121,7 @@ final class HistogramObserver implements Observer {
             }
         }
         add(v);
+        batches++;
     }
 
     private void add(float[] v) {
@@ -496,6 +498,7 @@ final class HistogramObserver implements Observer {
     public void reset() {
         counts = null;
         hasData = false;
+        batches = 0;
     }
 
     @Override

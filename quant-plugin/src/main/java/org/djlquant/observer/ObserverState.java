@@ -25,6 +25,8 @@ public record ObserverState(String kind, Map<String, float[]> values) {
     /**
      * Validates and deep-copies the fields.
      *
+     * @param kind the observer kind
+     * @param values named arrays
      * @throws IllegalArgumentException if kind is null or empty or values is null
      */
     public ObserverState {

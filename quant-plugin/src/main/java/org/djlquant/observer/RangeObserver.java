@@ -25,6 +25,7 @@ final class RangeObserver implements Observer {
     private float[] min;
     private float[] max;
     private long[] paramShape;
+    private long batches; // successful observe calls since creation / reset, for messages
 
     RangeObserver(QSpec spec, float momentum) {
         this.spec = spec;
@@ -46,15 +47,19 @@ final class RangeObserver implements Observer {
         try {
             cur = NDQuant.minMax(x, spec.granularity());
         } catch (NonFiniteValueException e) {
-            throw new NonFiniteValueException(toString(), e.getMessage());
+            throw new NonFiniteValueException(
+                    this + " batch " + batches,
+                    e.getMessage().replace(", must be finite (no NaN or Inf)", ""));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(this + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(
+                    this + " batch " + batches + ": " + e.getMessage(), e);
         }
         long[] ps = spec.granularity().paramShape(x.getShape().getShape());
         if (min == null) {
             min = cur[0];
             max = cur[1];
             paramShape = ps;
+            batches++;
             return;
         }
         if (!Arrays.equals(ps, paramShape)) {
@@ -77,6 +82,7 @@ final class RangeObserver implements Observer {
                 max[i] = max[i] + momentum * (cur[1][i] - max[i]);
             }
         }
+        batches++;
     }
 
     @Override
@@ -95,6 +101,7 @@ final class RangeObserver implements Observer {
         min = null;
         max = null;
         paramShape = null;
+        batches = 0;
     }
 
     @Override

@@ -36,6 +36,9 @@ public record Granularity(Kind kind, int axis, int groupSize) {
     /**
      * Validates the fields.
      *
+     * @param kind the granularity kind
+     * @param axis the channel or group axis, -1 for per-tensor
+     * @param groupSize the group size for per-group, 0 otherwise
      * @throws IllegalArgumentException if kind is null, the axis is negative for per-channel or
      *     per-group, or the group size is not positive for per-group
      */

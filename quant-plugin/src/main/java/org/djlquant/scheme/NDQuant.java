@@ -11,7 +11,9 @@ import java.util.Arrays;
  * (vectorised, no per-element Java loop) and bit-exact with the {@code float[]} reference: the
  * input is taken as float32 (other types are converted first), multiplied by the float32 reciprocal
  * {@code 1.0f / s}, rounded half to even ({@code NDArray.round()} is {@code torch.round}), offset
- * by {@code z} and clipped to {@code [qmin, qmax]}.
+ * by {@code z} and clipped to {@code [qmin, qmax]} with {@code maximum}/{@code minimum} (DJL's
+ * {@code clip} measured 5-10x slower on libtorch 2.7.1). With {@code z == 0} the offset still adds
+ * {@code +0.0f}, which turns {@code -0.0} into {@code +0.0} as PyTorch's integer round trip does.
  *
  * <p><b>Ownership.</b> Every returned array is new, attached to the input's manager, and closed by
  * the caller (or by closing that manager). Intermediate arrays are closed before return. Inputs are
@@ -254,7 +256,8 @@ public final class NDQuant {
                     cur = step(cur, x, cur.mul(1.0f / s));
                     cur = step(cur, x, cur.round());
                     cur = step(cur, x, cur.add(z));
-                    cur = step(cur, x, cur.clip(qmin, qmax));
+                    cur = step(cur, x, cur.maximum(qmin));
+                    cur = step(cur, x, cur.minimum(qmax));
                 }
                 if (dequantize) {
                     cur = step(cur, x, cur.add(negZ));
@@ -286,7 +289,8 @@ public final class NDQuant {
                     cur = step(cur, x, cur.mul(invA));
                     cur = step(cur, x, cur.round());
                     cur = step(cur, x, cur.add(zA));
-                    cur = step(cur, x, cur.clip(qmin, qmax));
+                    cur = step(cur, x, cur.maximum(qmin));
+                    cur = step(cur, x, cur.minimum(qmax));
                 }
                 if (dequantize) {
                     cur = step(cur, x, cur.add(negZA));

@@ -30,6 +30,10 @@ public record QParams(QSpec spec, float[] scales, long[] zeroPoints, long[] para
      *
      * @throws IllegalArgumentException if a field is null, lengths disagree, a scale is not finite
      *     and positive, or a zero point is outside {@code [qmin, qmax]}
+     * @param spec the spec (integer data type)
+     * @param scales the scales, row-major over paramShape
+     * @param zeroPoints the zero points
+     * @param paramShape the shape of the parameter arrays
      * @throws UnsupportedOperationException if the spec has a float data type
      */
     public QParams {

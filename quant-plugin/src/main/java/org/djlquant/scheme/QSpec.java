@@ -18,6 +18,10 @@ public record QSpec(QDataType dtype, QScheme scheme, Granularity granularity, bo
     /**
      * Validates the fields.
      *
+     * @param dtype the target data type
+     * @param scheme symmetric or affine
+     * @param granularity per tensor, per channel or per group
+     * @param reduceRange drop one bit of the integer range
      * @throws IllegalArgumentException if a field is null, or reduceRange is asked of a type that
      *     cannot reduce its range or of a float type
      */

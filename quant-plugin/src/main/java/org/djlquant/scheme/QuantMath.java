@@ -16,7 +16,10 @@ import java.util.Arrays;
  *       {@code s = max|x| / (2^(b-1) - 1)} (divisor 127, TensorRT, ONNX Runtime's symmetric
  *       weights) gives a scale {@code 127.5 / 127} times larger. We follow PyTorch, so INT8
  *       symmetric uses the full {@code [-128, 127]} with {@code ±max} mapping to {@code ±127.5}
- *       (rounded to even, then clamped).
+ *       (rounded to even, then clamped), so every value in {@code [-a, a]} stays within {@code s /
+ *       2} of its fake-quantized value. On a small lopsided range such as INT2 {@code [-2, 1]}
+ *       ({@code s = a / 1.5}) the same rule clamps {@code +a} to {@code 1 · s = 2a / 3}: still
+ *       within {@code s / 2}, but a third of the positive side is lost; prefer AFFINE there.
  *   <li>Affine: {@code s = (hi - lo) / (qmax - qmin)}, {@code z = clamp(qmin - round(lo / s), qmin,
  *       qmax)}.
  *   <li>Both: {@code s = max(s, eps)} with {@code eps} = float32 machine epsilon ({@link #EPS},
@@ -47,7 +50,9 @@ import java.util.Arrays;
  * <ul>
  *   <li>ONNX {@code QuantizeLinear}: {@code y = saturate(round(x / y_scale) + y_zero_point)} and
  *       {@code DequantizeLinear}: {@code (x - x_zero_point) * x_scale}: the same {@code s} and
- *       {@code z} (ONNX divides; ties to even as here).
+ *       {@code z}, ties to even as here. ONNX divides where PyTorch (and we) multiply by the
+ *       reciprocal, so an ONNX Runtime model can land one integer step away for inputs within an
+ *       ulp of a {@code .5} boundary (the committed reference holds such inputs).
  *   <li>TensorRT: scale-only symmetric INT8, {@code q = clamp(round(x / s), -127, 127)} with {@code
  *       s = amax / 127}; our SYMMETRIC with the 127 divisor noted above, no zero point.
  *   <li>Some papers write {@code x ≈ (q - z) / s}, i.e. their "scale" is our {@code 1 / s}.
@@ -158,9 +163,18 @@ public final class QuantMath {
         long qmin = p.spec().qmin();
         long qmax = p.spec().qmax();
         long[] q = new long[x.length];
+        float[] inv = reciprocals(p);
+        if (l.kind == 0) {
+            float inv0 = inv[0];
+            long z = p.zeroPointAt(0);
+            for (int i = 0; i < x.length; i++) {
+                q[i] = quantizeOne(x[i], inv0, z, qmin, qmax, i);
+            }
+            return q;
+        }
         for (int i = 0; i < x.length; i++) {
             int k = l.paramIndex(i);
-            q[i] = quantizeOne(x[i], 1.0f / p.scaleAt(k), p.zeroPointAt(k), qmin, qmax, i);
+            q[i] = quantizeOne(x[i], inv[k], p.zeroPointAt(k), qmin, qmax, i);
         }
         return q;
     }
@@ -215,14 +229,33 @@ public final class QuantMath {
         long qmin = p.spec().qmin();
         long qmax = p.spec().qmax();
         float[] y = new float[x.length];
+        float[] inv = reciprocals(p);
+        if (l.kind == 0) {
+            float s = p.scaleAt(0);
+            float inv0 = inv[0];
+            long z = p.zeroPointAt(0);
+            for (int i = 0; i < x.length; i++) {
+                y[i] = (float) (quantizeOne(x[i], inv0, z, qmin, qmax, i) - z) * s;
+            }
+            return y;
+        }
         for (int i = 0; i < x.length; i++) {
             int k = l.paramIndex(i);
             float s = p.scaleAt(k);
             long z = p.zeroPointAt(k);
-            long q = quantizeOne(x[i], 1.0f / s, z, qmin, qmax, i);
+            long q = quantizeOne(x[i], inv[k], z, qmin, qmax, i);
             y[i] = (float) (q - z) * s;
         }
         return y;
+    }
+
+    /** The float32 reciprocals {@code 1.0f / s}, as PyTorch's kernels compute them. */
+    private static float[] reciprocals(QParams p) {
+        float[] inv = new float[p.size()];
+        for (int k = 0; k < inv.length; k++) {
+            inv[k] = 1.0f / p.scaleAt(k);
+        }
+        return inv;
     }
 
     private static long quantizeOne(float x, float inv, long z, long qmin, long qmax, int i) {
@@ -241,7 +274,7 @@ public final class QuantMath {
 
     /** Maps a flat element index to the flat index of its parameters. */
     static final class Layout {
-        private final int kind; // 0 tensor, 1 channel, 2 group
+        final int kind; // 0 tensor, 1 channel, 2 group
         private final long n;
         private final long groupSize;
         private final long inner;

@@ -17,7 +17,7 @@ import net.jqwik.api.Provide;
  * granularity (per tensor, per channel, per group): round-trip error at most {@code s/2} inside the
  * representable range, idempotent fake quantization, monotone quantization.
  */
-class QuantMathProperties {
+class QuantMathPropertiesTest {
 
     /** One generated case: a spec, per-channel ranges and data of shape [channels, n]. */
     record Case(QSpec spec, long[] shape, float[] min, float[] max, float[] x) {
@@ -48,7 +48,7 @@ class QuantMathProperties {
         Arbitrary<Integer> channels = Arbitraries.integers().between(1, 4);
         Arbitrary<Long> seeds = Arbitraries.longs();
         return Combinators.combine(dtypes, schemes, reduce, granularity, channels, seeds)
-                .as(QuantMathProperties::make);
+                .as(QuantMathPropertiesTest::make);
     }
 
     private static Case make(QDataType t, QScheme s, boolean reduce, int gran, int c, long seed) {
