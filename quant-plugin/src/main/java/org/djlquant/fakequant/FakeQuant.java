@@ -77,22 +77,25 @@ public final class FakeQuant {
         float[] s = p.scales();
         long[] zl = p.zeroPoints();
         float[] z = new float[zl.length];
+        float[] inv = new float[s.length];
         float[] lo = new float[s.length];
         float[] hi = new float[s.length];
         long qmin = p.spec().qmin();
         long qmax = p.spec().qmax();
         for (int i = 0; i < s.length; i++) {
             z[i] = zl[i];
+            inv[i] = 1.0f / s[i];
             lo[i] = (qmin - zl[i]) * s[i];
             hi[i] = (qmax - zl[i]) * s[i];
         }
         NDArray scale = m.create(s, paramShape);
+        NDArray invScale = m.create(inv, paramShape);
         NDArray zero = m.create(z, paramShape);
         NDArray loA = m.create(lo, paramShape);
         NDArray hiA = m.create(hi, paramShape);
         NDArray fq =
                 xv.stopGradient()
-                        .div(scale)
+                        .mul(invScale)
                         .round()
                         .add(zero)
                         .clip(qmin, qmax)

@@ -91,7 +91,7 @@ class ErrorReportTest {
                 }
             }
             double expectedDb = 10 * Math.log10(signal / noise);
-            assertEquals(expectedDb, report.layers().get(0).sqnrDb(), 0.05);
+            assertEquals(expectedDb, report.layers().get(0).sqnrDb(), 0.01);
             assertTrue(report.model().sqnrDb() > 15, report.toTable());
 
             String table = report.toTable();
