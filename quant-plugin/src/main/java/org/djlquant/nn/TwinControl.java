@@ -2,6 +2,7 @@ package org.djlquant.nn;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
@@ -242,24 +243,37 @@ public final class TwinControl {
         if (!(fakeQuant || force)) {
             return x;
         }
-        return quantize(role, x, ps, training);
+        return quantize(role, x, ps, training, null);
     }
 
     /** Observes and/or fake-quantizes a weight (identity when both are off). */
-    NDArray weight(NDArray w, ParameterStore ps, boolean training, boolean force) {
+    NDArray weight(NDArray w, NDManager batch, ParameterStore ps, boolean training, boolean force) {
         boolean empty = !observers.get(WEIGHT).hasData();
-        if (observing && !force && (empty || (training && config.mode() == QMode.QAT))) {
-            observe(WEIGHT, w);
-        } else if ((fakeQuant || force) && empty) {
-            observe(WEIGHT, w);
-        }
-        if (!(fakeQuant || force)) {
+        boolean observeNow =
+                (observing && !force && (empty || (training && config.mode() == QMode.QAT)))
+                        || ((fakeQuant || force) && empty);
+        boolean quantizeNow = fakeQuant || force;
+        if (!observeNow && !quantizeNow) {
             return w;
         }
-        return quantize(WEIGHT, w, ps, training);
+        // the weight lives in the model's manager: borrow it into a scope under the batch's
+        // manager so that copies and intermediates never accumulate in the model's manager
+        try (NDManager scope = batch.newSubManager()) {
+            scope.tempAttachAll(new NDList(w));
+            if (observeNow) {
+                observe(WEIGHT, w);
+            }
+            if (!quantizeNow) {
+                return w;
+            }
+            NDArray out = quantize(WEIGHT, w, ps, training, scope);
+            out.attach(batch);
+            return out;
+        }
     }
 
-    private NDArray quantize(String role, NDArray x, ParameterStore ps, boolean training) {
+    private NDArray quantize(
+            String role, NDArray x, ParameterStore ps, boolean training, NDManager scope) {
         if (!config.learnableScale()) {
             return FakeQuant.apply(x, params(role));
         }
@@ -274,7 +288,18 @@ public final class TwinControl {
         NDArray s = ps.getValue(scale, device, training);
         float zero = p.zeroPoints()[0];
         long n = WEIGHT.equals(role) ? x.size() : x.getShape().get(x.getShape().dimension() - 1);
-        return Lsq.apply(x, s, zero, spec.qmin(), spec.qmax(), Lsq.gradScale(n, spec.qmax()));
+        float g = Lsq.gradScale(n, spec.qmax());
+        if (scope != null) {
+            scope.tempAttachAll(new NDList(s));
+            return Lsq.apply(x, s, zero, spec.qmin(), spec.qmax(), g);
+        }
+        try (NDManager tmp = x.getManager().newSubManager()) {
+            // the learnt scale lives in the model's manager: borrow it (see weight())
+            tmp.tempAttachAll(new NDList(s));
+            NDArray out = Lsq.apply(x, s, zero, spec.qmin(), spec.qmax(), g);
+            out.attach(x.getManager());
+            return out;
+        }
     }
 
     private Parameter newLsqScale(String role, NDArray x, QParams p) {
@@ -355,7 +380,7 @@ public final class TwinControl {
             NDArray q =
                     kernel.apply(
                             activation(INPUT, x, ps, training, true),
-                            weight(w, ps, training, true),
+                            weight(w, x.getManager(), ps, training, true),
                             b);
             if (observers.containsKey(OUTPUT)) {
                 q = activation(OUTPUT, q, ps, training, true);
@@ -364,7 +389,7 @@ public final class TwinControl {
             return reference;
         }
         NDArray xi = activation(INPUT, x, ps, training, false);
-        NDArray wi = weight(w, ps, training, false);
+        NDArray wi = weight(w, x.getManager(), ps, training, false);
         NDArray out = kernel.apply(xi, wi, b);
         if (observers.containsKey(OUTPUT)) {
             out = activation(OUTPUT, out, ps, training, false);

@@ -99,6 +99,22 @@ class QatTrainingTest {
     }
 
     @Test
+    void qatTrainingDoesNotAccumulateArraysInTheModelsManager() throws Exception {
+        try (Model model = model();
+                NDManager m = NDManager.newBaseManager("PyTorch")) {
+            model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(16, 6));
+            Preparer.prepare(model, QConfigMapping.global(QConfig.qatInt8(BackendTarget.FBGEMM)));
+            ArrayDataset ds = data(m);
+            try (Trainer trainer = trainer(model, QatScheduleListener.builder().build())) {
+                EasyTrain.fit(trainer, 1, ds, null);
+                int after1 = model.getNDManager().getManagedArrays().size();
+                EasyTrain.fit(trainer, 2, ds, null);
+                assertEquals(after1, model.getNDManager().getManagedArrays().size());
+            }
+        }
+    }
+
+    @Test
     void lsqScalesAreLearnt() throws Exception {
         try (Model model = model();
                 NDManager m = NDManager.newBaseManager("PyTorch")) {
