@@ -82,6 +82,12 @@ class BadInputTest {
                         "FP16",
                         "INT8"),
                 row(
+                        "integer dtype asked for a machine epsilon",
+                        UnsupportedOperationException.class,
+                        () -> QDataType.INT4.machineEpsilon(),
+                        "INT4",
+                        "FP16, BF16, FP32"),
+                row(
                         "reduceRange on a 2-bit type",
                         IllegalArgumentException.class,
                         () -> QDataType.INT2.qmax(true),

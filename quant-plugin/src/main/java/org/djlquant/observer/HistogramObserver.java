@@ -33,9 +33,11 @@ import org.djlquant.scheme.QuantMath;
  *       the zero bin ({@code i >= Q/2}, {@code Q = 2^(bits-1)} quantized bins, 128 for 8 bits as
  *       ONNX Runtime's default), the reference distribution {@code p} (window plus outliers folded
  *       into its end bins) is compared with {@code q} (the window merged into {@code Q} bins and
- *       spread back over the non-empty bins); both are smoothed (zeros get {@code 1e-4}, taken from
- *       the non-zeros) and the window with the smallest {@code KL(p || q)} wins. Symmetric: {@code
- *       [-t, t]}; affine: the window clipped to the observed min/max (as ORT).
+ *       spread back over each merged segment, as ORT's {@code get_entropy_threshold}); both are
+ *       smoothed (zeros get {@code 1e-4}, taken from the non-zeros, ORT's {@code
+ *       smooth_distribution}) and the window with the smallest {@code KL(p || q)} wins. Unlike ORT,
+ *       counts stay fractional (re-binning splits them), so q is not truncated to integers.
+ *       Symmetric: {@code [-t, t]}; affine: the window clipped to the observed min/max (as ORT).
  *   <li>MSE: the expected squared error of fake quantization (clipping plus rounding) is integrated
  *       exactly over each bin under a uniform-within-bin assumption, for candidate ranges:
  *       symmetric {@code t = M k / K}, {@code k = 1..K}, {@code K = min(bins, 512)}; affine {@code
@@ -333,15 +335,22 @@ final class HistogramObserver implements Observer {
             System.arraycopy(h, start, p, 0, len);
             p[0] += prefix[start];
             p[len - 1] += prefix[n] - prefix[end];
+            // as ONNX Runtime: merge the window (without outliers) into q bins, the remainder
+            // going to the last one; spread each merged count evenly over the bins of its
+            // segment [k m, (k + 1) m) when the segment has non-empty reference bins (ORT fills
+            // the whole segment, empty bins included, and leaves the remainder bins at 0)
             int merged = len / q;
             double[] qq = new double[len];
             for (int k = 0; k < q; k++) {
                 int s0 = k * merged;
-                int s1 = k == q - 1 ? len : s0 + merged;
+                int s1 = s0 + merged;
+                int sumEnd = k == q - 1 ? len : s1;
                 double sum = 0;
+                for (int j = s0; j < sumEnd; j++) {
+                    sum += h[start + j];
+                }
                 int nonzero = 0;
                 for (int j = s0; j < s1; j++) {
-                    sum += h[start + j];
                     if (p[j] != 0) {
                         nonzero++;
                     }
@@ -349,9 +358,7 @@ final class HistogramObserver implements Observer {
                 if (nonzero > 0) {
                     double v = sum / nonzero;
                     for (int j = s0; j < s1; j++) {
-                        if (p[j] != 0) {
-                            qq[j] = v;
-                        }
+                        qq[j] = v;
                     }
                 }
             }

@@ -26,7 +26,8 @@ import java.util.stream.Collectors;
  * it would leave one level or none.
  *
  * <p>{@link #FP16}, {@link #BF16} and {@link #FP32} are float types used by mixed precision; they
- * have no integer range, and {@link #qmin(boolean)}/{@link #qmax(boolean)} refuse them.
+ * have no integer range, and {@link #qmin(boolean)}/{@link #qmax(boolean)} refuse them. Their range
+ * is {@code ±}{@link #maxFinite()} with relative precision {@link #machineEpsilon()}.
  */
 public enum QDataType {
     /** Signed 8-bit integer, [-128, 127]. */
@@ -146,6 +147,50 @@ public enum QDataType {
                             + bits
                             + " bits), must be false below 4 bits; allowed with INT8, UINT8, INT4,"
                             + " UINT4");
+        }
+    }
+
+    /**
+     * Returns the largest finite value the type holds: {@code qmax(false)} for integer types, 65504
+     * for FP16, {@code (2 - 2^-7) 2^127 ≈ 3.39e38} for BF16, {@link Float#MAX_VALUE} for FP32.
+     *
+     * @return the upper end of the type's range (the lower end is its negation for float types)
+     */
+    public double maxFinite() {
+        switch (this) {
+            case FP16:
+                return 65504.0;
+            case BF16:
+                return (2 - Math.pow(2, -7)) * Math.pow(2, 127);
+            case FP32:
+                return Float.MAX_VALUE;
+            default:
+                return qmax;
+        }
+    }
+
+    /**
+     * Returns the machine epsilon of a float type (the gap between 1 and the next value): {@code
+     * 2^-10} for FP16, {@code 2^-7} for BF16, {@code 2^-23} for FP32. Casting to the type has a
+     * relative error of at most half of it (round to nearest even).
+     *
+     * @return the machine epsilon
+     * @throws UnsupportedOperationException for an integer type (its step is the scale)
+     */
+    public double machineEpsilon() {
+        switch (this) {
+            case FP16:
+                return Math.pow(2, -10);
+            case BF16:
+                return Math.pow(2, -7);
+            case FP32:
+                return Math.pow(2, -23);
+            default:
+                throw new UnsupportedOperationException(
+                        "dtype was "
+                                + this
+                                + ", an integer type without a machine epsilon; float types are"
+                                + " FP16, BF16, FP32");
         }
     }
 

@@ -45,6 +45,14 @@ class SchemeByHandTest {
         assertEquals(16, QDataType.BF16.bits());
         assertTrue(!QDataType.FP32.isInteger() && QDataType.INT4.isSigned());
         assertEquals(QDataType.BF16, QDataType.parse(" bf16 "));
+        // float ranges: FP16 max 65504, BF16 max 0x7F7F0000, FP32 max
+        assertEquals(65504.0, QDataType.FP16.maxFinite());
+        assertEquals(Float.intBitsToFloat(0x7F7F0000), (float) QDataType.BF16.maxFinite());
+        assertEquals(Float.MAX_VALUE, QDataType.FP32.maxFinite());
+        assertEquals(127.0, QDataType.INT8.maxFinite());
+        assertEquals(1.0 / 1024, QDataType.FP16.machineEpsilon());
+        assertEquals(1.0 / 128, QDataType.BF16.machineEpsilon());
+        assertEquals(Math.ulp(1f), QDataType.FP32.machineEpsilon());
     }
 
     @Test
