@@ -389,6 +389,158 @@ class PreparerTest {
         }
     }
 
+    /** Someone else's attention block, with its own projections as named children. */
+    static final class MyAttention extends ai.djl.nn.AbstractBlock {
+        final Linear query;
+        final Linear key;
+
+        MyAttention() {
+            query = addChildBlock("query", Linear.builder().setUnits(4).build());
+            key = addChildBlock("key", Linear.builder().setUnits(4).build());
+        }
+
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                ai.djl.util.PairList<String, Object> params) {
+            NDArray q = query.forward(ps, inputs, training).head();
+            NDArray k = key.forward(ps, inputs, training).head();
+            return new NDList(q.matMul(k.transpose()));
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            long n = inputShapes[0].get(0);
+            return new Shape[] {new Shape(n, n)};
+        }
+
+        @Override
+        protected void initializeChildBlocks(NDManager manager, DataType type, Shape... shapes) {
+            query.initialize(manager, type, shapes);
+            key.initialize(manager, type, shapes);
+        }
+    }
+
+    @Test
+    void anotherAttentionBlockCanRegisterItsOwnRewriter() {
+        RewriterRegistry.register(
+                new BlockRewriter() {
+                    @Override
+                    public Class<? extends Block> blockClass() {
+                        return MyAttention.class;
+                    }
+
+                    @Override
+                    public Block rewrite(RewriteContext context) {
+                        context.wrapLinear("01query", true);
+                        context.wrapLinear("02key", true);
+                        return context.block();
+                    }
+                });
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            MyAttention att = new MyAttention();
+            SequentialBlock net = new SequentialBlock().add(att);
+            net.initialize(m, DataType.FLOAT32, new Shape(3, 5));
+            QConfigMapping mapping =
+                    QConfigMapping.builder()
+                            .optClassConfig(MyAttention.class, staticMinMax())
+                            .build();
+            PrepareReport report = Preparer.prepare(net, mapping);
+            assertEquals(PrepareReport.Status.WRAPPED, report.entry("01.query").status());
+            assertInstanceOf(ObservedLinear.class, att.query);
+            run(net, m, m.randomNormal(new Shape(3, 5)));
+            ObservedLinear key = (ObservedLinear) att.key;
+            assertTrue(key.control().observers().get(TwinControl.OUTPUT).hasData());
+            assertTrue(RewriterRegistry.wrappableClasses().contains("MyAttention"));
+        }
+    }
+
+    @Test
+    void conv1dIsWrappedAndAFieldTypedConv1dIsNamedWhenItCannotHoldTheTwin() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = new SequentialBlock();
+            net.add(
+                    ai.djl.nn.convolutional.Conv1d.builder()
+                            .setKernelShape(new Shape(3))
+                            .setFilters(4)
+                            .build());
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 2, 9));
+            NDArray x = m.randomNormal(new Shape(2, 2, 9));
+            float[] before = run(net, m, x).toFloatArray();
+            PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
+            assertInstanceOf(ObservedConv1d.class, report.twin("01"));
+            assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            Twins.setFakeQuant(net, true);
+            assertTrue(maxAbsDiff(before, run(net, m, x).toFloatArray()) > 0);
+        }
+        Holder holder = new Holder();
+        UnsupportedBlockException e =
+                assertThrows(
+                        UnsupportedBlockException.class,
+                        () -> Preparer.prepare(holder, QConfigMapping.global(staticMinMax())));
+        assertTrue(e.getMessage().contains("Holder.conv"), e.getMessage());
+        assertTrue(e.getMessage().contains("Conv1d"), e.getMessage());
+    }
+
+    /** Holds a Conv1d in a field typed Conv1d, which DJL does not let a twin subclass. */
+    static final class Holder extends ai.djl.nn.AbstractBlock {
+        @SuppressWarnings("unused")
+        private final ai.djl.nn.convolutional.Conv1d conv =
+                addChildBlock(
+                        "conv",
+                        ai.djl.nn.convolutional.Conv1d.builder()
+                                .setKernelShape(new Shape(3))
+                                .setFilters(4)
+                                .build());
+
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore ps,
+                NDList inputs,
+                boolean training,
+                ai.djl.util.PairList<String, Object> params) {
+            return inputs;
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
+    }
+
+    @Test
+    void preparedModelRunsWithTheUsersOwnTranslator() throws Exception {
+        try (Model model = Model.newInstance("net", "PyTorch")) {
+            model.setBlock(mlp());
+            model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 10));
+            ai.djl.translate.Translator<float[], float[]> user =
+                    new ai.djl.translate.Translator<>() {
+                        @Override
+                        public NDList processInput(
+                                ai.djl.translate.TranslatorContext ctx, float[] input) {
+                            return new NDList(ctx.getNDManager().create(input));
+                        }
+
+                        @Override
+                        public float[] processOutput(
+                                ai.djl.translate.TranslatorContext ctx, NDList list) {
+                            return list.head().toFloatArray();
+                        }
+                    };
+            float[] in = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+            float[] before;
+            try (Predictor<float[], float[]> p = model.newPredictor(user)) {
+                before = p.predict(in);
+            }
+            Preparer.prepare(model, QConfigMapping.global(staticMinMax()));
+            try (Predictor<float[], float[]> p = model.newPredictor(user)) {
+                assertArrayEquals(before, p.predict(in), 0f);
+            }
+        }
+    }
+
     static float maxAbsDiff(float[] a, float[] b) {
         float d = 0;
         for (int i = 0; i < a.length; i++) {
