@@ -80,7 +80,12 @@ public final class MiniLmPipeline {
      * @return new, unbuilt variants
      */
     static List<Variant> variants() {
-        return List.of(new Fp32DjlVariant(), new Fp32OrtVariant(), new OrtInt8TwinVariant());
+        return List.of(
+                new Fp32DjlVariant(),
+                new Fp32OrtVariant(),
+                new OrtInt8TwinVariant(),
+                SimulatedInt8Variant.dynamicInt8(),
+                SimulatedInt8Variant.staticInt8());
     }
 
     /**

@@ -80,6 +80,21 @@ class MiniLmPipelineTest {
     }
 
     @Test
+    void simulatedVariantsAreLabelledAndNotTimed() {
+        for (String name : List.of("sim-dynamic-int8", "sim-static-int8")) {
+            VariantResult v = summary.variant(name);
+            assertEquals("SIMULATED", v.kind());
+            assertTrue(v.description().contains("SIMULATED"), v.description());
+            assertNull(v.sizeMb(), name);
+            assertNull(v.sentencesPerSecond128(), name);
+            assertTrue(v.note().startsWith("simulated"), v.note());
+            assertTrue(v.cosineMean() < 1.0, name + " fake quantization changes the embeddings");
+        }
+        assertTrue(summary.variant("sim-static-int8").artifact().contains("calibrated on 32"));
+        assertTrue(summary.toTable().contains("sim-static-int8 (sim)"));
+    }
+
+    @Test
     void everyVariantHasEveryFieldAndAccuraciesAreFractions() {
         assertTrue(summary.variants().size() >= 3, "variants " + summary.variants());
         for (VariantResult v : summary.variants()) {
