@@ -317,28 +317,35 @@ public final class MiniLmPipeline {
                             calibration,
                             MAX_LENGTH);
             SpeedSet speed = speedSet(options, sentences, counter);
-            for (int i = 0; i < variants.size(); i++) {
-                Variant v = variants.get(i);
-                String tag = "[" + (i + 1) + "/" + variants.size() + "] " + v.name();
-                try (v) {
+            Map<String, float[][]> embeddings = new LinkedHashMap<>();
+            Map<String, Speed> speeds = new LinkedHashMap<>();
+            try {
+                for (int i = 0; i < variants.size(); i++) {
+                    Variant v = variants.get(i);
+                    String tag = "[" + (i + 1) + "/" + variants.size() + "] " + v.name();
                     log.println(tag + ": building (" + v.description() + ")");
                     v.build(context);
-                    float[][] embeddings = embed(v, natural.batch(), sentences, log, tag);
-                    Speed s = null;
-                    if (!options.skipThroughput() && v.kind() != Variant.Kind.SIMULATED) {
-                        log.println(tag + ": timing");
-                        s = measureSpeed(v, natural.batch(), fixed.batch(), speed, options);
-                        log.printf(
-                                Locale.ROOT,
-                                "%s: %.1f sent/s natural, %.1f sent/s at %d tokens, %.2f ms at"
-                                        + " batch 1%n",
-                                tag,
-                                s.natural().itemsPerSecond(),
-                                s.fixed().itemsPerSecond(),
-                                FIXED_TOKENS,
-                                s.latency().medianMillis());
-                    }
-                    measured.add(new Measured(v, embeddings, s, v.artifactBytes(), v.artifact()));
+                    embeddings.put(v.name(), embed(v, natural.batch(), sentences, log, tag));
+                }
+                List<Variant> timed =
+                        variants.stream().filter(v -> v.kind() != Variant.Kind.SIMULATED).toList();
+                if (!options.skipThroughput()) {
+                    speeds =
+                            measureSpeeds(
+                                    timed, natural.batch(), fixed.batch(), speed, options, log);
+                }
+                for (Variant v : variants) {
+                    measured.add(
+                            new Measured(
+                                    v,
+                                    embeddings.get(v.name()),
+                                    speeds.get(v.name()),
+                                    v.artifactBytes(),
+                                    v.artifact()));
+                }
+            } finally {
+                for (Variant v : variants) {
+                    v.close();
                 }
             }
             log.println("probe: 5-fold cross-validation over " + data.size() + " sentences");
@@ -560,39 +567,92 @@ public final class MiniLmPipeline {
         return out;
     }
 
-    private static Speed measureSpeed(
-            Variant v,
+    /**
+     * Times every variant on the same inputs, interleaved: in each round every variant runs one
+     * pass (order rotating), so load changes on a shared machine hit all variants alike.
+     */
+    private static Map<String, Speed> measureSpeeds(
+            List<Variant> variants,
             NoBatchifyTranslator<List<String>, float[][]> natural,
             NoBatchifyTranslator<List<String>, float[][]> fixed,
             SpeedSet set,
-            Options options)
+            Options options,
+            PrintStream log)
             throws TranslateException {
-        try (Predictor<List<String>, float[][]> p = v.newPredictor(natural);
-                Predictor<List<String>, float[][]> p128 = v.newPredictor(fixed)) {
-            SpeedMeter.Timing nat =
-                    new SpeedMeter(1, options.speedPasses())
-                            .measure(
-                                    set.naturalCount(),
-                                    run -> {
-                                        for (List<String> b : set.naturalBatches()) {
-                                            p.predict(b);
-                                        }
-                                    });
-            SpeedMeter.Timing fix =
-                    new SpeedMeter(1, Math.max(1, (options.speedPasses() + 1) / 2))
-                            .measure(
-                                    set.fixedCount(),
-                                    run -> {
-                                        for (List<String> b : set.fixedBatches()) {
-                                            p128.predict(b);
-                                        }
-                                    });
+        Map<String, Predictor<List<String>, float[][]>> p = new LinkedHashMap<>();
+        Map<String, Predictor<List<String>, float[][]>> p128 = new LinkedHashMap<>();
+        try {
+            for (Variant v : variants) {
+                p.put(v.name(), v.newPredictor(natural));
+                p128.put(v.name(), v.newPredictor(fixed));
+            }
             List<String> single = set.naturalBatches().stream().flatMap(List::stream).toList();
-            SpeedMeter.Timing lat =
+            Map<String, SpeedMeter.Work<TranslateException>> nat = new LinkedHashMap<>();
+            Map<String, SpeedMeter.Work<TranslateException>> fix = new LinkedHashMap<>();
+            Map<String, SpeedMeter.Work<TranslateException>> lat = new LinkedHashMap<>();
+            for (Variant v : variants) {
+                Predictor<List<String>, float[][]> a = p.get(v.name());
+                Predictor<List<String>, float[][]> b = p128.get(v.name());
+                nat.put(
+                        v.name(),
+                        run -> {
+                            for (List<String> batch : set.naturalBatches()) {
+                                a.predict(batch);
+                            }
+                        });
+                fix.put(
+                        v.name(),
+                        run -> {
+                            for (List<String> batch : set.fixedBatches()) {
+                                b.predict(batch);
+                            }
+                        });
+                lat.put(v.name(), run -> a.predict(List.of(single.get(run % single.size()))));
+            }
+            log.printf(
+                    Locale.ROOT,
+                    "timing %d variants, interleaved: natural lengths (%d sentences x %d passes)%n",
+                    variants.size(),
+                    set.naturalCount(),
+                    options.speedPasses());
+            Map<String, SpeedMeter.Timing> tn =
+                    new SpeedMeter(1, options.speedPasses())
+                            .measureInterleaved(set.naturalCount(), nat);
+            log.printf(
+                    Locale.ROOT,
+                    "timing: %d-token inputs (%d x %d passes)%n",
+                    FIXED_TOKENS,
+                    set.fixedCount(),
+                    fixedPasses(options));
+            Map<String, SpeedMeter.Timing> tf =
+                    new SpeedMeter(1, fixedPasses(options))
+                            .measureInterleaved(set.fixedCount(), fix);
+            log.printf(Locale.ROOT, "timing: batch-1 latency (%d calls)%n", latencyCalls(options));
+            Map<String, SpeedMeter.Timing> tl =
                     new SpeedMeter(LATENCY_WARMUP, latencyCalls(options))
-                            .measure(1, run -> p.predict(List.of(single.get(run % single.size()))));
-            return new Speed(nat, fix, lat);
+                            .measureInterleaved(1, lat);
+            Map<String, Speed> out = new LinkedHashMap<>();
+            for (Variant v : variants) {
+                Speed s = new Speed(tn.get(v.name()), tf.get(v.name()), tl.get(v.name()));
+                out.put(v.name(), s);
+                log.printf(
+                        Locale.ROOT,
+                        "%s: %.1f sent/s natural, %.1f sent/s at %d tokens, %.2f ms at batch 1%n",
+                        v.name(),
+                        s.natural().itemsPerSecond(),
+                        s.fixed().itemsPerSecond(),
+                        FIXED_TOKENS,
+                        s.latency().medianMillis());
+            }
+            return out;
+        } finally {
+            p.values().forEach(Predictor::close);
+            p128.values().forEach(Predictor::close);
         }
+    }
+
+    private static int fixedPasses(Options options) {
+        return Math.max(1, (options.speedPasses() + 1) / 2);
     }
 
     private static int latencyCalls(Options options) {
@@ -665,7 +725,7 @@ public final class MiniLmPipeline {
                         FIXED_TOKENS,
                         FIXED_TOKENS,
                         BATCH,
-                        Math.max(1, (options.speedPasses() + 1) / 2)));
+                        fixedPasses(options)));
         m.put(
                 "latency",
                 String.format(
@@ -677,7 +737,10 @@ public final class MiniLmPipeline {
                 "simulated",
                 "simulated variants are not timed: fake quantization runs FP32 kernels plus"
                         + " rounding");
-        m.put("order", "variants are timed one after another in this process, in table order");
+        m.put(
+                "order",
+                "all timed variants are loaded together and timed in interleaved rounds (one pass"
+                        + " each per round, order rotating), so load changes hit all alike");
         return m;
     }
 

@@ -43,7 +43,7 @@ class MiniLmPipelineTest {
                 "sentiment data missing at " + data + " (run scripts/fetch-data.sh)");
         System.setProperty("java.awt.headless", "true");
         MiniLmPipeline.Options options =
-                new MiniLmPipeline.Options(60, 2, out, false, 32, 1, 32, data);
+                new MiniLmPipeline.Options(60, 1, out, false, 32, 1, 32, data);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         summary = MiniLmPipeline.run(options, new PrintStream(log, true, StandardCharsets.UTF_8));
         System.out.print(summary.toTable());

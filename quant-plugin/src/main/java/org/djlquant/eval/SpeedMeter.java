@@ -1,6 +1,10 @@
 package org.djlquant.eval;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.function.LongSupplier;
 
 /**
@@ -95,6 +99,52 @@ public final class SpeedMeter {
             nanos[i] = clock.getAsLong() - start;
         }
         return new Timing(nanos, itemsPerRun, warmupRuns);
+    }
+
+    /**
+     * Times several pieces of work on the same items in interleaved rounds, so that a change in
+     * machine load during the measurement affects all of them alike: first {@code warmupRuns}
+     * rounds untimed, then {@code timedRuns} timed rounds; in round {@code r} every work runs once,
+     * starting with the work at position {@code r mod n} (the order rotates, so no work always runs
+     * first or right after another).
+     *
+     * @param itemsPerRun how many items one run of each work processes, {@code >= 1}
+     * @param works the works by name; the same items should be given to every work
+     * @param <K> the name type
+     * @param <E> the checked exception the works may throw
+     * @return one timing per work, in the iteration order of {@code works}
+     * @throws E if a work throws; nothing is measured then
+     * @throws IllegalArgumentException if {@code itemsPerRun < 1} or there is no work
+     */
+    public <K, E extends Exception> Map<K, Timing> measureInterleaved(
+            int itemsPerRun, Map<K, Work<E>> works) throws E {
+        if (itemsPerRun < 1) {
+            throw new IllegalArgumentException("itemsPerRun was " + itemsPerRun + ", must be >= 1");
+        }
+        if (works.isEmpty()) {
+            throw new IllegalArgumentException("works was empty, must hold at least one work");
+        }
+        List<K> keys = new ArrayList<>(works.keySet());
+        int n = keys.size();
+        for (int i = 0; i < warmupRuns; i++) {
+            for (K k : keys) {
+                works.get(k).run(i);
+            }
+        }
+        long[][] nanos = new long[n][timedRuns];
+        for (int r = 0; r < timedRuns; r++) {
+            for (int j = 0; j < n; j++) {
+                int w = (r + j) % n;
+                long start = clock.getAsLong();
+                works.get(keys.get(w)).run(warmupRuns + r);
+                nanos[w][r] = clock.getAsLong() - start;
+            }
+        }
+        Map<K, Timing> out = new LinkedHashMap<>();
+        for (int w = 0; w < n; w++) {
+            out.put(keys.get(w), new Timing(nanos[w], itemsPerRun, warmupRuns));
+        }
+        return out;
     }
 
     /**

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class SpeedMeterTest {
@@ -51,6 +53,36 @@ class SpeedMeterTest {
         ScriptedClock clock = new ScriptedClock(4_000_000, 1_000_000, 2_000_000, 9_000_000);
         SpeedMeter.Timing t = new SpeedMeter(0, 4, clock::read).measure(1, run -> {});
         assertEquals(3.0, t.medianMillis(), 1e-12);
+    }
+
+    @Test
+    void interleavedRoundsRotateTheOrderAndTimeEachWorkSeparately() {
+        long[] now = {0};
+        List<String> order = new ArrayList<>();
+        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+        // work "a" takes 1 ms, "b" 2 ms, "c" 3 ms on the fake clock
+        for (String k : List.of("a", "b", "c")) {
+            long cost = (k.charAt(0) - 'a' + 1) * 1_000_000L;
+            works.put(
+                    k,
+                    run -> {
+                        order.add(k + run);
+                        now[0] += cost;
+                    });
+        }
+        Map<String, SpeedMeter.Timing> t =
+                new SpeedMeter(1, 3, () -> now[0]).measureInterleaved(10, works);
+        assertEquals(
+                List.of("a0", "b0", "c0", "a1", "b1", "c1", "b2", "c2", "a2", "c3", "a3", "b3"),
+                order);
+        assertEquals(List.of("a", "b", "c"), List.copyOf(t.keySet()));
+        assertEquals(1.0, t.get("a").medianMillis(), 1e-12);
+        assertEquals(2.0, t.get("b").medianMillis(), 1e-12);
+        assertEquals(3.0, t.get("c").maxMillis(), 1e-12);
+        assertEquals(3, t.get("c").nanos().length);
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> new SpeedMeter(0, 1).measureInterleaved(1, Map.of()));
     }
 
     @Test
