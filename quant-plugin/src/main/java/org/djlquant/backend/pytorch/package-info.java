@@ -3,11 +3,22 @@
  * from Java through DJL's PyTorch engine.
  *
  * <p>DJL's PyTorch engine has no quantized data types, no quantized operators and no way to choose
- * the quantized engine. {@link org.djlquant.backend.pytorch.QEngine} chooses libtorch's
- * process-wide quantized engine through exported C++ symbols (JNA).
+ * the quantized engine. This package adds them without native code of its own:
  *
- * <p>Lifecycle: select the engine first, before weights are packed or quantized models loaded.
+ * <ul>
+ *   <li>{@link org.djlquant.backend.pytorch.QEngine} chooses libtorch's process-wide quantized
+ *       engine through exported C++ symbols (JNA);
+ *   <li>{@link org.djlquant.backend.pytorch.PackedLinear} is one INT8 linear layer: weights
+ *       quantized in Java, packed by libtorch for the current engine, run through a small
+ *       TorchScript "op library" that this package writes as a {@code .pt} archive and loads with
+ *       DJL (the archive format is in {@code internal}).
+ * </ul>
  *
- * <p>Thread-safety: the engine choice is global to the process; select it once at start-up.
+ * <p>Lifecycle: select the engine first, then create {@code PackedLinear}s (weights are packed for
+ * the engine current at creation), call {@code forward} any number of times, close each once.
+ *
+ * <p>Thread-safety: the engine choice is global to the process; select it once at start-up. A
+ * {@code PackedLinear} may be used by several threads for {@code forward}, but must not be closed
+ * while a call is running.
  */
 package org.djlquant.backend.pytorch;
