@@ -293,13 +293,13 @@ public final class PackedLinear implements AutoCloseable {
         return q;
     }
 
-    private static void checkScale(String name, float scale) {
+    static void checkScale(String name, float scale) {
         if (!(scale > 0) || !Float.isFinite(scale)) {
             throw new IllegalArgumentException(name + " was " + scale + ", must be finite and > 0");
         }
     }
 
-    private static void checkZeroPoint(String name, long zp, long min, long max) {
+    static void checkZeroPoint(String name, long zp, long min, long max) {
         if (zp < min || zp > max) {
             throw new IllegalArgumentException(
                     name + " was " + zp + ", must be in [" + min + ", " + max + "]");

@@ -11,7 +11,9 @@
  *   <li>{@link org.djlquant.backend.pytorch.PackedLinear} is one INT8 linear layer: weights
  *       quantized in Java, packed by libtorch for the current engine, run through a small
  *       TorchScript "op library" that this package writes as a {@code .pt} archive and loads with
- *       DJL (the archive format is in {@code internal}).
+ *       DJL (the archive format is in {@code internal}): the in-place path;
+ *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a
+ *       standalone {@code .pt} model that plain DJL loads: the exported path.
  * </ul>
  *
  * <p>Lifecycle: select the engine first, then create {@code PackedLinear}s (weights are packed for

@@ -1,0 +1,127 @@
+package org.djlquant.backend.pytorch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.Model;
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.translate.NoopTranslator;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.djlquant.QuantizationException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Standalone INT8 linear models written in Java and loaded by plain DJL ({@code Model.load}). */
+class Int8LinearArchiveTest {
+
+    // same hand-derived layer as PackedLinearTest: q = [[2, -4, 1], [2, 0, -1]], scales [0.25, 0.5]
+    private static final float[] W = {0.5f, -1.0f, 0.25f, 1.0f, 0.0f, -0.5f};
+    private static final long[] SHAPE = {2, 3};
+    private static final float[] SCALES = {0.25f, 0.5f};
+    private static final long[] ZPS = {0, 0};
+    private static final float[] BIAS = {0.25f, -0.25f};
+
+    private static QEngine initial;
+
+    @BeforeAll
+    static void remember() {
+        initial = QEngine.current();
+    }
+
+    @AfterAll
+    static void restore() {
+        QEngine.select(initial);
+    }
+
+    private static float[] run(Path dir, String name, float[] x, long rows) throws Exception {
+        try (Model model = Model.newInstance(name, "PyTorch")) {
+            model.load(dir);
+            try (Predictor<NDList, NDList> predictor = model.newPredictor(new NoopTranslator());
+                    NDManager manager = model.getNDManager().newSubManager()) {
+                NDList out = predictor.predict(new NDList(manager.create(x, new Shape(rows, 3))));
+                assertEquals(new Shape(rows, 2), out.singletonOrThrow().getShape());
+                return out.singletonOrThrow().toFloatArray();
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"X86", "QNNPACK"})
+    void dynamicModelLoadsInPlainDjlAndComputesTheHandDerivedValues(
+            QEngine engine, @TempDir Path dir) throws Exception {
+        assumeTrue(QEngine.available().contains(engine));
+        QEngine.select(engine); // weights are packed at load, for this engine
+        byte[] archive =
+                Int8LinearArchive.dynamicInt8(
+                        W, SHAPE, SCALES, ZPS, 0, BIAS, engine != QEngine.QNNPACK);
+        Path file = Int8LinearArchive.save(archive, dir, "dyn");
+        assertEquals(dir.resolve("dyn.pt"), file);
+        // inputs only 0 and 2: exact at any activation grid (see PackedLinearTest)
+        float[] y = run(dir, "dyn", new float[] {2, 0, 2, 0, 2, 2}, 2);
+        assertArrayEquals(new float[] {1.75f, 0.75f, -1.25f, -1.25f}, y, 1e-5f);
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"X86", "QNNPACK"})
+    void staticReluModelLoadsInPlainDjlAndComputesTheHandDerivedValues(
+            QEngine engine, @TempDir Path dir) throws Exception {
+        assumeTrue(QEngine.available().contains(engine));
+        QEngine.select(engine);
+        byte[] relu =
+                Int8LinearArchive.staticInt8(
+                        W, SHAPE, SCALES, ZPS, 0, BIAS, 0.5f, 10, 0.25f, 64, true);
+        byte[] plain =
+                Int8LinearArchive.staticInt8(
+                        W, SHAPE, SCALES, ZPS, 0, null, 0.5f, 10, 0.25f, 64, false);
+        Int8LinearArchive.save(relu, dir.resolve("a"), "relu");
+        Int8LinearArchive.save(plain, dir.resolve("b"), "plain");
+        float[] x = {1, -2, 3, -1, 0.5f, 0};
+        // integer sums as in PackedLinearTest: 3.25, -0.5, -1.0, -1.0 before bias
+        assertArrayEquals(new float[] {3.5f, 0, 0, 0}, run(dir.resolve("a"), "relu", x, 2), 1e-6f);
+        assertArrayEquals(
+                new float[] {3.25f, -0.5f, -1.0f, -1.0f},
+                run(dir.resolve("b"), "plain", x, 2),
+                1e-6f);
+    }
+
+    @Test
+    void truncatedModelFileIsRefusedByDjlWithoutCrashing(@TempDir Path dir) throws Exception {
+        byte[] archive = Int8LinearArchive.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS, true);
+        Files.write(dir.resolve("cut.pt"), java.util.Arrays.copyOf(archive, archive.length / 2));
+        try (Model model = Model.newInstance("cut", "PyTorch")) {
+            assertThrows(ai.djl.engine.EngineException.class, () -> model.load(dir));
+        }
+    }
+
+    @Test
+    void modelNameMustBeAnIdentifier(@TempDir Path dir) {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> Int8LinearArchive.save(new byte[0], dir, "../x"));
+        assertEquals("modelName was '../x', must match [A-Za-z_][A-Za-z0-9_]*", e.getMessage());
+    }
+
+    @Test
+    void unwritableFolderGivesTheCheckedException(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("plain-file");
+        Files.write(file, new byte[] {1});
+        assertThrows(
+                QuantizationException.class,
+                () -> Int8LinearArchive.save(new byte[] {1}, file, "m"));
+    }
+}
