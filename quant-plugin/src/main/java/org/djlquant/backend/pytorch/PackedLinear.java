@@ -311,7 +311,9 @@ public final class PackedLinear implements AutoCloseable {
      *
      * @param x a float32 array of DJL's PyTorch engine; not modified and not closed
      * @return a new float32 array {@code [..., out]}, attached to {@code x}'s manager: the caller
-     *     closes it (or that manager)
+     *     closes it (or that manager). It is computed under libtorch's inference mode (DJL's {@code
+     *     runMethod}), so it carries no gradient and cannot be used inside a {@code
+     *     GradientCollector}
      * @throws IllegalArgumentException if {@code x} is not a PyTorch float32 array whose last
      *     dimension is {@code in}
      * @throws IllegalStateException if this layer is closed, or libtorch fails

@@ -65,7 +65,7 @@ class PackedLinearTest {
     @ParameterizedTest
     @EnumSource(
             value = QEngine.class,
-            names = {"FBGEMM", "X86", "QNNPACK"})
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
     void dynamicHandDerivedCase(QEngine engine) throws Exception {
         use(engine);
         // inputs take only the values 0 and 2, so min 0 -> zero point 0 and 2 maps exactly to
@@ -84,7 +84,7 @@ class PackedLinearTest {
     @ParameterizedTest
     @EnumSource(
             value = QEngine.class,
-            names = {"FBGEMM", "X86", "QNNPACK"})
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
     void staticHandDerivedCaseWithAndWithoutRelu(QEngine engine) throws Exception {
         use(engine);
         // input scale 0.5, zero point 10: x = [1, -2, 3] -> [12, 6, 16]; x = [-1, 0.5, 0] -> [8,
@@ -112,7 +112,7 @@ class PackedLinearTest {
     @ParameterizedTest
     @EnumSource(
             value = QEngine.class,
-            names = {"FBGEMM", "X86", "QNNPACK"})
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
     void dynamicMatchesDequantizedReferenceWithinActivationQuantizationError(QEngine engine)
             throws Exception {
         use(engine);
@@ -170,7 +170,7 @@ class PackedLinearTest {
     @ParameterizedTest
     @EnumSource(
             value = QEngine.class,
-            names = {"FBGEMM", "X86", "QNNPACK"})
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
     void staticWithFusedReluMatchesIntegerReferenceWithinOneOutputStep(QEngine engine)
             throws Exception {
         use(engine);
