@@ -136,7 +136,9 @@ class PackedLinearTest {
             min = Math.min(min, v);
             max = Math.max(max, v);
         }
-        double s = (max - min) / 127.0; // the coarser of the two grids
+        // fbgemm and x86 use reduce_range (127 levels), qnnpack and oneDNN 255 levels
+        int levels = engine == QEngine.FBGEMM || engine == QEngine.X86 ? 127 : 255;
+        double s = (max - min) / levels;
         try (PackedLinear linear =
                 PackedLinear.dynamicInt8(
                         layer.weight,
@@ -159,10 +161,11 @@ class PackedLinearTest {
                     expectedSquares += s * s / 12 * layer.squaredRowSum(j);
                 }
             }
-            // uniform rounding errors have variance s^2 / 12: the mean squared error stays near
-            // that, far below what a wrong weight or scale would give
+            // uniform rounding errors have variance s^2 / 12, so the summed squared error is near
+            // sum_j s^2 / 12 * sum_k Wdq[j][k]^2 (measured 0.99 with 7 bits, 1.14 with 8 bits);
+            // weights rounded down instead of to nearest already give 3.6x
             assertTrue(
-                    sumSquares <= 4 * expectedSquares,
+                    sumSquares <= 2 * expectedSquares,
                     "mean squared error " + sumSquares + " vs expected " + expectedSquares);
         }
     }
