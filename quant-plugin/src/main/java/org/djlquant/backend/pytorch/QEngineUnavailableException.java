@@ -7,7 +7,10 @@ import java.util.Set;
 /** A quantized engine was requested that the loaded libtorch build does not support. */
 public class QEngineUnavailableException extends IllegalArgumentException {
 
+    /** The engine that was asked for. */
     private final QEngine requested;
+
+    /** The engines this build supports. */
     private final Set<QEngine> available;
 
     /**

@@ -251,6 +251,48 @@ class PackedLinearTest {
     }
 
     @Test
+    void concurrentForwardCallsGiveTheSingleThreadedResult() throws Exception {
+        Random random = new Random(3);
+        Layer layer = Layer.random(32, 48, random);
+        float[] x = new float[4 * 48];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        try (PackedLinear linear =
+                PackedLinear.dynamicInt8(
+                        layer.weight,
+                        new long[] {32, 48},
+                        layer.scales,
+                        new long[32],
+                        0,
+                        layer.bias)) {
+            float[] expected = linear.forward(manager.create(x, new Shape(4, 48))).toFloatArray();
+            java.util.concurrent.ExecutorService pool =
+                    java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                java.util.List<java.util.concurrent.Future<float[]>> results =
+                        new java.util.ArrayList<>();
+                for (int t = 0; t < 16; t++) {
+                    results.add(
+                            pool.submit(
+                                    () -> {
+                                        try (NDManager m =
+                                                Engine.getEngine("PyTorch").newBaseManager()) {
+                                            return linear.forward(m.create(x, new Shape(4, 48)))
+                                                    .toFloatArray();
+                                        }
+                                    }));
+                }
+                for (java.util.concurrent.Future<float[]> r : results) {
+                    assertArrayEquals(expected, r.get());
+                }
+            } finally {
+                pool.shutdown();
+            }
+        }
+    }
+
+    @Test
     void closingTwiceIsHarmlessAndForwardAfterCloseIsRefused() throws Exception {
         PackedLinear linear = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS);
         linear.close();
