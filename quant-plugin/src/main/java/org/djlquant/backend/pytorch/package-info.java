@@ -12,6 +12,8 @@
  *       quantized in Java, packed by libtorch for the current engine, run through a small
  *       TorchScript "op library" that this package writes as a {@code .pt} archive and loads with
  *       DJL (the archive format is in {@code internal}): the in-place path;
+ *   <li>{@link org.djlquant.backend.pytorch.QuantizedActivation} is a {@code quint8} tensor held in
+ *       libtorch, so chained static layers keep activations INT8 between them;
  *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a
  *       standalone {@code .pt} model that plain DJL loads: the exported path.
  * </ul>
@@ -20,7 +22,7 @@
  * the engine current at creation), call {@code forward} any number of times, close each once.
  *
  * <p>Thread-safety: the engine choice is global to the process; select it once at start-up. A
- * {@code PackedLinear} may be used by several threads for {@code forward}, but must not be closed
- * while a call is running.
+ * {@code PackedLinear} may run {@code forward} from several threads at once; never close it (or a
+ * {@code QuantizedActivation}) while a call is running.
  */
 package org.djlquant.backend.pytorch;

@@ -240,6 +240,80 @@ class PackedLinearTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
+    void chainedStaticLayersKeepActivationsQuantizedAndGiveTheHandDerivedValues(QEngine engine)
+            throws Exception {
+        use(engine);
+        // layer 1 as in staticHandDerivedCaseWithAndWithoutRelu, ReLU fused: h = [3.5, 0], [0, 0]
+        // on the grid (0.25, 64), i.e. h_q - 64 = [14, 0], [0, 0].
+        // layer 2: W2 = [[1, -0.5], [0.25, 0.75]], scales 0.25 -> q = [[4, -2], [1, 3]], no bias:
+        // row 1: 14 * 4 = 56 -> 56 * 0.25 * 0.25 = 3.5; 14 * 1 = 14 -> 0.875; row 2: 0, 0.
+        // Output grid (0.125, 128): 3.5 -> 156, 0.875 -> 135, exact.
+        float[] w2 = {1, -0.5f, 0.25f, 0.75f};
+        try (PackedLinear l1 =
+                        PackedLinear.staticInt8(
+                                W, SHAPE, SCALES, ZPS, 0, BIAS, 0.5f, 10, 0.25f, 64, true);
+                PackedLinear l2 =
+                        PackedLinear.staticInt8(
+                                w2,
+                                new long[] {2, 2},
+                                new float[] {0.25f, 0.25f},
+                                ZPS,
+                                0,
+                                null,
+                                0.25f,
+                                64,
+                                0.125f,
+                                128,
+                                false);
+                QuantizedActivation x =
+                        QuantizedActivation.quantize(
+                                manager.create(
+                                        new float[] {1, -2, 3, -1, 0.5f, 0}, new Shape(2, 3)),
+                                0.5f,
+                                10);
+                QuantizedActivation h = l1.forward(x);
+                QuantizedActivation y = l2.forward(h)) {
+            assertEquals(new Shape(2, 2), h.getShape());
+            assertEquals(0.25, h.getScale());
+            assertEquals(64, h.getZeroPoint());
+            assertArrayEquals(
+                    new float[] {3.5f, 0, 0, 0}, h.dequantize(manager).toFloatArray(), 1e-6f);
+            assertArrayEquals(
+                    new float[] {3.5f, 0.875f, 0, 0}, y.dequantize(manager).toFloatArray(), 1e-6f);
+            assertEquals(128, y.getZeroPoint());
+        }
+    }
+
+    @Test
+    void quantizedInputIsRefusedByDynamicLayersAndAfterClose() throws Exception {
+        try (PackedLinear dynamic = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS)) {
+            QuantizedActivation x =
+                    QuantizedActivation.quantize(
+                            manager.create(new float[] {1, 2, 3}, new Shape(1, 3)), 0.5f, 10);
+            IllegalStateException e =
+                    assertThrows(IllegalStateException.class, () -> dynamic.forward(x));
+            assertEquals(
+                    "mode was DYNAMIC, a quantized input needs mode STATIC or STATIC_RELU",
+                    e.getMessage());
+            x.close();
+            assertDoesNotThrow(x::close);
+            IllegalStateException closed =
+                    assertThrows(IllegalStateException.class, () -> x.dequantize(manager));
+            assertEquals("QuantizedActivation is closed", closed.getMessage());
+        }
+        IllegalArgumentException zp =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                QuantizedActivation.quantize(
+                                        manager.create(new float[] {1}, new Shape(1)), 0.5f, 256));
+        assertEquals("zeroPoint was 256, must be in [0, 255]", zp.getMessage());
+    }
+
     @Test
     void acceptsBatchedThreeDimensionalInputAndNoBias() throws Exception {
         try (PackedLinear linear = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, null)) {
@@ -250,8 +324,58 @@ class PackedLinearTest {
         }
     }
 
-    @Test
-    void concurrentForwardCallsGiveTheSingleThreadedResult() throws Exception {
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
+    void forwardFromAnotherThreadGivesTheSameResult(QEngine engine) throws Exception {
+        use(engine);
+        Random random = new Random(3);
+        Layer layer = Layer.random(32, 48, random);
+        float[] x = new float[4 * 48];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        try (PackedLinear linear =
+                PackedLinear.dynamicInt8(
+                        layer.weight,
+                        new long[] {32, 48},
+                        layer.scales,
+                        new long[32],
+                        0,
+                        layer.bias)) {
+            float[] expected = linear.forward(manager.create(x, new Shape(4, 48))).toFloatArray();
+            java.util.concurrent.ExecutorService pool =
+                    java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                java.util.List<java.util.concurrent.Future<float[]>> results =
+                        new java.util.ArrayList<>();
+                for (int t = 0; t < 32; t++) {
+                    results.add(
+                            pool.submit(
+                                    () -> {
+                                        try (NDManager m =
+                                                Engine.getEngine("PyTorch").newBaseManager()) {
+                                            return linear.forward(m.create(x, new Shape(4, 48)))
+                                                    .toFloatArray();
+                                        }
+                                    }));
+                }
+                for (java.util.concurrent.Future<float[]> r : results) {
+                    assertArrayEquals(expected, r.get());
+                }
+            } finally {
+                pool.shutdown();
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
+    void concurrentForwardCallsGiveTheSingleThreadedResult(QEngine engine) throws Exception {
+        use(engine);
         Random random = new Random(3);
         Layer layer = Layer.random(32, 48, random);
         float[] x = new float[4 * 48];
@@ -272,7 +396,7 @@ class PackedLinearTest {
             try {
                 java.util.List<java.util.concurrent.Future<float[]>> results =
                         new java.util.ArrayList<>();
-                for (int t = 0; t < 16; t++) {
+                for (int t = 0; t < 32; t++) {
                     results.add(
                             pool.submit(
                                     () -> {
@@ -288,6 +412,41 @@ class PackedLinearTest {
                 }
             } finally {
                 pool.shutdown();
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"FBGEMM", "X86", "QNNPACK", "ONEDNN"})
+    void packedWeightsSurviveGarbageCollectionOfTheArraysTheyWereMadeFrom(QEngine engine)
+            throws Exception {
+        use(engine);
+        // DJL makes tensors from Java arrays over direct buffers that the garbage collector frees;
+        // packed weights must own copies (fbgemm keeps the bias, the quantizer keeps the scales)
+        try (PackedLinear dynamic = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS);
+                PackedLinear relu =
+                        PackedLinear.staticInt8(
+                                W, SHAPE, SCALES, ZPS, 0, BIAS, 0.5f, 10, 0.25f, 64, true)) {
+            for (int round = 0; round < 3; round++) {
+                System.gc();
+                java.util.List<java.nio.ByteBuffer> reuse = new java.util.ArrayList<>();
+                for (int i = 0; i < 64; i++) {
+                    java.nio.ByteBuffer b = java.nio.ByteBuffer.allocateDirect(64);
+                    while (b.hasRemaining()) {
+                        b.put((byte) 0x7f); // 0x7f7f7f7f is 3.4e38 as a float
+                    }
+                    reuse.add(b);
+                }
+                NDArray x = manager.create(new float[] {2, 0, 2, 0, 2, 2}, new Shape(2, 3));
+                assertArrayEquals(
+                        new float[] {1.75f, 0.75f, -1.25f, -1.25f},
+                        dynamic.forward(x).toFloatArray(),
+                        1e-5f);
+                NDArray s = manager.create(new float[] {1, -2, 3, -1, 0.5f, 0}, new Shape(2, 3));
+                assertArrayEquals(
+                        new float[] {3.5f, 0, 0, 0}, relu.forward(s).toFloatArray(), 1e-6f);
             }
         }
     }
@@ -309,7 +468,7 @@ class PackedLinearTest {
             NDArray x = manager.create(new float[] {1, 2, 3, 4}, new Shape(1, 4));
             IllegalArgumentException e =
                     assertThrows(IllegalArgumentException.class, () -> linear.forward(x));
-            assertEquals("x was float32 (1, 4), must be float32 [..., 3]", e.getMessage());
+            assertEquals("x was (1, 4), must be [..., 3]", e.getMessage());
         }
     }
 

@@ -16,6 +16,13 @@ import org.djlquant.QuantizationException;
  * IValueUtils#runMethod} and keeps the results (tensors, {@code LinearPackedParamsBase} objects) as
  * {@link IValue}s.
  *
+ * <p>The prepack methods copy their tensor arguments ({@code torch.clone}) before libtorch keeps
+ * them: DJL creates tensors from Java arrays with {@code from_blob} over a direct {@code
+ * ByteBuffer} that the Java garbage collector frees once the {@code NDArray} is closed and
+ * unreachable. Packed weights that kept such a tensor (fbgemm keeps the bias and the original
+ * weight, the per-channel quantizer keeps scales and zero points) read freed memory after a garbage
+ * collection: wrong outputs, seen as plausible values or garbage such as 1e29.
+ *
  * <p>Methods (all run under libtorch's inference mode, as DJL's {@code runMethod} does):
  *
  * <ul>
@@ -26,7 +33,10 @@ import org.djlquant.QuantizationException;
  *   <li>{@code linear_dynamic(x, packed, reduce_range)}: {@code quantized::linear_dynamic};
  *   <li>{@code linear_static(x, packed, in_scale, in_zp, out_scale, out_zp)} and {@code
  *       linear_relu_static(...)}: quantize the input to {@code quint8}, {@code quantized::linear}
- *       or {@code quantized::linear_relu}, dequantize.
+ *       or {@code quantized::linear_relu}, dequantize;
+ *   <li>{@code quantize(x, scale, zp)}, {@code dequantize(xq)}, {@code linear_q(xq, packed,
+ *       out_scale, out_zp)} and {@code linear_relu_q(...)}: the same steps one by one, so a chain
+ *       of static layers keeps its activations quantized ({@code quint8}) inside libtorch.
  * </ul>
  *
  * <p>The module and the manager it lives in stay open for the life of the process. Thread-safety:
@@ -61,9 +71,9 @@ public final class OpLibrary {
                     + "    bias: Tensor) -> "
                     + PACKED
                     + ":\n"
-                    + "    w = torch._make_per_channel_quantized_tensor(w_int8, scales,"
-                    + " zero_points, axis)\n"
-                    + "    return ops.quantized.linear_prepack(w, bias)\n"
+                    + "    w = torch._make_per_channel_quantized_tensor(torch.clone(w_int8),"
+                    + " torch.clone(scales), torch.clone(zero_points), axis)\n"
+                    + "    return ops.quantized.linear_prepack(w, torch.clone(bias))\n"
                     + "  def prepack_no_bias(self: "
                     + SELF
                     + ",\n"
@@ -73,8 +83,8 @@ public final class OpLibrary {
                     + "    axis: int) -> "
                     + PACKED
                     + ":\n"
-                    + "    w = torch._make_per_channel_quantized_tensor(w_int8, scales,"
-                    + " zero_points, axis)\n"
+                    + "    w = torch._make_per_channel_quantized_tensor(torch.clone(w_int8),"
+                    + " torch.clone(scales), torch.clone(zero_points), axis)\n"
                     + "    return ops.quantized.linear_prepack(w, None)\n"
                     + "  def linear_dynamic(self: "
                     + SELF
@@ -112,7 +122,39 @@ public final class OpLibrary {
                     + "    out_zp: int) -> Tensor:\n"
                     + "    xq = torch.quantize_per_tensor(x, in_scale, in_zp, 13)\n"
                     + "    yq = ops.quantized.linear_relu(xq, packed, out_scale, out_zp)\n"
-                    + "    return torch.dequantize(yq)\n";
+                    + "    return torch.dequantize(yq)\n"
+                    + "  def quantize(self: "
+                    + SELF
+                    + ",\n"
+                    + "    x: Tensor,\n"
+                    + "    scale: float,\n"
+                    + "    zp: int) -> Tensor:\n"
+                    + "    return torch.quantize_per_tensor(x, scale, zp, 13)\n"
+                    + "  def dequantize(self: "
+                    + SELF
+                    + ",\n"
+                    + "    xq: Tensor) -> Tensor:\n"
+                    + "    return torch.dequantize(xq)\n"
+                    + "  def linear_q(self: "
+                    + SELF
+                    + ",\n"
+                    + "    xq: Tensor,\n"
+                    + "    packed: "
+                    + PACKED
+                    + ",\n"
+                    + "    out_scale: float,\n"
+                    + "    out_zp: int) -> Tensor:\n"
+                    + "    return ops.quantized.linear(xq, packed, out_scale, out_zp)\n"
+                    + "  def linear_relu_q(self: "
+                    + SELF
+                    + ",\n"
+                    + "    xq: Tensor,\n"
+                    + "    packed: "
+                    + PACKED
+                    + ",\n"
+                    + "    out_scale: float,\n"
+                    + "    out_zp: int) -> Tensor:\n"
+                    + "    return ops.quantized.linear_relu(xq, packed, out_scale, out_zp)\n";
 
     private static OpLibrary instance;
 
