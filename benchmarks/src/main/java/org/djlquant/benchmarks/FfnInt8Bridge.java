@@ -22,12 +22,14 @@ import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QuantizedActivation;
 
 /**
  * Times a transformer feed-forward block, 768 -> 3072 -> ReLU -> 768 on an input of shape [8, 128,
  * 768], on one thread: libtorch FP32 (DJL's {@code Linear.linear}), dynamic INT8 and static INT8
- * (ReLU fused) through {@link PackedLinear}. The variants run interleaved, round after round, and
- * the medians are compared within this one run.
+ * (ReLU fused) through {@link PackedLinear}, the latter also with the hidden activation kept
+ * quantized between the layers ({@link QuantizedActivation}). The variants run interleaved, round
+ * after round, and the medians are compared within this one run.
  *
  * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine]} (defaults 15, 3, x86).
  * Speed-ups are ratios within one run; absolute times depend on the machine and its load.
@@ -130,11 +132,25 @@ public final class FfnInt8Bridge {
                                     false)) {
                 Function<NDArray, NDArray> dyn = in -> d2.forward(d1.forward(in).maximum(0));
                 Function<NDArray, NDArray> stat = in -> s2.forward(s1.forward(in));
+                // the hidden activation stays quint8 inside libtorch between the two layers
+                Function<NDArray, NDArray> chained =
+                        in -> {
+                            try (QuantizedActivation xq =
+                                            QuantizedActivation.quantize(
+                                                    in, qIn[0], (long) qIn[1]);
+                                    QuantizedActivation h = s1.forward(xq);
+                                    QuantizedActivation y = s2.forward(h)) {
+                                return y.dequantize(in.getManager());
+                            } catch (QuantizationException e) {
+                                throw new IllegalStateException(e);
+                            }
+                        };
 
                 Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
                 variants.put("libtorch FP32", fp32);
                 variants.put("INT8 dynamic (PackedLinear)", dyn);
                 variants.put("INT8 static, ReLU fused (PackedLinear)", stat);
+                variants.put("INT8 static, ReLU fused, INT8 hidden (QuantizedActivation)", chained);
 
                 Map<String, double[]> errors = new LinkedHashMap<>();
                 for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
