@@ -76,7 +76,17 @@ public final class NativeQEngine {
      */
     public static synchronized NativeQEngine get() {
         if (instance == null) {
-            instance = new NativeQEngine(bindLibrary());
+            NativeLibrary library = bindLibrary();
+            try {
+                instance = new NativeQEngine(library);
+            } catch (UnsatisfiedLinkError e) {
+                throw new UnsupportedOperationException(
+                        "libtorch_cpu lacks a quantized-engine symbol checked against libtorch "
+                                + CHECKED_LIBTORCH
+                                + ": "
+                                + e.getMessage(),
+                        e);
+            }
         }
         return instance;
     }
