@@ -1,10 +1,16 @@
 package org.djlquant.benchmarks;
 
+import ai.djl.MalformedModelException;
+import ai.djl.Model;
 import ai.djl.engine.Engine;
+import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
+import ai.djl.translate.NoopTranslator;
+import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,10 +32,11 @@ import org.djlquant.backend.pytorch.QuantizedActivation;
 
 /**
  * Times a transformer feed-forward block, 768 -> 3072 -> ReLU -> 768 on an input of shape [8, 128,
- * 768], on one thread: libtorch FP32 (DJL's {@code Linear.linear}), dynamic INT8 and static INT8
- * (ReLU fused) through {@link PackedLinear}, the latter also with the hidden activation kept
- * quantized between the layers ({@link QuantizedActivation}). The variants run interleaved, round
- * after round, and the medians are compared within this one run.
+ * 768], on one thread: libtorch FP32 (DJL's {@code Linear.linear}), ONNX Runtime FP32 (the best
+ * FP32 on CPUs where libtorch's MKL is slow), dynamic INT8 and static INT8 (ReLU fused) through
+ * {@link PackedLinear}, the latter also with the hidden activation kept quantized between the
+ * layers ({@link QuantizedActivation}). The variants run interleaved, round after round, and the
+ * medians are compared within this one run.
  *
  * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine]} (defaults 15, 3, x86).
  * Speed-ups are ratios within one run; absolute times depend on the machine and its load.
@@ -49,8 +56,10 @@ public final class FfnInt8Bridge {
      * @param args optional rounds, warm-up rounds and quantized engine name
      * @throws QuantizationException if the INT8 layers cannot be built
      * @throws IOException if the results cannot be written
+     * @throws MalformedModelException if ONNX Runtime refuses the FP32 graph
      */
-    public static void main(String[] args) throws QuantizationException, IOException {
+    public static void main(String[] args)
+            throws QuantizationException, IOException, MalformedModelException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
@@ -102,7 +111,13 @@ public final class FfnInt8Bridge {
             float[] qHidden = affine(hiddenRange, levels);
             float[] qOut = affine(outRange, 255);
 
-            try (PackedLinear d1 = dynamic(w1, FFN, HIDDEN, b1);
+            Path ortDir = Files.createTempDirectory("ffn-onnx");
+            Files.write(ortDir.resolve("ffn.onnx"), OnnxFfn.graph(w1, b1, w2, b2).toByteArray());
+            Map<String, String> ortOptions = new LinkedHashMap<>();
+            ortOptions.put("interOpNumThreads", "1");
+            ortOptions.put("intraOpNumThreads", "1");
+            try (Model ortModel = Model.newInstance("ffn", "OnnxRuntime");
+                    PackedLinear d1 = dynamic(w1, FFN, HIDDEN, b1);
                     PackedLinear d2 = dynamic(w2, HIDDEN, FFN, b2);
                     PackedLinear s1 =
                             PackedLinear.staticInt8(
@@ -130,6 +145,24 @@ public final class FfnInt8Bridge {
                                     qOut[0],
                                     (long) qOut[1],
                                     false)) {
+                ortModel.load(ortDir, "ffn", ortOptions);
+                Predictor<NDList, NDList> ort = ortModel.newPredictor(new NoopTranslator());
+                NDManager ortManager = ortModel.getNDManager();
+                NDArray ortX = ortManager.create(input, new Shape(BATCH, SEQ, HIDDEN));
+                ortX.setName("x");
+                // ONNX Runtime computes on its own input; its output is copied to libtorch so
+                // every variant returns the same kind of array (the copy is inside the timing)
+                Function<NDArray, NDArray> ortFp32 =
+                        in -> {
+                            try (NDList out = ort.predict(new NDList(ortX))) {
+                                return in.getManager()
+                                        .create(
+                                                out.singletonOrThrow().toFloatArray(),
+                                                new Shape(BATCH, SEQ, HIDDEN));
+                            } catch (TranslateException e) {
+                                throw new IllegalStateException(e);
+                            }
+                        };
                 Function<NDArray, NDArray> dyn = in -> d2.forward(d1.forward(in).maximum(0));
                 Function<NDArray, NDArray> stat = in -> s2.forward(s1.forward(in));
                 // the hidden activation stays quint8 inside libtorch between the two layers
@@ -148,6 +181,7 @@ public final class FfnInt8Bridge {
 
                 Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
                 variants.put("libtorch FP32", fp32);
+                variants.put("ONNX Runtime FP32", ortFp32);
                 variants.put("INT8 dynamic (PackedLinear)", dyn);
                 variants.put("INT8 static, ReLU fused (PackedLinear)", stat);
                 variants.put("INT8 static, ReLU fused, INT8 hidden (QuantizedActivation)", chained);
@@ -260,6 +294,12 @@ public final class FfnInt8Bridge {
             throws IOException {
         String first = times.keySet().iterator().next();
         double base = median(times.get(first));
+        double bestFp32 = Double.MAX_VALUE;
+        for (Map.Entry<String, List<Double>> e : times.entrySet()) {
+            if (e.getKey().contains("FP32")) {
+                bestFp32 = Math.min(bestFp32, median(e.getValue()));
+            }
+        }
         String cpu = cpuModel();
         StringBuilder md = new StringBuilder();
         md.append("# FFN 768->3072->ReLU->768, input [8, 128, 768], 1 thread\n\n");
@@ -267,14 +307,16 @@ public final class FfnInt8Bridge {
                 String.format(
                         Locale.ROOT,
                         "qengine %s, %d rounds after %d warm-up, variants interleaved; CPU: %s;"
-                                + " %s\n\n",
+                                + " load average at the end: %s; %s\n\n",
                         qengine.pytorchName(),
                         rounds,
                         warmup,
                         cpu,
+                        loadAverage(),
                         Instant.now()));
         md.append("| variant | median ms | min ms | speed-up vs libtorch FP32 |")
-                .append(" max abs err | rel RMS err |\n|---|---|---|---|---|---|\n");
+                .append(" speed-up vs best FP32 | max abs err | rel RMS err |\n")
+                .append("|---|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768\",\n")
                 .append("  \"input\": [8, 128, 768],\n  \"threads\": 1,\n")
@@ -286,6 +328,8 @@ public final class FfnInt8Bridge {
                 .append(warmup)
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
+                .append("\",\n  \"load_average\": \"")
+                .append(loadAverage())
                 .append("\",\n  \"results\": [\n");
         int i = 0;
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
@@ -295,23 +339,26 @@ public final class FfnInt8Bridge {
             md.append(
                     String.format(
                             Locale.ROOT,
-                            "| %s | %.1f | %.1f | %.2fx | %.4f | %.4f |\n",
+                            "| %s | %.1f | %.1f | %.2fx | %.2fx | %.4f | %.4f |\n",
                             e.getKey(),
                             med,
                             min,
                             base / med,
+                            bestFp32 / med,
                             err[0],
                             err[1]));
             json.append(
                     String.format(
                             Locale.ROOT,
                             "    {\"variant\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f,"
-                                    + " \"speedup_vs_fp32\": %.3f, \"max_abs_err\": %.5f,"
+                                    + " \"speedup_vs_libtorch_fp32\": %.3f,"
+                                    + " \"speedup_vs_best_fp32\": %.3f, \"max_abs_err\": %.5f,"
                                     + " \"rel_rms_err\": %.5f, \"times_ms\": %s}%s\n",
                             e.getKey(),
                             med,
                             min,
                             base / med,
+                            bestFp32 / med,
                             err[0],
                             err[1],
                             Arrays.toString(
@@ -328,6 +375,15 @@ public final class FfnInt8Bridge {
         Files.writeString(dir.resolve(name + ".json"), json, StandardCharsets.UTF_8);
         Files.writeString(dir.resolve(name + ".md"), md, StandardCharsets.UTF_8);
         System.out.println("wrote " + dir.resolve(name + ".json") + " and .md");
+    }
+
+    private static String loadAverage() {
+        try {
+            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
+            return parts[0] + " " + parts[1] + " " + parts[2];
+        } catch (IOException e) {
+            return "unknown";
+        }
     }
 
     private static String cpuModel() {
