@@ -212,6 +212,9 @@ public final class FfnInt8Bridge {
                     }
                 }
                 report(qengine, rounds, warmup, times, errors);
+            } finally {
+                Files.deleteIfExists(ortDir.resolve("ffn.onnx"));
+                Files.deleteIfExists(ortDir);
             }
         }
     }
