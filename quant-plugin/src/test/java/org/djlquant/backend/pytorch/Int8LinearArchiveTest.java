@@ -104,6 +104,71 @@ class Int8LinearArchiveTest {
                 1e-6f);
     }
 
+    @ParameterizedTest
+    @EnumSource(
+            value = QEngine.class,
+            names = {"X86", "QNNPACK"})
+    void exportedModelsComputeExactlyWhatPackedLinearComputes(QEngine engine, @TempDir Path dir)
+            throws Exception {
+        assumeTrue(QEngine.available().contains(engine));
+        QEngine.select(engine);
+        int out = 24;
+        int in = 40;
+        java.util.Random random = new java.util.Random(11);
+        float[] w = new float[out * in];
+        float[] scales = new float[out];
+        float[] bias = new float[out];
+        for (int o = 0; o < out; o++) {
+            float amax = 0;
+            for (int i = 0; i < in; i++) {
+                w[o * in + i] = (float) random.nextGaussian();
+                amax = Math.max(amax, Math.abs(w[o * in + i]));
+            }
+            scales[o] = amax / 127;
+            bias[o] = (float) random.nextGaussian();
+        }
+        float[] x = new float[3 * in];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextGaussian();
+        }
+        long[] shape = {out, in};
+        long[] zps = new long[out];
+        boolean reduceRange = engine != QEngine.QNNPACK;
+        Int8LinearArchive.save(
+                Int8LinearArchive.dynamicInt8(w, shape, scales, zps, 0, bias, reduceRange),
+                dir.resolve("d"),
+                "d");
+        Int8LinearArchive.save(
+                Int8LinearArchive.staticInt8(
+                        w, shape, scales, zps, 0, bias, 0.03f, 60, 0.05f, 128, true),
+                dir.resolve("s"),
+                "s");
+        // same quantized weights and kernels: the two paths agree to the last bit
+        for (String name : new String[] {"d", "s"}) {
+            try (Model model = Model.newInstance(name, "PyTorch");
+                    PackedLinear linear =
+                            name.equals("d")
+                                    ? PackedLinear.dynamicInt8(w, shape, scales, zps, 0, bias)
+                                    : PackedLinear.staticInt8(
+                                            w, shape, scales, zps, 0, bias, 0.03f, 60, 0.05f, 128,
+                                            true)) {
+                model.load(dir.resolve(name));
+                try (Predictor<NDList, NDList> predictor =
+                                model.newPredictor(new NoopTranslator());
+                        NDManager manager = model.getNDManager().newSubManager()) {
+                    float[] exported =
+                            predictor
+                                    .predict(new NDList(manager.create(x, new Shape(3, in))))
+                                    .singletonOrThrow()
+                                    .toFloatArray();
+                    float[] packed =
+                            linear.forward(manager.create(x, new Shape(3, in))).toFloatArray();
+                    assertArrayEquals(packed, exported, name);
+                }
+            }
+        }
+    }
+
     @Test
     void libtorchSavesTheLoadedModelThroughGetstateAndLoadsItAgain() throws Exception {
         byte[] archive =

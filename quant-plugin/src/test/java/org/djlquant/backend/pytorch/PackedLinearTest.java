@@ -452,6 +452,20 @@ class PackedLinearTest {
     }
 
     @Test
+    void layerKeepsTheKernelsOfTheEngineItWasPackedForWhenTheEngineChanges() throws Exception {
+        use(QEngine.QNNPACK);
+        try (PackedLinear linear = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS)) {
+            QEngine.select(QEngine.available().contains(QEngine.X86) ? QEngine.X86 : initial);
+            assertEquals(QEngine.QNNPACK, linear.getEngine());
+            NDArray x = manager.create(new float[] {2, 0, 2, 0, 2, 2}, new Shape(2, 3));
+            assertArrayEquals(
+                    new float[] {1.75f, 0.75f, -1.25f, -1.25f},
+                    linear.forward(x).toFloatArray(),
+                    1e-5f);
+        }
+    }
+
+    @Test
     void closingTwiceIsHarmlessAndForwardAfterCloseIsRefused() throws Exception {
         PackedLinear linear = PackedLinear.dynamicInt8(W, SHAPE, SCALES, ZPS, 0, BIAS);
         linear.close();
