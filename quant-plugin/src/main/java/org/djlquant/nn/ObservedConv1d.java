@@ -51,6 +51,7 @@ public class ObservedConv1d extends Convolution implements QuantTwin {
         parameters.putAll(original.getDirectParameters().toMap());
         weight = parameters.get("weight");
         bias = parameters.get("bias");
+        control.setWeight(weight);
     }
 
     /** Gives access to the protected builder. */

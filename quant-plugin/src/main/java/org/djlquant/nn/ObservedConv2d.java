@@ -40,6 +40,7 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
         parameters.putAll(original.getDirectParameters().toMap());
         weight = parameters.get("weight");
         bias = parameters.get("bias");
+        control.setWeight(weight);
     }
 
     /** Gives access to the protected builder. */

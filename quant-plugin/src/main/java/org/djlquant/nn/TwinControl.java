@@ -62,6 +62,7 @@ public final class TwinControl {
     private boolean fakeQuant;
     private ErrorProbe probe;
     private NDManager paramManager;
+    private Parameter weightParam;
 
     TwinControl(String path, QConfig config, boolean hasWeight, String... activationRoles) {
         this.path = Objects.requireNonNull(path, "path");
@@ -79,6 +80,10 @@ public final class TwinControl {
 
     boolean has(String role) {
         return observers.containsKey(role);
+    }
+
+    void setWeight(Parameter weight) {
+        weightParam = weight;
     }
 
     void setParamManager(NDManager manager) {
@@ -186,6 +191,16 @@ public final class TwinControl {
             return p;
         }
         Observer o = observers.get(role);
+        if (!o.hasData()
+                && WEIGHT.equals(role)
+                && weightParam != null
+                && weightParam.isInitialized()) {
+            NDArray w = weightParam.getArray();
+            try (NDManager scope = w.getManager().newSubManager()) {
+                scope.tempAttachAll(new NDList(w));
+                observe(WEIGHT, w);
+            }
+        }
         if (!o.hasData()) {
             throw new IllegalStateException(
                     "layer "
