@@ -82,6 +82,10 @@ public final class TwinControl {
         return observers.containsKey(role);
     }
 
+    void invalidate() {
+        cache.clear();
+    }
+
     void setWeight(Parameter weight) {
         weightParam = weight;
     }
