@@ -349,8 +349,16 @@ public final class TwinControl {
                 init[i] = Lsq.initialScale(x, p.spec().qmax());
             }
         }
-        NDManager manager = paramManager != null ? paramManager : x.getManager();
-        NDArray array = manager.create(init, shape);
+        if (paramManager == null) {
+            throw new IllegalStateException(
+                    "layer "
+                            + path
+                            + ": the LSQ scale of '"
+                            + role
+                            + "' needs the manager of the model's parameters, which is known"
+                            + " once the layer's parameters are initialized");
+        }
+        NDArray array = paramManager.create(init, shape);
         array.setRequiresGradient(true);
         Parameter param =
                 Parameter.builder()
