@@ -204,6 +204,10 @@ class PreparerTest {
         PrepareReport.Entry e = report.entry("02");
         assertEquals(PrepareReport.Status.OPAQUE, e.status());
         assertEquals("LambdaBlock", e.blockClass());
+        com.google.gson.JsonObject json =
+                com.google.gson.JsonParser.parseString(report.toJson()).getAsJsonObject();
+        assertEquals(report.entries().size(), json.getAsJsonArray("entries").size());
+        assertTrue(report.toTable().contains("OPAQUE"));
     }
 
     @Test
