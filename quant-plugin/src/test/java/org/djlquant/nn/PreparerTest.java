@@ -360,6 +360,7 @@ class PreparerTest {
                             m.ones(s, DataType.INT32));
             ParameterStore ps = new ParameterStore(m, false);
             float[] before = bert.forward(ps, in, false).head().toFloatArray();
+            byte[] fileBefore = parameterBytes(bert);
             QConfigMapping mapping =
                     QConfigMapping.builder()
                             .optGlobal(staticMinMax())
@@ -383,6 +384,8 @@ class PreparerTest {
                     PrepareReport.Status.OPAQUE,
                     report.entry("transformer_0.outputBlock.02").status());
             assertTrue(report.warnings().isEmpty(), report.toTable());
+            // the prepared tree writes the very same parameter bytes
+            assertArrayEquals(fileBefore, parameterBytes(bert));
             Twins.setObserving(bert, false);
             assertArrayEquals(before, bert.forward(ps, in, false).head().toFloatArray(), 0f);
             Twins.setObserving(bert, true);
@@ -543,6 +546,16 @@ class PreparerTest {
                 assertArrayEquals(before, p.predict(in), 0f);
             }
         }
+    }
+
+    static byte[] parameterBytes(Block block) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            block.saveParameters(out);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
     }
 
     static float maxAbsDiff(float[] a, float[] b) {
