@@ -277,6 +277,13 @@ class PreparerTest {
             PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
             assertInstanceOf(ObservedConv2d.class, report.twin("01"));
             assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            ShapeMismatchException e =
+                    assertThrows(
+                            ShapeMismatchException.class,
+                            () -> run(net, m, m.ones(new Shape(2, 3, 6, 6))));
+            assertTrue(e.getMessage().contains("01Conv2d"), e.getMessage());
+            assertTrue(e.getMessage().contains("(2, 3, 6, 6)"), e.getMessage());
+            assertTrue(e.getMessage().contains("1 channels"), e.getMessage());
         }
     }
 
