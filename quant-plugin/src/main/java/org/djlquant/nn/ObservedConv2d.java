@@ -1,0 +1,136 @@
+package org.djlquant.nn;
+
+import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import org.djlquant.config.QConfig;
+
+/**
+ * The observed / fake-quant twin of a {@link Conv2d}: observers and fake quantization on the input
+ * and the weight (per output channel = axis 0), sharing the original's {@code weight} and {@code
+ * bias} parameters; save and load are the original's.
+ */
+public class ObservedConv2d extends Conv2d implements QuantTwin {
+
+    private final Conv2d original;
+    private final TwinControl control;
+
+    /**
+     * Creates the twin.
+     *
+     * @param original the layer to stand in for
+     * @param path its block path
+     * @param config its config
+     */
+    @SuppressWarnings("this-escape")
+    public ObservedConv2d(Conv2d original, String path, QConfig config) {
+        super(new TwinBuilder(original));
+        this.original = original;
+        this.control = new TwinControl(path, config, true, TwinControl.INPUT);
+        parameters.clear();
+        parameters.putAll(original.getDirectParameters().toMap());
+        weight = parameters.get("weight");
+        bias = parameters.get("bias");
+        control.setWeight(weight);
+    }
+
+    /** Gives access to the protected builder. */
+    private static final class TwinBuilder extends Conv2d.Builder {
+        TwinBuilder(Conv2d o) {
+            setKernelShape(o.getKernelShape());
+            optStride(o.getStride());
+            optPadding(o.getPadding());
+            optDilation(o.getDilation());
+            setFilters(o.getFilters());
+            optGroups(o.getGroups());
+            optBias(o.isIncludeBias());
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String path() {
+        return control.path();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Block original() {
+        return original;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public TwinControl control() {
+        return control;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    protected NDList forwardInternal(
+            ParameterStore parameterStore,
+            NDList inputs,
+            boolean training,
+            PairList<String, Object> params) {
+        ai.djl.ndarray.NDArray input = inputs.singletonOrThrow();
+        Shape ws = weight.getShape();
+        Shape xs = input.getShape();
+        if (ws != null && (xs.dimension() != 4 || xs.get(1) != ws.get(1) * getGroups())) {
+            throw new ShapeMismatchException(
+                    control.path(),
+                    xs.toString(),
+                    "4-D with " + ws.get(1) * getGroups() + " channels on axis 1 for weight " + ws);
+        }
+        return new NDList(
+                control.run(
+                        parameterStore,
+                        input,
+                        weight,
+                        bias,
+                        training,
+                        (x, w, b) ->
+                                Conv2d.conv2d(x, w, b, stride, padding, dilation, groups)
+                                        .singletonOrThrow()));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void initialize(NDManager manager, DataType dataType, Shape... inputShapes) {
+        original.initialize(manager, dataType, inputShapes);
+        beforeInitialize(inputShapes);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean isInitialized() {
+        return original.isInitialized();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Shape[] getInputShapes() {
+        return original.getInputShapes();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void saveParameters(DataOutputStream os) throws IOException {
+        original.saveParameters(os);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void loadParameters(NDManager manager, DataInputStream is)
+            throws IOException, MalformedModelException {
+        original.loadParameters(manager, is);
+    }
+}

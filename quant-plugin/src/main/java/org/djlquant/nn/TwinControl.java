@@ -1,0 +1,426 @@
+package org.djlquant.nn;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QMode;
+import org.djlquant.fakequant.FakeQuant;
+import org.djlquant.fakequant.Lsq;
+import org.djlquant.observer.Observer;
+import org.djlquant.scheme.Granularity;
+import org.djlquant.scheme.NDQuant;
+import org.djlquant.scheme.NonFiniteValueException;
+import org.djlquant.scheme.QParams;
+import org.djlquant.scheme.QSpec;
+import org.djlquant.scheme.QuantMath;
+
+/**
+ * Switches, observers and quantization parameters of one {@link QuantTwin}.
+ *
+ * <p>Tensor roles: {@code weight} (always), {@code input} (STATIC and QAT), {@code output} (Q, K
+ * and V projections of attention: the inputs of the attention matmuls) and {@code probs} (attention
+ * probabilities, the left input of P·V). Two independent switches: observing (each forward feeds
+ * the observers) and fake quantization (each forward rounds through the current parameters, with a
+ * straight-through gradient). Defaults: observing on; fake quantization on for QAT only. With both
+ * off the twin computes exactly what the original computes. A weight observer that has seen nothing
+ * observes the current weight when parameters are first needed, so weight-only and dynamic layers
+ * need no calibration.
+ *
+ * <p>Not thread-safe: switch it while no forward runs. Observer state is Java-side only.
+ */
+public final class TwinControl {
+
+    /** Role of the weight. */
+    public static final String WEIGHT = "weight";
+
+    /** Role of the layer input. */
+    public static final String INPUT = "input";
+
+    /** Role of the layer output (attention Q/K/V: the matmul inputs). */
+    public static final String OUTPUT = "output";
+
+    /** Role of the attention probabilities (the left input of P·V). */
+    public static final String PROBS = "probs";
+
+    private final String path;
+    private final QConfig config;
+    private final Map<String, Observer> observers = new LinkedHashMap<>();
+    private final Map<String, QParams> cache = new HashMap<>();
+    private final Map<String, Parameter> lsqScales = new HashMap<>();
+    private boolean observing = true;
+    private boolean fakeQuant;
+    private ErrorProbe probe;
+    private NDManager paramManager;
+    private Parameter weightParam;
+
+    TwinControl(String path, QConfig config, boolean hasWeight, String... activationRoles) {
+        this.path = Objects.requireNonNull(path, "path");
+        this.config = Objects.requireNonNull(config, "config");
+        if (hasWeight) {
+            observers.put(WEIGHT, config.weightObserver().get());
+        }
+        if (config.mode().observesActivations()) {
+            for (String role : activationRoles) {
+                observers.put(role, config.activationObserver().get());
+            }
+        }
+        fakeQuant = config.mode() == QMode.QAT;
+    }
+
+    boolean has(String role) {
+        return observers.containsKey(role);
+    }
+
+    void invalidate() {
+        cache.clear();
+    }
+
+    void setWeight(Parameter weight) {
+        weightParam = weight;
+    }
+
+    void setParamManager(NDManager manager) {
+        paramManager = manager;
+    }
+
+    /**
+     * Returns the layer path (raw form).
+     *
+     * @return the path
+     */
+    public String path() {
+        return path;
+    }
+
+    /**
+     * Returns the config the layer was prepared with.
+     *
+     * @return the config
+     */
+    public QConfig config() {
+        return config;
+    }
+
+    /**
+     * Turns observing on or off.
+     *
+     * @param on true to feed the observers on every forward
+     */
+    public void setObserving(boolean on) {
+        observing = on;
+    }
+
+    /**
+     * Returns whether observers are fed.
+     *
+     * @return the switch
+     */
+    public boolean isObserving() {
+        return observing;
+    }
+
+    /**
+     * Turns fake quantization on or off.
+     *
+     * @param on true to round through the current quantization parameters
+     */
+    public void setFakeQuant(boolean on) {
+        fakeQuant = on;
+    }
+
+    /**
+     * Returns whether fake quantization is on.
+     *
+     * @return the switch
+     */
+    public boolean isFakeQuant() {
+        return fakeQuant;
+    }
+
+    /**
+     * Returns the observers by role.
+     *
+     * @return an unmodifiable map
+     */
+    public Map<String, Observer> observers() {
+        return Collections.unmodifiableMap(observers);
+    }
+
+    /**
+     * Installs or removes an error probe (see {@link ErrorProbe}).
+     *
+     * @param probe the probe, or null to remove
+     */
+    public void setErrorProbe(ErrorProbe probe) {
+        this.probe = probe;
+    }
+
+    /**
+     * Returns the installed error probe.
+     *
+     * @return the probe, or null
+     */
+    public ErrorProbe errorProbe() {
+        return probe;
+    }
+
+    /**
+     * Computes the quantization parameters of every observed role.
+     *
+     * @return parameters by role, in role order
+     * @throws IllegalStateException naming the layer and role if an observer saw no data
+     */
+    public Map<String, QParams> computeParams() {
+        Map<String, QParams> out = new LinkedHashMap<>();
+        for (String role : observers.keySet()) {
+            out.put(role, params(role));
+        }
+        return out;
+    }
+
+    QParams params(String role) {
+        QParams p = cache.get(role);
+        if (p != null) {
+            return p;
+        }
+        Observer o = observers.get(role);
+        if (!o.hasData()
+                && WEIGHT.equals(role)
+                && weightParam != null
+                && weightParam.isInitialized()) {
+            NDArray w = weightParam.getArray();
+            try (NDManager scope = w.getManager().newSubManager()) {
+                scope.tempAttachAll(new NDList(w));
+                observe(WEIGHT, w);
+            }
+        }
+        if (!o.hasData()) {
+            throw new IllegalStateException(
+                    "layer "
+                            + path
+                            + ": quantization parameters of '"
+                            + role
+                            + "' were asked for before its observer saw any data; calibrate"
+                            + " first (run batches with observing on), then compute parameters"
+                            + " or enable fake quantization");
+        }
+        p = o.computeParams();
+        cache.put(role, p);
+        return p;
+    }
+
+    void observe(String role, NDArray x) {
+        Observer o = observers.get(role);
+        NDArray v = x.stopGradient();
+        Granularity g = o.spec().granularity();
+        if (g.kind() == Granularity.Kind.PER_CHANNEL
+                && g.axis() == 0
+                && v.getShape().dimension() > 2) {
+            // workaround: NDQuant.minMax reduces over several axes at once, which the PyTorch
+            // engine refuses ("Only 1 axis is support!"); per-channel ranges along axis 0 are the
+            // same on the [C, -1] view
+            v = v.reshape(v.getShape().get(0), -1);
+        }
+        try {
+            o.observe(v);
+        } catch (NonFiniteValueException e) {
+            throw new NonFiniteActivationException(path, role, -1, e);
+        }
+        cache.remove(role);
+    }
+
+    /** Observes and/or fake-quantizes an activation of a role (identity when both are off). */
+    NDArray activation(String role, NDArray x, ParameterStore ps, boolean training, boolean force) {
+        if (config.mode() == QMode.WEIGHT_ONLY) {
+            return x;
+        }
+        if (config.mode() == QMode.DYNAMIC) {
+            if (!INPUT.equals(role) || !(fakeQuant || force)) {
+                return x;
+            }
+            float[][] mm = NDQuant.minMax(x.stopGradient(), Granularity.perTensor());
+            QParams p = QuantMath.paramsFromMinMax(config.activationSpec(), mm[0][0], mm[1][0]);
+            return FakeQuant.apply(x, p);
+        }
+        if (!observers.containsKey(role)) {
+            return x;
+        }
+        if (observing && !force) {
+            observe(role, x);
+        }
+        if (!(fakeQuant || force)) {
+            return x;
+        }
+        return quantize(role, x, ps, training, null);
+    }
+
+    /** Observes and/or fake-quantizes a weight (identity when both are off). */
+    NDArray weight(NDArray w, NDManager batch, ParameterStore ps, boolean training, boolean force) {
+        boolean empty = !observers.get(WEIGHT).hasData();
+        boolean observeNow =
+                (observing && !force && (empty || (training && config.mode() == QMode.QAT)))
+                        || ((fakeQuant || force) && empty);
+        boolean quantizeNow = fakeQuant || force;
+        if (!observeNow && !quantizeNow) {
+            return w;
+        }
+        // the weight lives in the model's manager: borrow it into a scope under the batch's
+        // manager so that copies and intermediates never accumulate in the model's manager
+        try (NDManager scope = batch.newSubManager()) {
+            scope.tempAttachAll(new NDList(w));
+            if (observeNow) {
+                observe(WEIGHT, w);
+            }
+            if (!quantizeNow) {
+                return w;
+            }
+            NDArray out = quantize(WEIGHT, w, ps, training, scope);
+            out.attach(batch);
+            return out;
+        }
+    }
+
+    private NDArray quantize(
+            String role, NDArray x, ParameterStore ps, boolean training, NDManager scope) {
+        if (!config.learnableScale()) {
+            return FakeQuant.apply(x, params(role));
+        }
+        QParams p = params(role);
+        QSpec spec = p.spec();
+        Parameter scale = lsqScales.get(role);
+        if (scale == null) {
+            scale = newLsqScale(role, x, p);
+            lsqScales.put(role, scale);
+        }
+        Device device = x.getDevice();
+        NDArray s = ps.getValue(scale, device, training);
+        float zero = p.zeroPoints()[0];
+        long n = WEIGHT.equals(role) ? x.size() : x.getShape().get(x.getShape().dimension() - 1);
+        float g = Lsq.gradScale(n, spec.qmax());
+        if (scope != null) {
+            scope.tempAttachAll(new NDList(s));
+            return Lsq.apply(x, s, zero, spec.qmin(), spec.qmax(), g);
+        }
+        try (NDManager tmp = x.getManager().newSubManager()) {
+            // the learnt scale lives in the model's manager: borrow it (see weight())
+            tmp.tempAttachAll(new NDList(s));
+            NDArray out = Lsq.apply(x, s, zero, spec.qmin(), spec.qmax(), g);
+            out.attach(x.getManager());
+            return out;
+        }
+    }
+
+    private Parameter newLsqScale(String role, NDArray x, QParams p) {
+        Granularity g = p.spec().granularity();
+        Shape shape;
+        if (g.kind() == Granularity.Kind.PER_TENSOR) {
+            shape = new Shape();
+        } else if (g.kind() == Granularity.Kind.PER_CHANNEL && g.axis() == 0) {
+            long[] dims = new long[x.getShape().dimension()];
+            Arrays.fill(dims, 1);
+            dims[0] = p.scales().length;
+            shape = new Shape(dims);
+        } else {
+            throw new IllegalStateException(
+                    "layer "
+                            + path
+                            + ": LSQ was asked for '"
+                            + role
+                            + "' with granularity "
+                            + g
+                            + ", allowed: PER_TENSOR, PER_CHANNEL axis 0");
+        }
+        // LSQ starts from the observer's scale (the paper's 2 mean|x| / sqrt(qmax) when the
+        // observer gives a degenerate one)
+        float[] init = p.scales().clone();
+        for (int i = 0; i < init.length; i++) {
+            if (!(init[i] > 0)) {
+                init[i] = Lsq.initialScale(x, p.spec().qmax());
+            }
+        }
+        if (paramManager == null) {
+            throw new IllegalStateException(
+                    "layer "
+                            + path
+                            + ": the LSQ scale of '"
+                            + role
+                            + "' needs the manager of the model's parameters, which is known"
+                            + " once the layer's parameters are initialized");
+        }
+        NDArray array = paramManager.create(init, shape);
+        array.setRequiresGradient(true);
+        Parameter param =
+                Parameter.builder()
+                        .setName("lsq_" + role + "_scale")
+                        .setType(Parameter.Type.OTHER)
+                        .optRequiresGrad(true)
+                        .build();
+        param.setArray(array);
+        return param;
+    }
+
+    /**
+     * Returns the LSQ scales learnt so far.
+     *
+     * @return scale arrays by role (owned by the twin; do not close)
+     */
+    public Map<String, NDArray> learnedScales() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        lsqScales.forEach((k, v) -> out.put(k, v.getArray()));
+        return out;
+    }
+
+    /** The layer computation a twin wraps: output from (input, weight, bias). */
+    interface Kernel {
+        NDArray apply(NDArray x, NDArray w, NDArray b);
+    }
+
+    /**
+     * Runs a weighted layer: observes / fake-quantizes input, weight and (if observed) output. With
+     * an error probe installed, computes the float and the fake-quantized outputs, records the
+     * difference and returns the float output.
+     */
+    NDArray run(
+            ParameterStore ps,
+            NDArray x,
+            Parameter weight,
+            Parameter bias,
+            boolean training,
+            Kernel kernel) {
+        Device device = x.getDevice();
+        NDArray w = ps.getValue(weight, device, training);
+        NDArray b = ps.getValue(bias, device, training);
+        paramManager = w.getManager();
+        if (probe != null) {
+            NDArray reference = kernel.apply(x, w, b);
+            NDArray q =
+                    kernel.apply(
+                            activation(INPUT, x, ps, training, true),
+                            weight(w, x.getManager(), ps, training, true),
+                            b);
+            if (observers.containsKey(OUTPUT)) {
+                q = activation(OUTPUT, q, ps, training, true);
+            }
+            probe.record(reference, q);
+            return reference;
+        }
+        NDArray xi = activation(INPUT, x, ps, training, false);
+        NDArray wi = weight(w, x.getManager(), ps, training, false);
+        NDArray out = kernel.apply(xi, wi, b);
+        if (observers.containsKey(OUTPUT)) {
+            out = activation(OUTPUT, out, ps, training, false);
+        }
+        return out;
+    }
+}
