@@ -19,7 +19,15 @@ import org.djlquant.scheme.QSpec;
 public record Capability(
         QMode mode, Role role, QDataType dtype, QScheme scheme, Granularity.Kind granularity) {
 
-    /** Rejects null fields. */
+    /**
+     * Rejects null fields.
+     *
+     * @param mode the quantization mode
+     * @param role which tensor
+     * @param dtype the data type
+     * @param scheme symmetric or affine
+     * @param granularity per tensor, per channel or per group
+     */
     public Capability {
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(role, "role");

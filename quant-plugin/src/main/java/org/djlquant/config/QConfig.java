@@ -36,7 +36,16 @@ public record QConfig(
         QSpec weightSpec,
         boolean learnableScale) {
 
-    /** Validates the combination of fields; see the class documentation. */
+    /**
+     * Validates the combination of fields; see the class documentation.
+     *
+     * @param mode how the layer is quantized
+     * @param activationObserver factory of the input activation observer, or null
+     * @param weightObserver factory of the weight observer
+     * @param activationSpec spec of activation quantization, or null for WEIGHT_ONLY
+     * @param weightSpec spec of weight quantization
+     * @param learnableScale true to learn the scales with LSQ (QAT only)
+     */
     public QConfig {
         Objects.requireNonNull(mode, "mode");
         Objects.requireNonNull(weightObserver, "weightObserver");

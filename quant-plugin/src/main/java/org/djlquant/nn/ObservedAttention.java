@@ -91,6 +91,10 @@ public final class ObservedAttention extends AbstractBlock implements QuantTwin 
         if (!active) {
             return original.forward(ps, inputs, training, params);
         }
+        ai.djl.nn.Parameter w = original.getKeyProjection().getParameters().get("weight");
+        if (w.isInitialized()) {
+            control.setParamManager(w.getArray().getManager());
+        }
         int n = inputs.size();
         if (n < 1 || n > 4) {
             throw new IllegalArgumentException(

@@ -40,6 +40,7 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
         parameters.putAll(original.getDirectParameters().toMap());
         weight = parameters.get("weight");
         bias = parameters.get("bias");
+        control.setWeight(weight);
     }
 
     /** Gives access to the protected builder. */
@@ -80,10 +81,19 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
+        ai.djl.ndarray.NDArray input = inputs.singletonOrThrow();
+        Shape ws = weight.getShape();
+        Shape xs = input.getShape();
+        if (ws != null && (xs.dimension() != 4 || xs.get(1) != ws.get(1) * getGroups())) {
+            throw new ShapeMismatchException(
+                    control.path(),
+                    xs.toString(),
+                    "4-D with " + ws.get(1) * getGroups() + " channels on axis 1 for weight " + ws);
+        }
         return new NDList(
                 control.run(
                         parameterStore,
-                        inputs.singletonOrThrow(),
+                        input,
                         weight,
                         bias,
                         training,

@@ -53,6 +53,7 @@ public class ObservedLinear extends Linear implements QuantTwin {
         parameters.putAll(original.getDirectParameters().toMap());
         Reflect.write(this, Linear.class, "weight", weightParam);
         Reflect.write(this, Linear.class, "bias", biasParam);
+        control.setWeight(weightParam);
     }
 
     private static Linear.Builder twinBuilder(Linear original) {

@@ -157,6 +157,32 @@ public final class PrepareReport {
         return sb.toString();
     }
 
+    /**
+     * Renders the report as JSON: {@code {"entries":[{"path","cleanPath","block","status","mode",
+     * "reason"}...],"warnings":[...]}}.
+     *
+     * @return the JSON text
+     */
+    public String toJson() {
+        com.google.gson.JsonObject root = new com.google.gson.JsonObject();
+        com.google.gson.JsonArray arr = new com.google.gson.JsonArray();
+        for (Entry e : entries) {
+            com.google.gson.JsonObject o = new com.google.gson.JsonObject();
+            o.addProperty("path", e.path());
+            o.addProperty("cleanPath", e.cleanPath());
+            o.addProperty("block", e.blockClass());
+            o.addProperty("status", e.status().name());
+            o.addProperty("mode", e.config() == null ? null : e.config().mode().name());
+            o.addProperty("reason", e.reason());
+            arr.add(o);
+        }
+        root.add("entries", arr);
+        com.google.gson.JsonArray w = new com.google.gson.JsonArray();
+        warnings.forEach(w::add);
+        root.add("warnings", w);
+        return new com.google.gson.GsonBuilder().setPrettyPrinting().create().toJson(root);
+    }
+
     /** {@inheritDoc} */
     @Override
     public String toString() {

@@ -1,6 +1,5 @@
 package org.djlquant.nn;
 
-import ai.djl.nn.Block;
 import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
@@ -77,9 +76,5 @@ public final class RewriterRegistry {
         }
         names.sort(null);
         return names;
-    }
-
-    static boolean isBuiltinBlockType(Class<? extends Block> k) {
-        return REWRITERS.containsKey(k);
     }
 }

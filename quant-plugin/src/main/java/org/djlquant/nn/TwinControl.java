@@ -62,6 +62,7 @@ public final class TwinControl {
     private boolean fakeQuant;
     private ErrorProbe probe;
     private NDManager paramManager;
+    private Parameter weightParam;
 
     TwinControl(String path, QConfig config, boolean hasWeight, String... activationRoles) {
         this.path = Objects.requireNonNull(path, "path");
@@ -79,6 +80,14 @@ public final class TwinControl {
 
     boolean has(String role) {
         return observers.containsKey(role);
+    }
+
+    void invalidate() {
+        cache.clear();
+    }
+
+    void setWeight(Parameter weight) {
+        weightParam = weight;
     }
 
     void setParamManager(NDManager manager) {
@@ -186,6 +195,16 @@ public final class TwinControl {
             return p;
         }
         Observer o = observers.get(role);
+        if (!o.hasData()
+                && WEIGHT.equals(role)
+                && weightParam != null
+                && weightParam.isInitialized()) {
+            NDArray w = weightParam.getArray();
+            try (NDManager scope = w.getManager().newSubManager()) {
+                scope.tempAttachAll(new NDList(w));
+                observe(WEIGHT, w);
+            }
+        }
         if (!o.hasData()) {
             throw new IllegalStateException(
                     "layer "
@@ -330,8 +349,16 @@ public final class TwinControl {
                 init[i] = Lsq.initialScale(x, p.spec().qmax());
             }
         }
-        NDManager manager = paramManager != null ? paramManager : x.getManager();
-        NDArray array = manager.create(init, shape);
+        if (paramManager == null) {
+            throw new IllegalStateException(
+                    "layer "
+                            + path
+                            + ": the LSQ scale of '"
+                            + role
+                            + "' needs the manager of the model's parameters, which is known"
+                            + " once the layer's parameters are initialized");
+        }
+        NDArray array = paramManager.create(init, shape);
         array.setRequiresGradient(true);
         Parameter param =
                 Parameter.builder()

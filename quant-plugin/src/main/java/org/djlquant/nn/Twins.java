@@ -71,4 +71,76 @@ public final class Twins {
         }
         return out;
     }
+
+    /**
+     * Saves the state of every observer of every twin, so calibration can be reused later (together
+     * with the model's ordinary parameter file).
+     *
+     * @param root the root block
+     * @return JSON: {@code {"<path>": {"<role>": <ObserverState JSON>}}}
+     */
+    public static String saveObserverStates(Block root) {
+        com.google.gson.JsonObject all = new com.google.gson.JsonObject();
+        for (QuantTwin t : find(root)) {
+            com.google.gson.JsonObject roles = new com.google.gson.JsonObject();
+            for (Map.Entry<String, org.djlquant.observer.Observer> e :
+                    t.control().observers().entrySet()) {
+                if (e.getValue().hasData()) {
+                    roles.add(
+                            e.getKey(),
+                            com.google.gson.JsonParser.parseString(
+                                    e.getValue().saveState().toJson()));
+                }
+            }
+            all.add(t.path(), roles);
+        }
+        return all.toString();
+    }
+
+    /**
+     * Restores observer states saved by {@link #saveObserverStates} into a model prepared the same
+     * way.
+     *
+     * @param root the root block
+     * @param json the saved states
+     * @throws IllegalArgumentException naming the layer path (and the paths known) if the saved
+     *     states do not fit the twins
+     */
+    public static void loadObserverStates(Block root, String json) {
+        com.google.gson.JsonObject all =
+                com.google.gson.JsonParser.parseString(json).getAsJsonObject();
+        List<QuantTwin> twins = find(root);
+        List<String> paths = new ArrayList<>();
+        twins.forEach(t -> paths.add(t.path()));
+        for (String path : all.keySet()) {
+            if (!paths.contains(path)) {
+                throw new IllegalArgumentException(
+                        "saved observer states name layer "
+                                + path
+                                + ", which is not a prepared layer here; prepared layers: "
+                                + paths);
+            }
+        }
+        for (QuantTwin t : twins) {
+            com.google.gson.JsonObject roles = all.getAsJsonObject(t.path());
+            if (roles == null) {
+                continue;
+            }
+            for (String role : roles.keySet()) {
+                org.djlquant.observer.Observer o = t.control().observers().get(role);
+                if (o == null) {
+                    throw new IllegalArgumentException(
+                            "layer "
+                                    + t.path()
+                                    + ": saved role '"
+                                    + role
+                                    + "' was not expected, allowed: "
+                                    + t.control().observers().keySet());
+                }
+                o.loadState(
+                        org.djlquant.observer.ObserverState.fromJson(roles.get(role).toString()));
+            }
+            t.control().invalidate();
+        }
+    }
 }

@@ -90,6 +90,26 @@ class CalibratorTest {
     }
 
     @Test
+    void observerStatesSaveAndLoadIntoAModelPreparedTheSameWay() {
+        try (Model a = preparedModel(3);
+                Model b = preparedModel(3);
+                NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Calibrator.builder().setModel(a).optProgress(null).build().calibrate(batches(m, 4, 3));
+            String json = Twins.saveObserverStates(a.getBlock());
+            Twins.loadObserverStates(b.getBlock(), json);
+            assertEquals(
+                    Twins.computeParams(a.getBlock()).get("03Linear").get(TwinControl.INPUT),
+                    Twins.computeParams(b.getBlock()).get("03Linear").get(TwinControl.INPUT));
+            IllegalArgumentException e =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> Twins.loadObserverStates(b.getBlock(), "{\"09Linear\": {}}"));
+            assertTrue(e.getMessage().contains("09Linear"), e.getMessage());
+            assertTrue(e.getMessage().contains("01Linear"), e.getMessage());
+        }
+    }
+
+    @Test
     void calibratesFromADjlDataset() throws Exception {
         try (Model model = preparedModel(3);
                 NDManager m = NDManager.newBaseManager("PyTorch")) {
@@ -235,8 +255,6 @@ class CalibratorTest {
             Calibrator c = Calibrator.builder().setModel(model).optProgress(null).build();
             int arraysBefore = model.getNDManager().getManagedArrays().size();
             c.calibrate(generated(m, 10_000));
-            System.err.println(
-                    "DBG " + arraysBefore + " " + model.getNDManager().getManagedArrays());
             assertEquals(arraysBefore, model.getNDManager().getManagedArrays().size());
             long[] before = residentAndHeap();
             CalibrationSummary s = c.calibrate(generated(m, 10_000));

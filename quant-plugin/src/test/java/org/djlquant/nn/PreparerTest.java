@@ -204,6 +204,10 @@ class PreparerTest {
         PrepareReport.Entry e = report.entry("02");
         assertEquals(PrepareReport.Status.OPAQUE, e.status());
         assertEquals("LambdaBlock", e.blockClass());
+        com.google.gson.JsonObject json =
+                com.google.gson.JsonParser.parseString(report.toJson()).getAsJsonObject();
+        assertEquals(report.entries().size(), json.getAsJsonArray("entries").size());
+        assertTrue(report.toTable().contains("OPAQUE"));
     }
 
     @Test
@@ -273,6 +277,13 @@ class PreparerTest {
             PrepareReport report = Preparer.prepare(net, QConfigMapping.global(staticMinMax()));
             assertInstanceOf(ObservedConv2d.class, report.twin("01"));
             assertArrayEquals(before, run(net, m, x).toFloatArray(), 0f);
+            ShapeMismatchException e =
+                    assertThrows(
+                            ShapeMismatchException.class,
+                            () -> run(net, m, m.ones(new Shape(2, 3, 6, 6))));
+            assertTrue(e.getMessage().contains("01Conv2d"), e.getMessage());
+            assertTrue(e.getMessage().contains("(2, 3, 6, 6)"), e.getMessage());
+            assertTrue(e.getMessage().contains("1 channels"), e.getMessage());
         }
     }
 
@@ -356,6 +367,7 @@ class PreparerTest {
                             m.ones(s, DataType.INT32));
             ParameterStore ps = new ParameterStore(m, false);
             float[] before = bert.forward(ps, in, false).head().toFloatArray();
+            byte[] fileBefore = parameterBytes(bert);
             QConfigMapping mapping =
                     QConfigMapping.builder()
                             .optGlobal(staticMinMax())
@@ -379,6 +391,8 @@ class PreparerTest {
                     PrepareReport.Status.OPAQUE,
                     report.entry("transformer_0.outputBlock.02").status());
             assertTrue(report.warnings().isEmpty(), report.toTable());
+            // the prepared tree writes the very same parameter bytes
+            assertArrayEquals(fileBefore, parameterBytes(bert));
             Twins.setObserving(bert, false);
             assertArrayEquals(before, bert.forward(ps, in, false).head().toFloatArray(), 0f);
             Twins.setObserving(bert, true);
@@ -539,6 +553,16 @@ class PreparerTest {
                 assertArrayEquals(before, p.predict(in), 0f);
             }
         }
+    }
+
+    static byte[] parameterBytes(Block block) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            block.saveParameters(out);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
     }
 
     static float maxAbsDiff(float[] a, float[] b) {

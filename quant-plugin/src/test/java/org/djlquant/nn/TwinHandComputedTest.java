@@ -123,4 +123,20 @@ class TwinHandComputedTest {
                     new String[] {"weight"}, twin.control().observers().keySet().toArray());
         }
     }
+
+    @Test
+    void weightOnlyParamsNeedNoCalibrationOrForward() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = oneLinear(m, new float[] {0.5f, -0.25f}, new float[] {0.1f});
+            int arrays = m.getManagedArrays().size();
+            PrepareReport r =
+                    Preparer.prepare(
+                            net,
+                            QConfigMapping.global(QConfig.weightOnlyInt8(BackendTarget.FBGEMM)));
+            QParams w = r.twin("01").control().computeParams().get(TwinControl.WEIGHT);
+            // symmetric INT8: max |w| = 0.5 over (qmax - qmin) / 2 = 127.5
+            assertEquals(0.5f / 127.5f, w.scales()[0], 1e-9f);
+            assertEquals(arrays, m.getManagedArrays().size());
+        }
+    }
 }

@@ -1,0 +1,19 @@
+/**
+ * Internals of the PyTorch INT8 bridge; not an API, may change with the pinned libtorch version.
+ *
+ * <ul>
+ *   <li>{@link org.djlquant.backend.pytorch.internal.NativeQEngine}: the JNA calls into {@code
+ *       libtorch_cpu} (mangled names of libtorch 2.7.1);
+ *   <li>{@link org.djlquant.backend.pytorch.internal.Pickler} and {@link
+ *       org.djlquant.backend.pytorch.internal.TensorData}: a pickle protocol 2 writer with the
+ *       subset libtorch's unpickler reads (including tensors as persistent storages);
+ *   <li>{@link org.djlquant.backend.pytorch.internal.TorchScriptArchive}: the zip layout of a
+ *       TorchScript {@code .pt} file;
+ *   <li>{@link org.djlquant.backend.pytorch.internal.OpLibrary}: the TorchScript module whose
+ *       methods run libtorch's quantized operators, loaded once per process.
+ * </ul>
+ *
+ * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine} and {@code
+ * OpLibrary} are process-wide singletons with synchronized initialisation.
+ */
+package org.djlquant.backend.pytorch.internal;

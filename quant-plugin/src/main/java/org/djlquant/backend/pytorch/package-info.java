@@ -1,0 +1,28 @@
+/**
+ * The PyTorch INT8 bridge: real INT8 kernels of libtorch (fbgemm, x86, oneDNN, qnnpack) reached
+ * from Java through DJL's PyTorch engine.
+ *
+ * <p>DJL's PyTorch engine has no quantized data types, no quantized operators and no way to choose
+ * the quantized engine. This package adds them without native code of its own:
+ *
+ * <ul>
+ *   <li>{@link org.djlquant.backend.pytorch.QEngine} chooses libtorch's process-wide quantized
+ *       engine through exported C++ symbols (JNA);
+ *   <li>{@link org.djlquant.backend.pytorch.PackedLinear} is one INT8 linear layer: weights
+ *       quantized in Java, packed by libtorch for the current engine, run through a small
+ *       TorchScript "op library" that this package writes as a {@code .pt} archive and loads with
+ *       DJL (the archive format is in {@code internal}): the in-place path;
+ *   <li>{@link org.djlquant.backend.pytorch.QuantizedActivation} is a {@code quint8} tensor held in
+ *       libtorch, so chained static layers keep activations INT8 between them;
+ *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a
+ *       standalone {@code .pt} model that plain DJL loads: the exported path.
+ * </ul>
+ *
+ * <p>Lifecycle: select the engine first, then create {@code PackedLinear}s (weights are packed for
+ * the engine current at creation), call {@code forward} any number of times, close each once.
+ *
+ * <p>Thread-safety: the engine choice is global to the process; select it once at start-up. A
+ * {@code PackedLinear} may run {@code forward} from several threads at once; never close it (or a
+ * {@code QuantizedActivation}) while a call is running.
+ */
+package org.djlquant.backend.pytorch;
