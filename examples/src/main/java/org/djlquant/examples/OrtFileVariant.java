@@ -9,19 +9,24 @@ import java.util.Map;
 import java.util.OptionalLong;
 import org.djlquant.QuantizationException;
 
-/** An ONNX file run as it is on DJL's OnnxRuntime engine; the artifact is the file. */
+/**
+ * An ONNX file run as it is on DJL's OnnxRuntime engine; the artifact is the file. Extension point
+ * for exported ONNX variants: subclass and write the file in {@link #file}.
+ */
 abstract class OrtFileVariant extends ModelVariant {
 
     private long bytes = -1;
     private String file = "(not built yet)";
 
     /**
-     * Returns the ONNX file this variant runs.
+     * Returns the ONNX file this variant runs. An exporter variant writes the file here (into
+     * {@link PipelineContext#workDir()}) before returning it.
      *
      * @param context the pipeline context
-     * @return the file
+     * @return the file, named {@code <prefix>.onnx}
+     * @throws QuantizationException if the file cannot be produced
      */
-    protected abstract Path file(PipelineContext context);
+    protected abstract Path file(PipelineContext context) throws QuantizationException;
 
     /** {@inheritDoc} */
     @Override
