@@ -245,7 +245,8 @@ public final class MiniLmPipeline {
                         + BATCH
                         + ", "
                         + options.threads()
-                        + " threads (details in summary.json \"setup\")");
+                        + (options.threads() == 1 ? " thread" : " threads")
+                        + " (details in summary.json \"setup\")");
         System.out.print(summary.toTable());
         System.out.println("wrote " + options.out().resolve("summary.json"));
         System.out.println("wrote " + options.out().resolve("summary.txt"));

@@ -78,7 +78,7 @@ final class ResultsChart {
                 VariantResult v = vs.get(i);
                 int y = TOP + i * ROW;
                 g.setColor(Color.BLACK);
-                String label = v.name() + (v.kind().equals("SIMULATED") ? " (simulated)" : "");
+                String label = v.name() + (v.kind().equals("SIMULATED") ? " (sim)" : "");
                 g.drawString(label, 10, y + 22);
                 if (v.sentencesPerSecondNatural() == null) {
                     g.setColor(SIMULATED);
