@@ -179,7 +179,7 @@ public final class FashionMnistQat {
                         .build()
                         .calibrate(batches);
                 double calibSeconds = (System.nanoTime() - c0) / 1e9;
-                ErrorReport errors = errorReport(ptqModel, m, data);
+                ErrorReport errors = errorReport(ptqModel, m, data, o.testImages());
                 Twins.setObserving(ptqModel.getBlock(), false);
                 Twins.setFakeQuant(ptqModel.getBlock(), true);
                 double acc = FashionMnist.accuracy(ptqModel.getBlock(), m, tx, testLabels);
@@ -215,7 +215,7 @@ public final class FashionMnistQat {
                 Twins.setObserving(qatModel.getBlock(), false);
                 Twins.setFakeQuant(qatModel.getBlock(), true);
                 double acc = FashionMnist.accuracy(qatModel.getBlock(), m, tx, testLabels);
-                ErrorReport errors = errorReport(qatModel, m, data);
+                ErrorReport errors = errorReport(qatModel, m, data, o.testImages());
                 qat = variant("QAT INT8 (simulated)", acc, accFp32, errors);
                 qat.addProperty("observers_frozen_after_epoch", 1);
             }
@@ -253,10 +253,12 @@ public final class FashionMnistQat {
         }
     }
 
-    private static ErrorReport errorReport(Model model, NDManager m, FashionMnist.Data data) {
+    private static ErrorReport errorReport(
+            Model model, NDManager m, FashionMnist.Data data, int testImages) {
+        int n = Math.min(REPORT_IMAGES, testImages);
         List<NDList> batches = new ArrayList<>();
-        for (int i = 0; i < REPORT_IMAGES; i += 500) {
-            batches.add(new NDList(data.test(m, i, i + 500)));
+        for (int i = 0; i < n; i += 500) {
+            batches.add(new NDList(data.test(m, i, Math.min(n, i + 500))));
         }
         ErrorReport r = ErrorReport.measure(model.getBlock(), m, batches);
         batches.forEach(NDList::close);
@@ -332,7 +334,9 @@ public final class FashionMnistQat {
         }
         sb.append("(test set: ")
                 .append(root.get("test_images").getAsInt())
-                .append(" images; SQNR per layer on float inputs, 1000 test images;")
+                .append(" images; SQNR per layer on float inputs, the first ")
+                .append(Math.min(REPORT_IMAGES, root.get("test_images").getAsInt()))
+                .append(" test images;")
                 .append(" INT8 simulated with fake quantization)\n");
         return sb.toString();
     }

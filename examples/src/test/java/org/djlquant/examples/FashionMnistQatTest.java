@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Runs the Fashion-MNIST example on a slice (2,000 training images, 1 FP32 epoch, 1 QAT epoch,
- * 2,000 test images) and checks the invariants of the JSON it writes. Skipped when the data is
+ * 1,000 test images) and checks the invariants of the JSON it writes. Skipped when the data is
  * absent (run scripts/fetch-data.sh).
  */
 class FashionMnistQatTest {
@@ -35,7 +35,7 @@ class FashionMnistQatTest {
                     "--train-images", "2000",
                     "--epochs", "1",
                     "--qat-epochs", "1",
-                    "--test-images", "2000",
+                    "--test-images", "1000",
                     "--out", out.toString()
                 });
         JsonObject root =
