@@ -48,8 +48,9 @@ import org.djlquant.report.LineChart;
  * <p>Prints the table (accuracy, drop against FP32, per-layer SQNR summary measured with {@link
  * ErrorReport} on 1,000 test images) and writes to {@code --out} (default {@code results/}): {@code
  * fashion-mnist-qat.json} (table, per-layer errors, curves), {@code fashion-mnist-curves.json}
- * (loss and accuracy per epoch of FP32 training and of QAT) and the line charts {@code
- * fashion-mnist-loss.png} and {@code fashion-mnist-accuracy.png}.
+ * (loss and accuracy per epoch of FP32 training and of QAT) and the line charts (QAT epochs drawn
+ * after the FP32 epochs they continue) {@code fashion-mnist-loss.png} and {@code
+ * fashion-mnist-accuracy.png}.
  *
  * <p>Flags: {@code --train-images N} (default 10000), {@code --epochs E} FP32 epochs (default 2),
  * {@code --qat-epochs Q} (default 2), {@code --test-images T} (default all 10000), {@code --out
@@ -366,7 +367,10 @@ public final class FashionMnistQat {
                 .setTitle("Fashion-MNIST CNN: training loss per epoch")
                 .optYLabel("cross-entropy")
                 .addSeries("FP32 train loss", values(fp32Curve, FashionMnist.Epoch::trainLoss))
-                .addSeries("QAT train loss", values(qatCurve, FashionMnist.Epoch::trainLoss))
+                .addSeries(
+                        "QAT train loss",
+                        fp32Curve.size() + 1,
+                        values(qatCurve, FashionMnist.Epoch::trainLoss))
                 .build()
                 .write(dir.resolve("fashion-mnist-loss.png"));
         LineChart.builder()
@@ -374,9 +378,14 @@ public final class FashionMnistQat {
                 .optYLabel("accuracy")
                 .addSeries("FP32 train", values(fp32Curve, FashionMnist.Epoch::trainAccuracy))
                 .addSeries("FP32 test", values(fp32Curve, FashionMnist.Epoch::testAccuracy))
-                .addSeries("QAT train", values(qatCurve, FashionMnist.Epoch::trainAccuracy))
                 .addSeries(
-                        "QAT test (INT8 sim.)", values(qatCurve, FashionMnist.Epoch::testAccuracy))
+                        "QAT train",
+                        fp32Curve.size() + 1,
+                        values(qatCurve, FashionMnist.Epoch::trainAccuracy))
+                .addSeries(
+                        "QAT test (INT8 sim.)",
+                        fp32Curve.size() + 1,
+                        values(qatCurve, FashionMnist.Epoch::testAccuracy))
                 .build()
                 .write(dir.resolve("fashion-mnist-accuracy.png"));
         System.out.println(

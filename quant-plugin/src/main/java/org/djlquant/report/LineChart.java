@@ -19,9 +19,10 @@ import javax.imageio.ImageIO;
 import org.djlquant.QuantizationException;
 
 /**
- * A line chart of one or more series over the same integer x axis (1, 2, 3, ...: epochs, steps),
- * drawn with Java2D (headless) and written as PNG; for training curves such as the loss or accuracy
- * per epoch. Build it with {@link #builder()}; immutable once built, so thread-safe.
+ * A line chart of one or more series over an integer x axis (1, 2, 3, ...: epochs, steps); a series
+ * may start later than x = 1 (a fine-tuning run that continues a first training), drawn with Java2D
+ * (headless) and written as PNG; for training curves such as the loss or accuracy per epoch. Build
+ * it with {@link #builder()}; immutable once built, so thread-safe.
  */
 public final class LineChart {
 
@@ -38,6 +39,7 @@ public final class LineChart {
     private final String xLabel;
     private final String yLabel;
     private final Map<String, double[]> series;
+    private final Map<String, Integer> firstX;
 
     private LineChart(Builder b) {
         this.title = b.title;
@@ -46,6 +48,7 @@ public final class LineChart {
         Map<String, double[]> copy = new LinkedHashMap<>();
         b.series.forEach((k, v) -> copy.put(k, v.clone()));
         this.series = Collections.unmodifiableMap(copy);
+        this.firstX = Collections.unmodifiableMap(new LinkedHashMap<>(b.firstX));
     }
 
     /**
@@ -66,6 +69,22 @@ public final class LineChart {
         Map<String, double[]> out = new LinkedHashMap<>();
         series.forEach((k, v) -> out.put(k, v.clone()));
         return Collections.unmodifiableMap(out);
+    }
+
+    /**
+     * Returns the x value of the first point of a series.
+     *
+     * @param name the series name
+     * @return 1 unless the series was added with a later start
+     * @throws IllegalArgumentException if there is no such series
+     */
+    public int firstX(String name) {
+        Integer x = firstX.get(name);
+        if (x == null) {
+            throw new IllegalArgumentException(
+                    "series '" + name + "' was asked for, known: " + series.keySet());
+        }
+        return x;
     }
 
     /**
@@ -90,8 +109,9 @@ public final class LineChart {
         double lo = Double.POSITIVE_INFINITY;
         double hi = Double.NEGATIVE_INFINITY;
         int n = 0;
-        for (double[] v : series.values()) {
-            n = Math.max(n, v.length);
+        for (Map.Entry<String, double[]> e : series.entrySet()) {
+            double[] v = e.getValue();
+            n = Math.max(n, firstX.get(e.getKey()) - 1 + v.length);
             for (double d : v) {
                 lo = Math.min(lo, d);
                 hi = Math.max(hi, d);
@@ -138,10 +158,11 @@ public final class LineChart {
                 g.setColor(c);
                 g.setStroke(new BasicStroke(2f));
                 double[] v = e.getValue();
+                int offset = firstX.get(e.getKey()) - 1;
                 int px = -1;
                 int py = -1;
                 for (int i = 0; i < v.length; i++) {
-                    int x = xPixel(i, n, left, plotW);
+                    int x = xPixel(offset + i, n, left, plotW);
                     int y = top + plotH - (int) Math.round(plotH * (v[i] - lo) / (hi - lo));
                     if (i > 0) {
                         g.drawLine(px, py, x, y);
@@ -193,6 +214,7 @@ public final class LineChart {
         private String xLabel = "epoch";
         private String yLabel = "";
         private final Map<String, double[]> series = new LinkedHashMap<>();
+        private final Map<String, Integer> firstX = new LinkedHashMap<>();
 
         private Builder() {}
 
@@ -239,7 +261,25 @@ public final class LineChart {
          *     finite
          */
         public Builder addSeries(String name, double[] values) {
+            return addSeries(name, 1, values);
+        }
+
+        /**
+         * Adds a series whose i-th value is drawn at x = firstX + i.
+         *
+         * @param name the legend entry, unique
+         * @param firstX x of the first value, at least 1
+         * @param values at least one finite value (copied)
+         * @return this builder
+         * @throws IllegalArgumentException if the name is taken, firstX is below 1, or a value is
+         *     missing or not finite
+         */
+        public Builder addSeries(String name, int firstX, double[] values) {
             Objects.requireNonNull(name, "name");
+            if (firstX < 1) {
+                throw new IllegalArgumentException(
+                        "series '" + name + "' firstX was " + firstX + ", must be >= 1");
+            }
             Objects.requireNonNull(values, "values");
             if (series.containsKey(name)) {
                 throw new IllegalArgumentException(
@@ -262,6 +302,7 @@ public final class LineChart {
                 }
             }
             series.put(name, values.clone());
+            this.firstX.put(name, firstX);
             return this;
         }
 

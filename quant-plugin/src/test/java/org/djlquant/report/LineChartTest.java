@@ -43,6 +43,30 @@ class LineChartTest {
     }
 
     @Test
+    void aSeriesStartingLaterIsDrawnRightOfTheFirstPoints() {
+        // one series at x = 1, 2 and one at x = 3 only: with 3 x positions the late point sits at
+        // the right end of the plot (x pixel 70 + 20 + 420 = 510), the early ones at 90 and 300
+        LineChart chart =
+                LineChart.builder()
+                        .setTitle("t")
+                        .addSeries("first", new double[] {0, 0})
+                        .addSeries("later", 3, new double[] {1})
+                        .build();
+        assertEquals(3, chart.firstX("later"));
+        assertEquals(1, chart.firstX("first"));
+        BufferedImage img = chart.render();
+        int red = 0xC0392B;
+        int blue = 0x2E86C1;
+        // y of value 1 on a [-0.05, 1.05] range in a 330-pixel plot starting at 40: 40 + 15 = 55
+        assertEquals(red, img.getRGB(510, 55) & 0xFFFFFF);
+        assertEquals(blue, img.getRGB(90, 355) & 0xFFFFFF);
+        assertEquals(blue, img.getRGB(300, 355) & 0xFFFFFF);
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> LineChart.builder().setTitle("t").addSeries("a", 0, new double[] {1}));
+    }
+
+    @Test
     void seriesAreCopiedAtAdd() {
         double[] v = {1, 2};
         LineChart chart = LineChart.builder().setTitle("t").addSeries("a", v).build();
