@@ -10,8 +10,10 @@
  * org.djlquant.examples.Fp32DjlVariant} (the FP32 reference, imported into DJL blocks on libtorch),
  * {@link org.djlquant.examples.Fp32OrtVariant}, {@link org.djlquant.examples.OrtInt8TwinVariant}
  * (ONNX Runtime's own INT8 twin, the peer to beat) and {@link
- * org.djlquant.examples.SimulatedInt8Variant} (fake quantization, accuracy only). {@link
- * org.djlquant.examples.QuantizeLinearDemo} is the small weight-quantization demo.
+ * org.djlquant.examples.SimulatedInt8Variant} (fake quantization, accuracy only). Other examples:
+ * {@link org.djlquant.examples.FashionMnistQat} (prepare, calibrate and QAT on Fashion-MNIST),
+ * {@link org.djlquant.examples.LayerErrorReport} (per-layer error report) and {@link
+ * org.djlquant.examples.QuantizeLinearDemo} (the small weight-quantization demo).
  *
  * <p>Variants are not thread-safe; the pipeline runs them one after another on one thread.
  */
