@@ -12,6 +12,7 @@ import java.io.DataOutputStream;
 import java.lang.reflect.Field;
 import java.util.Objects;
 import org.djlquant.backend.pytorch.HalfPrecisionOps;
+import org.djlquant.nn.StandIn;
 
 /**
  * A {@code Linear} layer that really runs in half precision on the engine: its weight and bias are
@@ -26,7 +27,7 @@ import org.djlquant.backend.pytorch.HalfPrecisionOps;
  * FP32 model before applying a policy). {@link #close()} frees the half-precision tensors and is
  * idempotent. Thread-safe for concurrent forwards once built (the tensors are only read).
  */
-public final class HalfPrecisionLinear extends Linear implements AutoCloseable {
+public final class HalfPrecisionLinear extends Linear implements StandIn, AutoCloseable {
 
     private final Linear original;
     private final String path;
@@ -85,6 +86,7 @@ public final class HalfPrecisionLinear extends Linear implements AutoCloseable {
      *
      * @return the original layer
      */
+    @Override
     public Linear original() {
         return original;
     }

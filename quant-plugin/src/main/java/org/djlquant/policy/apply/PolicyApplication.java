@@ -26,10 +26,10 @@ import org.djlquant.scheme.QDataType;
  * their config, FP32 / FP16 / BF16 get {@code null}: not quantized), and {@link
  * HalfPrecisionLinear} blocks swapped in place of the layers the policy runs in FP16 or BF16.
  *
- * <p>Order: {@link #applyHalfPrecision} on the FP32 model, then {@code Preparer.prepare(model,
- * toQConfigMapping(...))}, calibrate, convert. {@link #precisionsOf} reads back, from a model,
- * which precision each layer is set up for. Stateless and thread-safe; the swap itself must happen
- * while no forward runs.
+ * <p>Order: {@code Preparer.prepare(model, toQConfigMapping(...))} (the half-precision layers stay
+ * plain Linear: their rule is FP32), then {@link #applyHalfPrecision}, calibrate, convert. {@link
+ * #precisionsOf} reads back, from a model, which precision each layer is set up for. Stateless and
+ * thread-safe; the swap itself must happen while no forward runs.
  */
 public final class PolicyApplication {
 
@@ -111,7 +111,7 @@ public final class PolicyApplication {
 
     /**
      * Swaps a {@link HalfPrecisionLinear} in place of every layer the policy runs in FP16 or BF16.
-     * Call it on the FP32 model, before preparing.
+     * Call it after preparing with {@link #toQConfigMapping} (or on an unprepared model).
      *
      * @param policy the policy
      * @param model the model's root block, initialized
@@ -136,8 +136,8 @@ public final class PolicyApplication {
                     throw new IllegalArgumentException(
                             "layer "
                                     + e.getKey()
-                                    + " is already prepared for quantization; apply half"
-                                    + " precision before Preparer.prepare");
+                                    + " was wrapped for quantization; prepare with"
+                                    + " toQConfigMapping(policy, ...), which keeps it FP32");
                 }
                 Linear linear = (Linear) current;
                 HalfPrecisionLinear half = HalfPrecisionLinear.of(linear, e.getKey(), dt);
