@@ -436,6 +436,15 @@ public final class PackedLinear implements AutoCloseable {
         return outFeatures;
     }
 
+    /**
+     * Returns whether {@link #close()} was called.
+     *
+     * @return true once closed
+     */
+    public boolean isClosed() {
+        return closed.get();
+    }
+
     /** Frees the packed weights. Idempotent: later calls do nothing. */
     @Override
     public void close() {
