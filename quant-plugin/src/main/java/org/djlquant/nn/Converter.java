@@ -385,7 +385,16 @@ public final class Converter {
             }
             QuantizedLinear q =
                     QuantizedLinear.create(
-                            twin.path(), mode, weight, shape, wp, bias, in, out, fuseRelu);
+                            twin.path(),
+                            mode,
+                            weight,
+                            shape,
+                            wp,
+                            bias,
+                            in,
+                            out,
+                            fuseRelu,
+                            control.config().activationSpec().reduceRange());
             made.add(q);
             entries.add(
                     new ConvertReport.Entry(

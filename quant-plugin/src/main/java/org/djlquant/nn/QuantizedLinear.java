@@ -88,6 +88,7 @@ public final class QuantizedLinear extends AbstractBlock {
      * @param inputParams the static input parameters (null for DYNAMIC)
      * @param outputParams the static output parameters (null for DYNAMIC)
      * @param fuseRelu whether a following ReLU runs in the requantization (STATIC only)
+     * @param reduceRange DYNAMIC: 7-bit activations (the config's activation spec says which)
      * @return the layer; its packed weights are closed by {@link #close()}
      * @throws QuantizationException if libtorch refuses the weights
      */
@@ -100,7 +101,8 @@ public final class QuantizedLinear extends AbstractBlock {
             float[] bias,
             QParams inputParams,
             QParams outputParams,
-            boolean fuseRelu)
+            boolean fuseRelu,
+            boolean reduceRange)
             throws QuantizationException {
         int out = (int) shape[0];
         long[] q = QuantMath.quantize(weight, shape, weightParams);
@@ -123,7 +125,7 @@ public final class QuantizedLinear extends AbstractBlock {
         }
         PackedLinear packed;
         if (mode == QMode.DYNAMIC) {
-            packed = PackedLinear.dynamicInt8(exact, shape, scales, zps, 0, bias);
+            packed = PackedLinear.dynamicInt8(exact, shape, scales, zps, 0, bias, reduceRange);
         } else {
             packed =
                     PackedLinear.staticInt8(
