@@ -163,6 +163,33 @@ class FfnExportTest {
         }
     }
 
+    @Test
+    void weightOnlyInt8FfnMatchesFakeQuant(@TempDir Path dir) throws Exception {
+        Engine.getEngine("PyTorch").setRandomSeed(13);
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = ffn(m);
+            Preparer.prepare(
+                    net, QConfigMapping.global(QConfig.weightOnlyInt8(BackendTarget.ONNXRUNTIME)));
+            Twins.setObserving(net, false);
+            Twins.setFakeQuant(net, true);
+            NDArray x = m.randomNormal(new Shape(ROWS, IN));
+            float[] fake = forward(net, m, x).toFloatArray();
+            Twins.setFakeQuant(net, false);
+            float[] fp32 = forward(net, m, x).toFloatArray();
+            byte[] onnx = export(net, ExportOptions.DynamicOperator.MATMUL_INTEGER);
+            try (OrtModel ort = new OrtModel(onnx, dir, "ffn_weight_only")) {
+                float[] actual = ort.run(x.toFloatArray(), x.getShape());
+                // float activations, dequantized weights: only the summation order differs
+                double d = maxAbs(fake, actual);
+                System.out.printf(
+                        "FFN weight-only INT8: ORT vs fake-quant %.3g, vs FP32 %.3g%n",
+                        d, maxAbs(fp32, actual));
+                assertTrue(d <= 1e-5, "max abs " + d);
+                assertTrue(maxAbs(fp32, actual) > 1e-4, "weights were quantized");
+            }
+        }
+    }
+
     private static void assertAgree(
             String label, float[] fake, float[] reference, float[] actual, Layer l1, Layer l2) {
         assertEquals(fake.length, actual.length);
