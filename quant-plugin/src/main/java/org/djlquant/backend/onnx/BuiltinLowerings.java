@@ -237,15 +237,17 @@ final class BuiltinLowerings {
         long out = ws.get(0);
         long in = ws.get(1);
         float[] w = wa.toFloatArray();
-        String b =
-                bias == null
-                        ? null
-                        : ctx.floats(path + ".bias", bias.getArray().toFloatArray(), out);
+        float[] bf = bias == null ? null : bias.getArray().toFloatArray();
+        // the float bias initializer is written only by the lowerings that use it (static INT8
+        // writes an INT32 bias instead)
+        java.util.function.Supplier<String> floatBias =
+                () -> bf == null ? null : ctx.floats(path + ".bias", bf, out);
         String cls = block.getClass().getName();
         if (!(block instanceof QuantTwin twin)) {
             ctx.record(path, "float MatMul");
             String wt = ctx.floats(path + ".weight_t", transpose(w, out, in), in, out);
-            return List.of(addBias(ctx, path, ctx.op("MatMul", path, List.of(x, wt)), b));
+            return List.of(
+                    addBias(ctx, path, ctx.op("MatMul", path, List.of(x, wt)), floatBias.get()));
         }
         TwinControl control = twin.control();
         QConfig config = control.config();
@@ -271,17 +273,11 @@ final class BuiltinLowerings {
                                     "DYNAMIC",
                                     "WEIGHT_ONLY INT8"));
                 }
-                return List.of(
-                        staticLinear(
-                                ctx,
-                                path,
-                                cls,
-                                x,
-                                qw,
-                                bias == null ? null : bias.getArray().toFloatArray(),
-                                params));
+                return List.of(staticLinear(ctx, path, cls, x, qw, bf, params));
             case DYNAMIC:
-                return List.of(dynamicLinear(ctx, path, cls, x, qw, b, config.activationSpec()));
+                return List.of(
+                        dynamicLinear(
+                                ctx, path, cls, x, qw, floatBias.get(), config.activationSpec()));
             case WEIGHT_ONLY:
                 ctx.record(path, "weight-only INT8 (DequantizeLinear weight, float MatMul)");
                 return List.of(
@@ -289,7 +285,7 @@ final class BuiltinLowerings {
                                 ctx,
                                 path,
                                 ctx.op("MatMul", path, List.of(x, qw.dequantized(ctx))),
-                                b));
+                                floatBias.get()));
             default:
                 throw new UnsupportedExportException(
                         path,
