@@ -8,7 +8,8 @@
  * embeddings of the held-out fold ({@link org.djlquant.eval.ProbeEvaluation}, stratified k-fold
  * cross-validation), so an accuracy drop measures only what quantization changed in the embeddings.
  * {@link org.djlquant.eval.EmbeddingAgreement} adds the cosine similarity of every variant's
- * embeddings to the FP32 ones.
+ * embeddings to the FP32 ones. {@link org.djlquant.eval.SpeedMeter} times work the way speed is
+ * reported (warm-up runs, then the median of timed runs, items per second of the median run).
  *
  * <p>All types here are immutable values or stateless functions and are safe to share between
  * threads; NDArrays are created in a sub-manager per call and closed before the call returns.

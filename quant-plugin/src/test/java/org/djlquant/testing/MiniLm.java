@@ -1,20 +1,16 @@
 package org.djlquant.testing;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
-import com.google.gson.Gson;
-import com.google.gson.reflect.TypeToken;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.Reader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
+import org.djlquant.QuantizationException;
+import org.djlquant.eval.LabelledText;
+import org.djlquant.eval.SentimentData;
 
 /** The all-MiniLM-L6-v2 test fixtures: model files from the test classpath, real sentences. */
 public final class MiniLm {
@@ -48,42 +44,27 @@ public final class MiniLm {
     }
 
     /**
-     * Returns real sentences from the sentiment data, taken in turn from amazon, yelp and imdb;
-     * skips the test if the data set is not installed.
+     * Returns real sentences from the sentiment data, taken in turn from amazon, yelp and imdb. The
+     * data is part of the test setup ({@code scripts/fetch-data.sh}); without it the test fails, it
+     * is not skipped.
      *
      * @param count how many
      * @return non-empty sentences
      */
     public static List<String> sentences(int count) {
-        String env = System.getenv("DJLQ_DATA_DIR");
-        Path dir =
-                env != null
-                        ? Path.of(env)
-                        : Path.of(System.getProperty("user.home"), ".cache", "djl-quant", "data");
-        Path sentiment = dir.resolve("sentiment");
-        assumeTrue(
-                Files.isDirectory(sentiment),
-                "sentiment data missing at " + sentiment + " (run scripts/fetch-data.sh)");
+        List<LabelledText> all;
+        try {
+            all = SentimentData.load(SentimentData.defaultDataDir());
+        } catch (QuantizationException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
         List<List<String>> sources = new ArrayList<>();
-        for (String name : List.of("amazon", "yelp", "imdb")) {
-            try (Reader r =
-                    Files.newBufferedReader(
-                            sentiment.resolve(name + ".json"), StandardCharsets.UTF_8)) {
-                List<Map<String, Object>> rows =
-                        new Gson()
-                                .fromJson(
-                                        r, new TypeToken<List<Map<String, Object>>>() {}.getType());
-                List<String> texts = new ArrayList<>();
-                for (Map<String, Object> row : rows) {
-                    Object text = row.get("text");
-                    if (text instanceof String s && !s.isBlank()) {
-                        texts.add(s);
-                    }
-                }
-                sources.add(texts);
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
+        for (String source : SentimentData.SOURCES) {
+            sources.add(
+                    all.stream()
+                            .filter(t -> t.source().equals(source))
+                            .map(LabelledText::text)
+                            .toList());
         }
         List<String> out = new ArrayList<>();
         for (int i = 0; out.size() < count; i++) {

@@ -1,0 +1,170 @@
+package org.djlquant.policy.apply;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.OptionalDouble;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfigMapping;
+import org.djlquant.config.QMode;
+import org.djlquant.nn.PrepareReport;
+import org.djlquant.nn.Preparer;
+import org.djlquant.policy.DecisionSource;
+import org.djlquant.policy.LayerDecision;
+import org.djlquant.policy.MixedPrecisionPolicy;
+import org.djlquant.policy.Precision;
+import org.djlquant.policy.Strategy;
+import org.junit.jupiter.api.Test;
+
+/** A policy becomes a QConfigMapping plus half-precision layers, and reads back from the model. */
+class PolicyApplicationTest {
+
+    private static SequentialBlock mlp(NDManager m) {
+        SequentialBlock net =
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(32).build())
+                        .add(Activation::relu)
+                        .add(Linear.builder().setUnits(32).build())
+                        .add(Activation::relu)
+                        .add(Linear.builder().setUnits(32).build())
+                        .add(Activation::relu)
+                        .add(Linear.builder().setUnits(4).build());
+        net.initialize(m, DataType.FLOAT32, new Shape(1, 32));
+        return net;
+    }
+
+    private static MixedPrecisionPolicy policy(Precision... ps) {
+        Map<String, LayerDecision> layers = new LinkedHashMap<>();
+        String[] paths = {"01", "03", "05", "07"};
+        for (int i = 0; i < ps.length; i++) {
+            layers.put(paths[i], new LayerDecision(ps[i], DecisionSource.MANUAL, ""));
+        }
+        return new MixedPrecisionPolicy(
+                Strategy.MANUAL,
+                layers,
+                OptionalDouble.empty(),
+                OptionalDouble.empty(),
+                OptionalDouble.empty());
+    }
+
+    @Test
+    void policyRoundTripsThroughMappingPrepareAndHalfSwaps() {
+        Precision[][] cases = {
+            {Precision.INT8_STATIC, Precision.BF16, Precision.INT8_WEIGHT_ONLY, Precision.FP32},
+            {Precision.INT8_DYNAMIC, Precision.FP32, Precision.FP16, Precision.BF16}
+        };
+        for (Precision[] c : cases) {
+            try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+                SequentialBlock net = mlp(m);
+                NDArray x = m.randomNormal(new Shape(3, 32));
+                float[] fp32 =
+                        net.forward(new ParameterStore(m, false), new NDList(x), false)
+                                .head()
+                                .toFloatArray();
+                MixedPrecisionPolicy p = policy(c);
+                QConfigMapping mapping =
+                        PolicyApplication.toQConfigMapping(p, BackendTarget.FBGEMM, net);
+                PrepareReport report = Preparer.prepare(net, mapping);
+                PolicyApplication.HalfSwaps swaps = PolicyApplication.applyHalfPrecision(p, net);
+                assertEquals(p.assignment(), PolicyApplication.precisionsOf(net));
+                for (Map.Entry<String, Precision> e : p.assignment().entrySet()) {
+                    PrepareReport.Entry entry = report.entry(e.getKey());
+                    if (e.getValue().isQuantized()) {
+                        assertEquals(PrepareReport.Status.WRAPPED, entry.status(), e.getKey());
+                    } else {
+                        assertEquals(PrepareReport.Status.FLOAT, entry.status(), e.getKey());
+                        assertNull(entry.config());
+                    }
+                }
+                if (c[0] == Precision.INT8_STATIC) {
+                    assertEquals(QMode.STATIC, report.entry("01").config().mode());
+                }
+                // the model still runs; with fake quantization off it differs from FP32 only by
+                // the half-precision layers
+                float[] mixed =
+                        net.forward(new ParameterStore(m, false), new NDList(x), false)
+                                .head()
+                                .toFloatArray();
+                double maxDiff = 0;
+                for (int i = 0; i < fp32.length; i++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(mixed[i] - fp32[i]));
+                }
+                assertTrue(maxDiff > 0 && maxDiff < 0.05, "max diff " + maxDiff);
+                swaps.restore();
+                swaps.restore();
+                float[] back =
+                        net.forward(new ParameterStore(m, false), new NDList(x), false)
+                                .head()
+                                .toFloatArray();
+                assertArrayEquals(fp32, back, 0f);
+                for (String path : p.assignment().keySet()) {
+                    if (!p.assignment().get(path).isQuantized()) {
+                        assertSame(
+                                Linear.class,
+                                org.djlquant.nn.BlockPaths.byCleanPath(net).get(path).getClass());
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void policyNamingALayerTheModelDoesNotHaveIsRefused() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = mlp(m);
+            Map<String, LayerDecision> layers = new LinkedHashMap<>();
+            layers.put("01", new LayerDecision(Precision.BF16, DecisionSource.MANUAL, ""));
+            layers.put(
+                    "encoder.03.ffn",
+                    new LayerDecision(Precision.INT8_DYNAMIC, DecisionSource.MANUAL, ""));
+            MixedPrecisionPolicy p =
+                    new MixedPrecisionPolicy(
+                            Strategy.MANUAL,
+                            layers,
+                            OptionalDouble.empty(),
+                            OptionalDouble.empty(),
+                            OptionalDouble.empty());
+            UnknownLayerException e =
+                    assertThrows(
+                            UnknownLayerException.class,
+                            () -> PolicyApplication.toQConfigMapping(p, BackendTarget.FBGEMM, net));
+            assertEquals("encoder.03.ffn", e.path());
+            assertTrue(e.getMessage().contains("[01, 03, 05, 07]"), e.getMessage());
+            assertThrows(
+                    UnknownLayerException.class,
+                    () -> PolicyApplication.applyHalfPrecision(p, net));
+            // nothing was swapped by the refused call
+            assertSame(Linear.class, net.getChildren().get(0).getValue().getClass());
+            // a path naming a non-Linear block
+            Map<String, LayerDecision> relu = new LinkedHashMap<>();
+            relu.put("02", new LayerDecision(Precision.BF16, DecisionSource.MANUAL, ""));
+            MixedPrecisionPolicy q =
+                    new MixedPrecisionPolicy(
+                            Strategy.MANUAL,
+                            relu,
+                            OptionalDouble.empty(),
+                            OptionalDouble.empty(),
+                            OptionalDouble.empty());
+            IllegalArgumentException notLinear =
+                    assertThrows(
+                            IllegalArgumentException.class,
+                            () -> PolicyApplication.applyHalfPrecision(q, net));
+            assertTrue(notLinear.getMessage().contains("02"), notLinear.getMessage());
+        }
+    }
+}
