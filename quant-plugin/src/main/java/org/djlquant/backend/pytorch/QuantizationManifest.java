@@ -2,7 +2,6 @@ package org.djlquant.backend.pytorch;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
-import com.google.gson.JsonParseException;
 import java.util.List;
 import java.util.Objects;
 import org.djlquant.config.QMode;
@@ -112,7 +111,8 @@ public record QuantizationManifest(
         QuantizationManifest m;
         try {
             m = GSON.fromJson(json, QuantizationManifest.class);
-        } catch (JsonParseException | NullPointerException e) {
+        } catch (RuntimeException e) { // gson reports bad input as JsonParseException or wraps
+            // the record constructor's refusal
             throw new IllegalArgumentException(
                     "manifest JSON does not parse: " + e.getMessage(), e);
         }
