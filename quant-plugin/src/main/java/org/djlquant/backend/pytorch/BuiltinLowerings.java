@@ -487,7 +487,16 @@ final class BuiltinLowerings {
             String x = ctx.asFloat(input);
             String ws = ctx.session().attribute("Tensor", TensorData.ofFloats(fq, shape));
             String bs = bias == null ? "None" : ctx.parameter(bias);
-            record(ctx, path, mode, "aten::linear (fake-quantized weights)", wp, null, false);
+            record(
+                    ctx,
+                    path,
+                    mode,
+                    "aten::linear (fake-quantized weights)",
+                    wp,
+                    null,
+                    false,
+                    4L * fq.length,
+                    4L * fq.length);
             return TsValue.plain(ctx.let("torch.linear(" + x + ", " + ws + ", " + bs + ")"));
         }
         QSpec ws = wp.spec();
@@ -509,13 +518,16 @@ final class BuiltinLowerings {
         for (int i = 0; i < q.length; i++) {
             qb[i] = (byte) q[i];
         }
-        double[] scales = new double[out];
-        long[] zps = new long[out];
+        // scales are float32 values and zero points fit int8: stored so, widened at load
+        float[] scales = new float[out];
+        byte[] zps = new byte[out];
         for (int o = 0; o < out; o++) {
             int k = wp.size() == 1 ? 0 : o;
             scales[o] = wp.scaleAt(k);
-            zps[o] = wp.zeroPointAt(k);
+            zps[o] = (byte) wp.zeroPointAt(k);
         }
+        long stored = (long) qb.length + 5L * out;
+        long float32 = 4L * qb.length;
         TensorData biasData =
                 bias == null ? null : TensorData.ofFloats(bias.getArray().toFloatArray(), out);
         QSpec as = config.activationSpec();
@@ -541,7 +553,7 @@ final class BuiltinLowerings {
                                             0,
                                             false,
                                             as.reduceRange()));
-            record(ctx, path, mode, "quantized::linear_dynamic", wp, null, false);
+            record(ctx, path, mode, "quantized::linear_dynamic", wp, null, false, stored, float32);
             return TsValue.plain(ctx.let(m + ".dynamic(" + ctx.asFloat(input) + ")"));
         }
         QParams ip = params.get(TwinControl.INPUT);
@@ -605,7 +617,9 @@ final class BuiltinLowerings {
                     relu ? "quantized::linear_relu" : "quantized::linear",
                     wp,
                     ip,
-                    true);
+                    true,
+                    stored,
+                    float32);
             return new TsValue(yq, true, outParams.scale(), outParams.zeroPoint());
         }
         if (ctx.engine() != QEngine.X86 && ctx.engine() != QEngine.FBGEMM) {
@@ -625,7 +639,9 @@ final class BuiltinLowerings {
                 "quantized::linear_with_input_q_dq_qweight_dq_output_fp32",
                 wp,
                 ip,
-                false);
+                false,
+                stored,
+                float32);
         QParams op = params.get(TwinControl.OUTPUT);
         if (op != null) {
             y =
@@ -648,8 +664,8 @@ final class BuiltinLowerings {
     private static Pickler.ScriptObject qlinear(
             byte[] q,
             long[] shape,
-            double[] scales,
-            long[] zps,
+            float[] scales,
+            byte[] zps,
             TensorData bias,
             double inScale,
             long inZp,
@@ -662,8 +678,8 @@ final class BuiltinLowerings {
                 "QLinear",
                 Pickler.Tuple.of(
                         TensorData.ofInt8(q, shape),
-                        TensorData.ofDoubles(scales, shape[0]),
-                        TensorData.ofLongs(zps, shape[0]),
+                        TensorData.ofFloats(scales, shape[0]),
+                        TensorData.ofInt8(zps, shape[0]),
                         bias,
                         false,
                         inScale,
@@ -681,7 +697,9 @@ final class BuiltinLowerings {
             String kernel,
             QParams wp,
             QParams ip,
-            boolean outputQuantized) {
+            boolean outputQuantized,
+            long storedBytes,
+            long float32Bytes) {
         double smin = Double.MAX_VALUE;
         double smax = 0;
         long zmin = Long.MAX_VALUE;
@@ -709,7 +727,9 @@ final class BuiltinLowerings {
                                 zmax,
                                 ip == null ? null : (double) ip.scale(),
                                 ip == null ? null : ip.zeroPoint(),
-                                outputQuantized));
+                                outputQuantized,
+                                storedBytes,
+                                float32Bytes));
     }
 
     static Object read(Object target, Class<?> owner, String field) {

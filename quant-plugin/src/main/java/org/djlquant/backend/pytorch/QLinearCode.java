@@ -12,7 +12,7 @@ final class QLinearCode {
                     + " bool]";
 
     /*
-     * State: (int8 weight [out, in], float64 scales [out], int64 zero points [out], bias or None,
+     * State: (int8 weight [out, in], float32 scales [out], int8 zero points [out], bias or None,
      * training, input scale, input zero point, clamp low, clamp high, clamp input, reduce range).
      * __setstate__ packs the weight for the engine current at load; __getstate__ unpacks it.
      */
@@ -36,8 +36,8 @@ final class QLinearCode {
                     + STATE
                     + ":\n"
                     + "    w, b = ops.quantized.linear_unpack(self._packed)\n"
-                    + "    return (torch.int_repr(w), torch.q_per_channel_scales(w),"
-                    + " torch.q_per_channel_zero_points(w), b, self.training, self.in_scale,"
+                    + "    return (torch.int_repr(w), torch.to(torch.q_per_channel_scales(w), 6),"
+                    + " torch.to(torch.q_per_channel_zero_points(w), 1), b, self.training, self.in_scale,"
                     + " self.in_zp, self.lo, self.hi, self.clamp_in, self.reduce_range)\n"
                     + "  def __setstate__(self: "
                     + SELF
@@ -45,8 +45,8 @@ final class QLinearCode {
                     + "    state: "
                     + STATE
                     + ") -> NoneType:\n"
-                    + "    w = torch._make_per_channel_quantized_tensor(state[0], state[1],"
-                    + " state[2], 0)\n"
+                    + "    w = torch._make_per_channel_quantized_tensor(state[0],"
+                    + " torch.to(state[1], 7), torch.to(state[2], 4), 0)\n"
                     + "    self._packed = ops.quantized.linear_prepack(w, state[3])\n"
                     + "    self.training = state[4]\n"
                     + "    self.in_scale = state[5]\n"

@@ -75,6 +75,8 @@ public record QuantizationManifest(
      * @param inputScale the calibrated input scale (static layers), or null
      * @param inputZeroPoint the calibrated input zero point (static layers), or null
      * @param outputQuantized true if the layer hands a {@code quint8} tensor to the next layer
+     * @param storedWeightBytes bytes the weight takes in the archive (values, scales, zero points)
+     * @param float32WeightBytes bytes the weight takes as FP32
      */
     public record Layer(
             String path,
@@ -89,7 +91,9 @@ public record QuantizationManifest(
             long weightZeroPointMax,
             Double inputScale,
             Long inputZeroPoint,
-            boolean outputQuantized) {}
+            boolean outputQuantized,
+            long storedWeightBytes,
+            long float32WeightBytes) {}
 
     /**
      * Returns the manifest as JSON.
