@@ -8,6 +8,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.util.Pair;
+import org.djlquant.nn.transformer.BertSelfAttention;
 
 /** The rewriters registered by default. */
 final class BuiltinRewriters {
@@ -17,7 +18,12 @@ final class BuiltinRewriters {
     static BlockRewriter linear() {
         return of(
                 Linear.class,
-                c -> new ObservedLinear((Linear) c.block(), c.path(), c.config(), false));
+                c ->
+                        new ObservedLinear(
+                                (Linear) c.block(),
+                                c.path(),
+                                c.config(),
+                                c.config().mode().observesActivations()));
     }
 
     static BlockRewriter conv1d() {
@@ -75,6 +81,33 @@ final class BuiltinRewriters {
                                     + why
                                     + "); Q, K, V are observed, projections are wrapped in place");
                     return a;
+                });
+    }
+
+    /**
+     * Our BERT attention: the four projections become {@link ObservedLinear} twins observing their
+     * outputs (Q and K are the inputs of Q·Kᵀ, V the right input of P·V); for STATIC and QAT the
+     * block becomes an {@link ObservedBertSelfAttention} that also observes P, else it stays,
+     * rewired in place.
+     */
+    static BlockRewriter bertSelfAttention() {
+        return of(
+                BertSelfAttention.class,
+                c -> {
+                    BertSelfAttention a = (BertSelfAttention) c.block();
+                    for (Pair<String, Block> child : ChildSwapper.childrenOf(a)) {
+                        if (child.getValue() instanceof Linear) {
+                            c.wrapLinear(child.getKey(), c.config().mode().observesActivations());
+                        } else {
+                            c.leaveFloat(
+                                    child.getKey(),
+                                    child.getValue().getClass().getSimpleName() + " stays float");
+                        }
+                    }
+                    if (!c.config().mode().observesActivations()) {
+                        return a;
+                    }
+                    return new ObservedBertSelfAttention(a, c.path(), c.config());
                 });
     }
 

@@ -29,6 +29,7 @@ public final class RewriterRegistry {
         register(BuiltinRewriters.conv1d());
         register(BuiltinRewriters.conv2d());
         register(BuiltinRewriters.attention());
+        register(BuiltinRewriters.bertSelfAttention());
         for (BlockRewriter r : ServiceLoader.load(BlockRewriter.class)) {
             register(r);
         }

@@ -61,6 +61,9 @@ class TwinHandComputedTest {
             float exact = net.forward(ps, new NDList(x), false).head().getFloat();
             assertEquals(0.1 + 0.5 - 0.6, exact, 1e-6);
 
+            // a second calibration batch inside the input range gives the output a range
+            // [0, 0.9] (y = 0.1 + 0.5 + 0.3): output UINT8 s = 0.9/255, z = 0
+            net.forward(ps, new NDList(m.create(new float[] {1f, 1f}, new Shape(1, 2))), false);
             QuantTwin twin = r.twin("01");
             twin.control().setObserving(false);
             twin.control().setFakeQuant(true);
@@ -68,7 +71,13 @@ class TwinHandComputedTest {
             QParams w = twin.control().computeParams().get(TwinControl.WEIGHT);
             assertEquals(170, in.zeroPoint());
             assertEquals(3f / 255f, in.scale(), 1e-7f);
-            double expected = 0.1 + fq(1, in) * fq(0.5, w) + fq(-2, in) * fq(0.3, w);
+            double inner = 0.1 + fq(1, in) * fq(0.5, w) + fq(-2, in) * fq(0.3, w);
+            // static twins also observe and fake-quantize their output (the converter's output
+            // parameters)
+            QParams out = twin.control().computeParams().get(TwinControl.OUTPUT);
+            assertEquals(0, out.zeroPoint());
+            assertEquals(0.9f / 255f, out.scale(), 1e-6f);
+            double expected = fq((float) inner, out);
             float got = net.forward(ps, new NDList(x), false).head().getFloat();
             assertEquals(expected, got, 1e-6);
             // the weight grid moved the output away from the float result

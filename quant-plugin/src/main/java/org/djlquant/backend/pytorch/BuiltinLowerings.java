@@ -17,6 +17,7 @@ import org.djlquant.backend.pytorch.internal.Pickler;
 import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.ObservedBertSelfAttention;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.transformer.BertEmbeddings;
@@ -51,6 +52,8 @@ final class BuiltinLowerings {
         Lowerings.register(BertEncoder.class, BuiltinLowerings::bertEncoder);
         Lowerings.register(BertLayer.class, BuiltinLowerings::bertLayer);
         Lowerings.register(BertSelfAttention.class, BuiltinLowerings::bertAttention);
+        Lowerings.register(
+                ObservedBertSelfAttention.class, BuiltinLowerings::observedBertAttention);
     }
 
     // ---- composition
@@ -63,7 +66,12 @@ final class BuiltinLowerings {
         List<TsValue> current = inputs;
         for (int i = 0; i < children.size(); i++) {
             Block child = children.get(i);
-            if (isStatic(child) && current.size() == 1) {
+            if (isStatic(child)
+                    && current.size() == 1
+                    && !((ObservedLinear) child)
+                            .control()
+                            .observers()
+                            .containsKey(TwinControl.OUTPUT)) {
                 int j = i + 1;
                 boolean relu = false;
                 if (j < children.size() && isRelu(children.get(j))) {
@@ -386,6 +394,26 @@ final class BuiltinLowerings {
 
     private static List<TsValue> bertAttention(
             BertSelfAttention block, List<TsValue> inputs, LoweringContext ctx) {
+        return attention(block, null, inputs, ctx);
+    }
+
+    private static List<TsValue> observedBertAttention(
+            ObservedBertSelfAttention twin, List<TsValue> inputs, LoweringContext ctx) {
+        QParams probs;
+        try {
+            probs = twin.control().computeParams().get(TwinControl.PROBS);
+        } catch (IllegalStateException e) {
+            throw new UncalibratedLayerException(ctx.path(), e);
+        }
+        return attention((BertSelfAttention) twin.original(), probs, inputs, ctx);
+    }
+
+    /** BERT attention; with {@code probs}, P is fake-quantized as the observed twin does. */
+    private static List<TsValue> attention(
+            BertSelfAttention block,
+            QParams probParams,
+            List<TsValue> inputs,
+            LoweringContext ctx) {
         String x = ctx.asFloat(inputs.get(0));
         String mask = ctx.asFloat(inputs.get(1));
         int heads = block.getHeadCount();
@@ -423,6 +451,9 @@ final class BuiltinLowerings {
                                 + LoweringContext.literal((float) Math.sqrt(headSize))
                                 + ")");
         String probs = ctx.let("torch.softmax(torch.add(" + scores + ", " + mask + "), -1)");
+        if (probParams != null) {
+            probs = fakeQuant(ctx, probs, probParams);
+        }
         String context =
                 ctx.let(
                         "torch.reshape(torch.transpose(torch.matmul("
@@ -457,8 +488,10 @@ final class BuiltinLowerings {
             ObservedLinear twin,
             TsValue input,
             LoweringContext ctx,
-            QParams outParams,
-            boolean relu) {
+            QParams requantizeTo,
+            boolean fuseRelu) {
+        QParams outParams = requantizeTo;
+        boolean relu = fuseRelu;
         String path = ctx.path();
         String cls = twin.getClass().getName();
         TwinControl control = twin.control();
@@ -575,6 +608,13 @@ final class BuiltinLowerings {
                                         hi,
                                         clamp,
                                         false));
+        QParams ownOutput = params.get(TwinControl.OUTPUT);
+        if (outParams == null && ownOutput != null) {
+            // the twin fake-quantizes its output: run the INT8 kernel with that requantization
+            // and hand on the quint8 tensor (consumers dequantize or requantize)
+            outParams = ownOutput;
+            relu = false;
+        }
         boolean inputMatches =
                 input.quantized()
                         && input.scale() == ip.scale()
@@ -642,23 +682,22 @@ final class BuiltinLowerings {
                 false,
                 stored,
                 float32);
-        QParams op = params.get(TwinControl.OUTPUT);
-        if (op != null) {
-            y =
-                    ctx.let(
-                            "torch.fake_quantize_per_tensor_affine("
-                                    + y
-                                    + ", "
-                                    + LoweringContext.literal(op.scale())
-                                    + ", "
-                                    + op.zeroPoint()
-                                    + ", "
-                                    + op.spec().qmin()
-                                    + ", "
-                                    + op.spec().qmax()
-                                    + ")");
-        }
         return TsValue.plain(y);
+    }
+
+    private static String fakeQuant(LoweringContext ctx, String x, QParams p) {
+        return ctx.let(
+                "torch.fake_quantize_per_tensor_affine("
+                        + x
+                        + ", "
+                        + LoweringContext.literal(p.scale())
+                        + ", "
+                        + p.zeroPoint()
+                        + ", "
+                        + p.spec().qmin()
+                        + ", "
+                        + p.spec().qmax()
+                        + ")");
     }
 
     private static Pickler.ScriptObject qlinear(

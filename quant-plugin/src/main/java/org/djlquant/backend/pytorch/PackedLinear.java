@@ -63,6 +63,7 @@ public final class PackedLinear implements AutoCloseable {
     private final long inputZeroPoint;
     private final double outputScale;
     private final long outputZeroPoint;
+    private final boolean reduceRange;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     private PackedLinear(
@@ -74,8 +75,10 @@ public final class PackedLinear implements AutoCloseable {
             double inputScale,
             long inputZeroPoint,
             double outputScale,
-            long outputZeroPoint) {
+            long outputZeroPoint,
+            boolean reduceRange) {
         this.packed = packed;
+        this.reduceRange = reduceRange;
         this.ops = ops;
         this.mode = mode;
         this.engine = engine;
@@ -105,7 +108,56 @@ public final class PackedLinear implements AutoCloseable {
     public static PackedLinear dynamicInt8(
             float[] weight, long[] shape, float[] scales, long[] zeroPoints, int axis, float[] bias)
             throws QuantizationException {
-        return create(Mode.DYNAMIC, weight, shape, scales, zeroPoints, axis, bias, 0, 0, 0, 0);
+        QEngine engine = QEngine.current();
+        return dynamicInt8(
+                weight,
+                shape,
+                scales,
+                zeroPoints,
+                axis,
+                bias,
+                engine == QEngine.FBGEMM || engine == QEngine.X86);
+    }
+
+    /**
+     * Creates a dynamic INT8 linear layer whose per-call activation quantization uses 7 bits
+     * ({@code reduceRange}) or the full 8 bits. Full range is safe for fbgemm on CPUs with VNNI
+     * (AVX512-VNNI or AVX-VNNI), whose kernels do not saturate 16-bit pairwise sums; on older x86
+     * CPUs keep {@code reduceRange} true.
+     *
+     * @param weight the float weights, row-major {@code [out, in]}
+     * @param shape {@code {out, in}}
+     * @param scales per-output-channel weight scales
+     * @param zeroPoints per-output-channel weight zero points in {@code [-128, 127]}
+     * @param axis must be {@code 0}
+     * @param bias {@code out} float biases, or {@code null}
+     * @param reduceRange true for 7-bit activations (PyTorch's x86 default)
+     * @return the packed layer; the caller closes it
+     * @throws IllegalArgumentException if an argument is invalid; the message names it
+     * @throws QuantizationException if libtorch refuses to pack the weights
+     */
+    public static PackedLinear dynamicInt8(
+            float[] weight,
+            long[] shape,
+            float[] scales,
+            long[] zeroPoints,
+            int axis,
+            float[] bias,
+            boolean reduceRange)
+            throws QuantizationException {
+        return create(
+                Mode.DYNAMIC,
+                weight,
+                shape,
+                scales,
+                zeroPoints,
+                axis,
+                bias,
+                0,
+                0,
+                0,
+                0,
+                reduceRange);
     }
 
     /**
@@ -157,7 +209,8 @@ public final class PackedLinear implements AutoCloseable {
                 inputScale,
                 inputZeroPoint,
                 outputScale,
-                outputZeroPoint);
+                outputZeroPoint,
+                false);
     }
 
     private static PackedLinear create(
@@ -171,7 +224,8 @@ public final class PackedLinear implements AutoCloseable {
             double inputScale,
             long inputZeroPoint,
             double outputScale,
-            long outputZeroPoint)
+            long outputZeroPoint,
+            boolean reduceRange)
             throws QuantizationException {
         byte[] q = quantizeWeight(weight, shape, scales, zeroPoints, axis);
         int out = (int) shape[0];
@@ -221,7 +275,8 @@ public final class PackedLinear implements AutoCloseable {
                     inputScale,
                     inputZeroPoint,
                     outputScale,
-                    outputZeroPoint);
+                    outputZeroPoint,
+                    reduceRange);
         }
     }
 
@@ -386,7 +441,6 @@ public final class PackedLinear implements AutoCloseable {
 
     private IValue run(IValue xv) {
         if (mode == Mode.DYNAMIC) {
-            boolean reduceRange = engine == QEngine.FBGEMM || engine == QEngine.X86;
             try (IValue rr = IValue.from(reduceRange)) {
                 return ops.run("linear_dynamic", xv, packed, rr);
             }
@@ -407,6 +461,15 @@ public final class PackedLinear implements AutoCloseable {
      */
     public Mode getMode() {
         return mode;
+    }
+
+    /**
+     * Returns whether a dynamic layer quantizes its activations to 7 bits.
+     *
+     * @return the flag ({@code false} for static layers)
+     */
+    public boolean isReduceRange() {
+        return reduceRange;
     }
 
     /**
@@ -434,6 +497,15 @@ public final class PackedLinear implements AutoCloseable {
      */
     public long getOutFeatures() {
         return outFeatures;
+    }
+
+    /**
+     * Returns whether {@link #close()} was called.
+     *
+     * @return true once closed
+     */
+    public boolean isClosed() {
+        return closed.get();
     }
 
     /** Frees the packed weights. Idempotent: later calls do nothing. */

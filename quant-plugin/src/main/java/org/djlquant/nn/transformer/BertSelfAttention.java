@@ -102,6 +102,15 @@ public class BertSelfAttention extends AbstractBlock {
     }
 
     /**
+     * Returns the hidden size.
+     *
+     * @return H
+     */
+    public int getHiddenSize() {
+        return hiddenSize;
+    }
+
+    /**
      * Returns the number of attention heads.
      *
      * @return N

@@ -76,7 +76,8 @@ class BertExportTest {
     void bertSelfAttentionAloneWithAdditiveMaskMatchesTheSimulation(@TempDir Path dir)
             throws Exception {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            BertSelfAttention attention = new BertSelfAttention(16, 4);
+            // wrapped: the preparer swaps the attention block for its observed twin
+            SequentialBlock attention = new SequentialBlock().add(new BertSelfAttention(16, 4));
             attention.initialize(m, DataType.FLOAT32, new Shape(2, 5, 16), new Shape(2, 1, 1, 5));
             ExportFixtures.fill(attention, 3);
             Preparer.prepare(attention, QConfigMapping.global(ExportFixtures.staticX86()));
@@ -86,7 +87,9 @@ class BertExportTest {
                 ExportFixtures.run(attention, m, new NDList(x, mask));
             }
             Twins.setObserving(attention, false);
-            TorchScriptExporter.builder().setBlock(attention).build().export(dir, "attn");
+            QuantizationManifest manifest =
+                    TorchScriptExporter.builder().setBlock(attention).build().export(dir, "attn");
+            assertEquals(4, manifest.layers().size(), manifest.toJson());
             NDArray x = ExportFixtures.batches(m, 6, 1, 2, 5, 16).get(0);
             float[] sim = ExportFixtures.simulate(attention, m, new NDList(x, mask));
             float[] real = ExportFixtures.runExported(dir, "attn", new NDList(x, mask));

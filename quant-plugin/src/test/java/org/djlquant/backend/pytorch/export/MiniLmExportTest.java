@@ -17,10 +17,17 @@ import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.config.QMode;
 import org.djlquant.io.onnx.OnnxImporter;
 import org.djlquant.io.text.SentenceEmbeddingTranslator;
 import org.djlquant.nn.Preparer;
 import org.djlquant.nn.Twins;
+import org.djlquant.observer.HistogramMethod;
+import org.djlquant.observer.Observers;
+import org.djlquant.scheme.Granularity;
+import org.djlquant.scheme.QDataType;
+import org.djlquant.scheme.QScheme;
+import org.djlquant.scheme.QSpec;
 import org.djlquant.testing.MiniLm;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -28,8 +35,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The imported all-MiniLM-L6-v2, prepared static or dynamic INT8, calibrated on 16 real sentences,
- * exported, loaded with plain DJL and used through {@link SentenceEmbeddingTranslator}.
+ * The imported all-MiniLM-L6-v2, prepared static (FFN down-projections FP32) or dynamic INT8 with
+ * per-channel weights, calibrated on 16 real sentences, exported, loaded with plain DJL and used
+ * through {@link SentenceEmbeddingTranslator}.
  */
 class MiniLmExportTest {
 
@@ -66,6 +74,31 @@ class MiniLmExportTest {
         }
     }
 
+    /** 8-bit activations with VNNI (no fbgemm saturation), 7-bit without. */
+    private static QSpec activations() throws java.io.IOException {
+        Path cpuinfo = Path.of("/proc/cpuinfo");
+        boolean vnni = Files.exists(cpuinfo) && Files.readString(cpuinfo).contains("vnni");
+        return new QSpec(QDataType.UINT8, QScheme.AFFINE, Granularity.perTensor(), !vnni);
+    }
+
+    private static QConfig staticPerChannel() throws java.io.IOException {
+        return QConfig.builder()
+                .setMode(QMode.STATIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optActivationObserver(Observers.histogram(activations(), HistogramMethod.MSE))
+                .optBackend(BackendTarget.FBGEMM)
+                .build();
+    }
+
+    private static QConfig dynamicPerChannel() throws java.io.IOException {
+        return QConfig.builder()
+                .setMode(QMode.DYNAMIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optDynamicActivationSpec(activations())
+                .optBackend(BackendTarget.FBGEMM)
+                .build();
+    }
+
     private static float[][] embed(Model model, List<String> texts) throws Exception {
         try (Predictor<List<String>, float[][]> p = model.newPredictor(translator.batch())) {
             return p.predict(texts);
@@ -87,8 +120,8 @@ class MiniLmExportTest {
             throws Exception {
         QConfig config =
                 switch (mode) {
-                    case "STATIC" -> QConfig.staticInt8(BackendTarget.FBGEMM);
-                    case "DYNAMIC" -> QConfig.dynamicInt8(BackendTarget.FBGEMM);
+                    case "STATIC" -> staticPerChannel();
+                    case "DYNAMIC" -> dynamicPerChannel();
                     default -> null;
                 };
         Path out = dir.resolve(mode);
@@ -102,6 +135,11 @@ class MiniLmExportTest {
             }
             if (config != null) {
                 QConfigMapping.Builder mapping = QConfigMapping.builder().optGlobal(config);
+                if (mode.equals("STATIC")) {
+                    // the FFN down-projections (GELU outputs with outliers) stay FP32, as in the
+                    // in-place converter's MiniLM recipe
+                    mapping.optPathGlob("encoder.*.output", null);
+                }
                 Preparer.prepare(model, mapping.build());
                 embed(model, calibration); // observers see 16 real sentences
                 Twins.setObserving(model.getBlock(), false);
@@ -118,6 +156,7 @@ class MiniLmExportTest {
         assertEquals(
                 switch (mode) {
                     case "FP32" -> 0;
+                    case "STATIC" -> 30;
                     default -> 36;
                 },
                 manifest.layers().size());
@@ -179,21 +218,20 @@ class MiniLmExportTest {
             return;
         }
         assertTrue((double) float32 / stored >= 3.9, "Linear weight compression");
-        // KNOWN GAP (measured, not yet explained): static INT8 agrees with the simulation to
-        // cosine >= 0.999 on 28 of 32 sentences, the others down to 0.978 (the simulation itself
-        // moves by < 1e-8 when a sentence is run alone, so this is not float-order noise; tiny
-        // BERT and the FFN agree to 1e-6). Dynamic INT8 quantizes each batch from its own
-        // range, which makes even the simulation move to cosine 0.92 between batched and alone
-        // runs, so only coarse agreement is asserted. Thresholds below are the measured values
-        // with a small margin: regression guards, NOT the targets (0.999 / 0.98), which are
-        // not met.
+        // vs FP32: the 0.98 target holds for every sentence (measured min 0.984 static, 0.9815
+        // dynamic). vs the simulation: the 0.999 target holds for most sentences only (static
+        // 25 of 32, min 0.9958, measured on x86 with VNNI). Not float-order noise (the static
+        // simulation moves < 1e-8 when a sentence runs alone, the FFN and tiny BERT match
+        // exactly); cause not yet found. Dynamic INT8 takes each batch's own range, which
+        // moves even the simulation by far more between batched and single runs, so only its
+        // minimum is guarded. The simulation thresholds are regression guards at the measured
+        // values, not the 0.999 target.
+        assertTrue(minFp32 >= 0.98, "min cosine vs FP32 " + minFp32);
         if (mode.equals("STATIC")) {
-            assertTrue(agreeing >= 28, agreeing + " sentences agree with the simulation");
-            assertTrue(minSim >= 0.975, "min cosine vs simulation " + minSim);
-            assertTrue(meanFp32 >= 0.965, "mean cosine vs FP32 " + meanFp32);
+            assertTrue(agreeing >= 24, agreeing + " sentences agree with the simulation");
+            assertTrue(minSim >= 0.995, "min cosine vs simulation " + minSim);
         } else {
-            assertTrue(minSim >= 0.92, "min cosine vs simulation " + minSim);
-            assertTrue(meanFp32 >= 0.92, "mean cosine vs FP32 " + meanFp32);
+            assertTrue(minSim >= 0.985, "min cosine vs simulation " + minSim);
         }
         // the archive really holds the weights at that size: everything but the Linear weights
         // is stored as FP32, plus under 1% of code and pickle

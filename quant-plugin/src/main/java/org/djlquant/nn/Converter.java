@@ -1,0 +1,433 @@
+package org.djlquant.nn;
+
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.BlockList;
+import ai.djl.nn.LambdaBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.util.Pair;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.UUID;
+import java.util.function.Function;
+import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QEngineUnavailableException;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QMode;
+import org.djlquant.nn.transformer.BertSelfAttention;
+import org.djlquant.scheme.QParams;
+
+/**
+ * Converts a prepared model (calibrated, or trained with QAT) to real INT8 in place: every {@link
+ * QuantTwin} is replaced by a block that runs libtorch's quantized kernels, with the same swap
+ * mechanics as {@link Preparer} (children list and parent fields, see {@link ChildSwapper}). The
+ * model's input and output types do not change, so its translator and predictor keep working.
+ *
+ * <pre>{@code
+ * Preparer.prepare(model, QConfigMapping.global(QConfig.staticInt8(BackendTarget.FBGEMM)));
+ * Calibrator.builder().setModel(model).build().calibrate(batches);
+ * ConvertReport report = Converter.convert(model, QEngine.X86);
+ * }</pre>
+ *
+ * <p>What becomes what:
+ *
+ * <ul>
+ *   <li>{@link ObservedLinear} → {@link QuantizedLinear}: DYNAMIC stays dynamic; STATIC and QAT
+ *       become static, with the twin's "input" parameters for the input and its "output" parameters
+ *       for the output (prepare observes Linear outputs for STATIC and QAT configs for this
+ *       purpose). A {@code LambdaBlock} named {@code "ReLU"} ({@code Activation.reluBlock()}) that
+ *       directly follows a static layer in a {@link SequentialBlock} is fused: the layer runs
+ *       {@code quantized::linear_relu} with its own output parameters (requantizing then clamping
+ *       at the zero point equals ReLU-then-fake-quant exactly), and the ReLU block is replaced by
+ *       an identity named {@code "ReLU fused into <path>"};
+ *   <li>{@link ObservedBertSelfAttention} → {@link QuantizedBertSelfAttention} (INT8 projections,
+ *       float softmax and matmuls); a dynamic BERT attention, rewired in place by prepare, keeps
+ *       its block and gets {@link QuantizedLinear} projections;
+ *   <li>any other twin (convolutions, DJL's attention, weight-only layers) is refused with {@link
+ *       UnsupportedBlockException} naming its path and class.
+ * </ul>
+ *
+ * <p>Order: the engine is selected ({@link QEngine#select}, process-wide) before any weight is
+ * packed; then every twin is checked against the backend's capability table ({@link BackendTarget}:
+ * {@link QEngine#QNNPACK} uses {@link BackendTarget#QNNPACK}, the others {@link
+ * BackendTarget#FBGEMM}) and every INT8 block is built; only then is the tree changed, so a refusal
+ * leaves the prepared model as it was.
+ *
+ * <p>Resources: each layer's packed weights are attached to the owner manager (the model's {@code
+ * NDManager} for {@link #convert(Model, QEngine)}), which frees them exactly once when it is
+ * closed; closing again is harmless. The float parameters stay in the model until it is closed.
+ *
+ * <p>Converting twice: the second call throws {@link IllegalStateException} (the model holds INT8
+ * blocks and no twins). Not thread-safe: convert while nothing else uses the model.
+ */
+public final class Converter {
+
+    private Converter() {}
+
+    /**
+     * Converts a prepared model in place.
+     *
+     * @param model the prepared model; its root block may itself be replaced
+     * @param engine the quantized engine to select and pack for
+     * @return what was converted, and the engine in use
+     * @throws QEngineUnavailableException if this libtorch build does not have {@code engine}
+     * @throws UncalibratedLayerException if a static layer was never calibrated
+     * @throws BackendCapabilityException if the backend cannot run a layer's config
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for
+     * @throws IllegalStateException if the model holds no twins (never prepared, or already
+     *     converted)
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(Model model, QEngine engine) throws QuantizationException {
+        Objects.requireNonNull(model, "model");
+        Session s = new Session(engine, model.getNDManager());
+        Block root = model.getBlock();
+        Block out = s.run(root);
+        if (out != root) {
+            model.setBlock(out);
+        }
+        return s.report;
+    }
+
+    /**
+     * Converts a prepared block tree in place.
+     *
+     * @param root the root block (it cannot itself be a twin; convert the Model for that)
+     * @param owner the manager that will own (and on close free) the packed weights
+     * @param engine the quantized engine to select and pack for
+     * @return what was converted, and the engine in use
+     * @throws QEngineUnavailableException if this libtorch build does not have {@code engine}
+     * @throws UncalibratedLayerException if a static layer was never calibrated
+     * @throws BackendCapabilityException if the backend cannot run a layer's config
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for, or a twin
+     *     root
+     * @throws IllegalStateException if the tree holds no twins
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(Block root, NDManager owner, QEngine engine)
+            throws QuantizationException {
+        Objects.requireNonNull(root, "root");
+        Objects.requireNonNull(owner, "owner");
+        if (root instanceof QuantTwin) {
+            throw new UnsupportedBlockException(
+                    "(root)",
+                    root.getClass().getSimpleName(),
+                    "the root block itself would be replaced; convert the Model instead",
+                    convertible());
+        }
+        Session s = new Session(engine, owner);
+        s.run(root);
+        return s.report;
+    }
+
+    /**
+     * Returns the twin classes the converter turns into INT8 blocks.
+     *
+     * @return simple class names
+     */
+    static List<String> convertible() {
+        return List.of(
+                ObservedLinear.class.getSimpleName(),
+                ObservedBertSelfAttention.class.getSimpleName());
+    }
+
+    /** One planned replacement. */
+    private static final class Plan {
+        final Block parent;
+        final String key;
+        final QuantTwin twin;
+        final String reluKey;
+        final List<Object[]> innerSwaps = new ArrayList<>();
+        Block replacement;
+
+        Plan(Block parent, String key, QuantTwin twin, String reluKey) {
+            this.parent = parent;
+            this.key = key;
+            this.twin = twin;
+            this.reluKey = reluKey;
+        }
+    }
+
+    private static final class Session {
+        private final QEngine requested;
+        private final NDManager owner;
+        private final List<Plan> plans = new ArrayList<>();
+        private final List<ConvertReport.Entry> entries = new ArrayList<>();
+        private final List<QuantizedLinear> made = new ArrayList<>();
+        private int alreadyQuantized;
+        private BackendTarget target;
+        private ConvertReport report;
+
+        Session(QEngine requested, NDManager owner) {
+            if (requested == null) {
+                throw new IllegalArgumentException(
+                        "engine was null, must be one of " + QEngine.available());
+            }
+            this.requested = requested;
+            this.owner = owner;
+        }
+
+        Block run(Block root) throws QuantizationException {
+            QEngine.select(requested);
+            QEngine inUse = QEngine.current();
+            target = inUse == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+            if (root instanceof QuantTwin) {
+                plans.add(new Plan(null, null, (QuantTwin) root, null));
+            } else {
+                walk(root, "");
+            }
+            if (plans.isEmpty()) {
+                throw new IllegalStateException(
+                        alreadyQuantized > 0
+                                ? "the model holds "
+                                        + alreadyQuantized
+                                        + " INT8 blocks and no twins: it was converted already;"
+                                        + " convert a freshly prepared model"
+                                : "the model holds no twins: prepare it (Preparer.prepare) and"
+                                        + " calibrate it before converting");
+            }
+            for (Plan p : plans) {
+                check(p.twin);
+            }
+            try {
+                for (Plan p : plans) {
+                    p.replacement = build(p);
+                }
+                for (Plan p : plans) {
+                    if (p.parent != null) {
+                        String why =
+                                ChildSwapper.whyNot(p.parent, p.twin, p.replacement.getClass());
+                        if (why != null) {
+                            throw new UnsupportedBlockException(
+                                    p.twin.path(),
+                                    p.twin.getClass().getSimpleName(),
+                                    "its INT8 form cannot be put in its parent "
+                                            + p.parent.getClass().getSimpleName()
+                                            + ": "
+                                            + why,
+                                    convertible());
+                        }
+                    }
+                }
+            } catch (QuantizationException | RuntimeException e) {
+                for (QuantizedLinear l : made) {
+                    l.packed().close();
+                }
+                throw e;
+            }
+            for (QuantizedLinear l : made) {
+                owner.attachInternal("djlquant-packed-" + UUID.randomUUID(), l.packed());
+            }
+            Block newRoot = root;
+            for (Plan p : plans) {
+                Block inner = p.twin.original();
+                for (Object[] s : p.innerSwaps) {
+                    ChildSwapper.replace(inner, (String) s[0], (Block) s[1], (Block) s[2]);
+                }
+                if (p.parent == null) {
+                    newRoot = p.replacement;
+                    continue;
+                }
+                ChildSwapper.replace(p.parent, p.key, (Block) p.twin, p.replacement);
+                if (p.reluKey != null) {
+                    Block relu = ChildSwapper.childrenOf(p.parent).get(p.reluKey);
+                    ChildSwapper.replace(
+                            p.parent,
+                            p.reluKey,
+                            relu,
+                            new LambdaBlock(
+                                    Function.identity(), "ReLU fused into " + p.twin.path()));
+                }
+            }
+            report = new ConvertReport(inUse, entries, made);
+            return newRoot;
+        }
+
+        private void walk(Block block, String path) {
+            BlockList children = block.getChildren();
+            for (int i = 0; i < children.size(); i++) {
+                Pair<String, Block> c = children.get(i);
+                Block child = c.getValue();
+                String childPath = path.isEmpty() ? c.getKey() : path + "." + c.getKey();
+                if (child instanceof QuantizedLinear
+                        || child instanceof QuantizedBertSelfAttention) {
+                    alreadyQuantized++;
+                    continue;
+                }
+                if (child instanceof QuantTwin) {
+                    QuantTwin twin = (QuantTwin) child;
+                    String reluKey = null;
+                    if (block instanceof SequentialBlock
+                            && twin instanceof ObservedLinear
+                            && twin.control().config().mode().observesActivations()
+                            && i + 1 < children.size()
+                            && children.get(i + 1).getValue() instanceof LambdaBlock
+                            && "ReLU"
+                                    .equals(
+                                            ((LambdaBlock) children.get(i + 1).getValue())
+                                                    .getName())) {
+                        reluKey = children.get(i + 1).getKey();
+                    }
+                    plans.add(new Plan(block, c.getKey(), twin, reluKey));
+                    continue;
+                }
+                walk(child, childPath);
+            }
+        }
+
+        private void check(QuantTwin twin) {
+            if (!(twin instanceof ObservedLinear || twin instanceof ObservedBertSelfAttention)) {
+                throw new UnsupportedBlockException(
+                        twin.path(),
+                        twin.getClass().getSimpleName(),
+                        "the converter has no INT8 form for this twin kind",
+                        convertible());
+            }
+            QConfig config = twin.control().config();
+            if (config.mode() == QMode.WEIGHT_ONLY) {
+                throw new UnsupportedBlockException(
+                        twin.path(),
+                        twin.getClass().getSimpleName(),
+                        "WEIGHT_ONLY layers have no in-place libtorch INT8 form; prepare them"
+                                + " DYNAMIC or STATIC, or leave them FP32 (null config)",
+                        convertible());
+            }
+            try {
+                target.check(config);
+            } catch (IllegalArgumentException e) {
+                throw new BackendCapabilityException(twin.path(), e);
+            }
+            if (twin instanceof ObservedBertSelfAttention) {
+                for (Pair<String, Block> c : twin.getChildren()) {
+                    if (c.getValue() instanceof QuantTwin) {
+                        check((QuantTwin) c.getValue());
+                    }
+                }
+            }
+        }
+
+        private Block build(Plan p) throws QuantizationException {
+            if (p.twin instanceof ObservedBertSelfAttention) {
+                ObservedBertSelfAttention twin = (ObservedBertSelfAttention) p.twin;
+                BertSelfAttention original = (BertSelfAttention) twin.original();
+                entries.add(
+                        new ConvertReport.Entry(
+                                twin.path(),
+                                twin.getClass().getSimpleName(),
+                                QuantizedBertSelfAttention.class.getSimpleName(),
+                                QMode.STATIC,
+                                false,
+                                0,
+                                0));
+                List<Object[]> swaps = new ArrayList<>();
+                for (Pair<String, Block> c : ChildSwapper.childrenOf(original)) {
+                    if (!(c.getValue() instanceof ObservedLinear)) {
+                        throw new UnsupportedBlockException(
+                                twin.path() + "." + c.getKey(),
+                                c.getValue().getClass().getSimpleName(),
+                                "the projections of a static BERT attention must all be INT8"
+                                        + " (ObservedLinear); a float projection here is not"
+                                        + " supported",
+                                convertible());
+                    }
+                    swaps.add(
+                            new Object[] {
+                                c.getKey(),
+                                c.getValue(),
+                                linear((ObservedLinear) c.getValue(), false)
+                            });
+                }
+                p.innerSwaps.addAll(swaps);
+                QParams probs =
+                        twin.control().has(TwinControl.PROBS)
+                                ? params(twin, TwinControl.PROBS)
+                                : null;
+                return new QuantizedBertSelfAttention(original, twin.path(), QMode.STATIC, probs);
+            }
+            return linear((ObservedLinear) p.twin, p.reluKey != null);
+        }
+
+        private QuantizedLinear linear(ObservedLinear twin, boolean fuseRelu)
+                throws QuantizationException {
+            TwinControl control = twin.control();
+            QMode mode = control.config().mode() == QMode.DYNAMIC ? QMode.DYNAMIC : QMode.STATIC;
+            Parameter w = twin.getParameters().get("weight");
+            if (w == null || !w.isInitialized()) {
+                throw new IllegalStateException(
+                        "layer " + twin.path() + ": weight is not initialized; nothing to convert");
+            }
+            NDArray wa = w.getArray();
+            long[] shape = wa.getShape().getShape();
+            float[] weight = wa.toFloatArray();
+            Parameter b =
+                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
+            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            QParams wp = params(twin, TwinControl.WEIGHT);
+            QParams in = null;
+            QParams out = null;
+            if (mode == QMode.STATIC) {
+                in = params(twin, TwinControl.INPUT);
+                if (!control.has(TwinControl.OUTPUT)) {
+                    throw new IllegalStateException(
+                            "layer "
+                                    + twin.path()
+                                    + ": a static twin without an output observer cannot be"
+                                    + " converted; prepare it again with this version");
+                }
+                out = params(twin, TwinControl.OUTPUT);
+            }
+            QuantizedLinear q =
+                    QuantizedLinear.create(
+                            twin.path(),
+                            mode,
+                            weight,
+                            shape,
+                            wp,
+                            bias,
+                            in,
+                            out,
+                            fuseRelu,
+                            control.config().activationSpec().reduceRange());
+            made.add(q);
+            entries.add(
+                    new ConvertReport.Entry(
+                            twin.path(),
+                            twin.getClass().getSimpleName(),
+                            QuantizedLinear.class.getSimpleName(),
+                            mode,
+                            fuseRelu,
+                            q.weightBytes(),
+                            4L * weight.length));
+            return q;
+        }
+
+        private static QParams params(QuantTwin twin, String role) {
+            TwinControl control = twin.control();
+            QParams p;
+            try {
+                p = control.params(role);
+            } catch (IllegalStateException e) {
+                throw new UncalibratedLayerException(twin.path(), role, e);
+            }
+            if (control.config().learnableScale()) {
+                Map<String, NDArray> learnt = control.learnedScales();
+                NDArray s = learnt.get(role);
+                if (s != null) {
+                    float[] scales = s.toFloatArray();
+                    for (int i = 0; i < scales.length; i++) {
+                        scales[i] = Math.abs(scales[i]);
+                    }
+                    p = new QParams(p.spec(), scales, p.zeroPoints(), p.paramShape());
+                }
+            }
+            return p;
+        }
+    }
+}
