@@ -37,8 +37,12 @@ import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
  *       __setstate__} while libtorch loads it (so for the engine current at load time), with the
  *       activation range reduction of the layer's config;
  *   <li>STATIC / QAT: the input is quantized with the calibrated scale and zero point (clamped to
- *       the 7-bit range first when the config reduces it, as the simulation does). A layer whose
- *       output goes to float ops runs {@code
+ *       the 7-bit range first when the config reduces it, as the simulation does). A twin that
+ *       observes its output (the preparer's default for static Linears) runs {@code
+ *       quantized::linear} requantizing to those output parameters and hands the {@code quint8}
+ *       tensor on (consumers dequantize it, or requantize it to their own input parameters); this
+ *       works on every engine. A twin without output parameters whose output goes to float ops
+ *       runs {@code
  *       quantized::linear_with_input_q_dq_qweight_dq_output_fp32} (fbgemm, so {@link QEngine#X86}
  *       or {@link QEngine#FBGEMM} only): exactly the fake-quant simulation, INT8 GEMM with a float
  *       output. Inside a {@code SequentialBlock}, a static layer followed by another static layer
