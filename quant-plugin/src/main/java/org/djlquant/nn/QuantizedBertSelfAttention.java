@@ -26,8 +26,9 @@ import org.djlquant.scheme.QParams;
  * parameters), so the three projections cost one quantize instead of three (their "input" observers
  * saw the same tensor; if their parameters differ anyway, each projection quantizes its own input).
  * Q, K, V are dequantized for the float matmuls. The attention probabilities' calibrated parameters
- * ({@link #getProbsParams()}) are kept for exporters; libtorch 2.7.1's CPU build has no integer
- * kernel for {@code quantized::matmul} on x86 (it runs through float), so P stays float here.
+ * ({@link #getProbsParams()}) are kept for exporters; P stays float here. PyTorch's {@code
+ * quantized::matmul} has integer kernels only in builds with {@code USE_RUY_QMATMUL} (its source,
+ * {@code qmatmul.cpp}); whether the x86 libtorch 2.7.1 build has them was not checked.
  *
  * <p>Lifecycle and thread-safety as {@link QuantizedLinear}.
  */

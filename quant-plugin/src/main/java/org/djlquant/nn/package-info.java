@@ -10,6 +10,15 @@
  * trains the same weights and its parameter file loads into an unprepared model and back. The
  * returned {@link org.djlquant.nn.PrepareReport} lists every block path and what happened to it.
  *
+ * <p>{@link org.djlquant.nn.Converter#convert} then replaces the twins of a calibrated (or
+ * QAT-trained) model in place by real INT8 blocks run by libtorch's quantized kernels: {@link
+ * org.djlquant.nn.QuantizedLinear} (dynamic or static, ReLU fused) and {@link
+ * org.djlquant.nn.QuantizedBertSelfAttention}; the {@link org.djlquant.nn.ConvertReport} names the
+ * engine and every converted layer. Converted blocks expose, read-only, what an exporter needs
+ * (mode, engine, INT8 weights and their parameters, bias, activation parameters, fused ReLU, path).
+ * Their packed weights are native and owned by the model's manager: closing the model frees them
+ * once. Converted blocks may run concurrently (the op library is stateless).
+ *
  * <p>Lifecycle: prepare once, then calibrate (observers on) or train (fake quantization on), then
  * compute parameters and convert. Twins hold observer state in Java (no native memory) and create
  * their per-forward arrays in the input's manager. Not thread-safe: one forward at a time per

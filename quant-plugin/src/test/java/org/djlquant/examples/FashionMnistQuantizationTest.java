@@ -9,18 +9,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.nn.core.Linear;
-import ai.djl.training.DefaultTrainingConfig;
-import ai.djl.training.EasyTrain;
-import ai.djl.training.ParameterStore;
-import ai.djl.training.Trainer;
-import ai.djl.training.dataset.ArrayDataset;
-import ai.djl.training.loss.Loss;
-import ai.djl.training.optimizer.Optimizer;
-import ai.djl.training.tracker.Tracker;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
@@ -40,6 +30,7 @@ import org.djlquant.nn.Preparer;
 import org.djlquant.nn.Twins;
 import org.djlquant.qat.QatScheduleListener;
 import org.djlquant.report.ErrorReport;
+import org.djlquant.testing.FashionMnistMlp;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -53,13 +44,9 @@ import org.junit.jupiter.api.Test;
 class FashionMnistQuantizationTest {
 
     private static final int TRAIN = 8_000;
-    private static final int BATCH = 200;
 
     static SequentialBlock mlp() {
-        return new SequentialBlock()
-                .add(Linear.builder().setUnits(128).build())
-                .add(Activation::relu)
-                .add(Linear.builder().setUnits(10).build());
+        return FashionMnistMlp.mlp();
     }
 
     @Test
@@ -143,44 +130,11 @@ class FashionMnistQuantizationTest {
     private static void train(
             Model model, NDArray x, NDArray y, int epochs, QatScheduleListener listener)
             throws Exception {
-        DefaultTrainingConfig cfg =
-                new DefaultTrainingConfig(Loss.softmaxCrossEntropyLoss())
-                        .optOptimizer(
-                                Optimizer.adam()
-                                        .optLearningRateTracker(Tracker.fixed(2e-3f))
-                                        .build());
-        if (listener != null) {
-            cfg.addTrainingListeners(listener);
-        }
-        ArrayDataset ds =
-                new ArrayDataset.Builder().setData(x).optLabels(y).setSampling(BATCH, true).build();
-        try (Trainer trainer = model.newTrainer(cfg)) {
-            trainer.initialize(new Shape(BATCH, 784));
-            EasyTrain.fit(trainer, epochs, ds, null);
-        }
+        FashionMnistMlp.train(model, x, y, epochs, listener);
     }
 
     private static double accuracy(Block block, NDManager m, NDArray x, int[] labels) {
-        ParameterStore ps = new ParameterStore(m, false);
-        int correct = 0;
-        for (int i = 0; i < labels.length; i += 1000) {
-            try (NDManager sub = m.newSubManager()) {
-                NDArray batch = x.get(i + ":" + (i + 1000));
-                batch.attach(sub);
-                long[] pred =
-                        block.forward(ps, new NDList(batch), false)
-                                .head()
-                                .argMax(1)
-                                .toType(DataType.INT64, false)
-                                .toLongArray();
-                for (int j = 0; j < pred.length; j++) {
-                    if (pred[j] == labels[i + j]) {
-                        correct++;
-                    }
-                }
-            }
-        }
-        return correct / (double) labels.length;
+        return FashionMnistMlp.accuracy(block, m, x, labels);
     }
 
     private static byte[] save(Block block) throws java.io.IOException {

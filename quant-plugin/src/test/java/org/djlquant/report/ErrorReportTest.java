@@ -85,6 +85,11 @@ class ErrorReportTest {
                             y += (double) x[r * 6 + k] * w[o * 6 + k];
                             yq += (double) xq[r * 6 + k] * wq[o * 6 + k];
                         }
+                        // static twins also fake-quantize their output
+                        yq =
+                                QuantMath.fakeQuantize(
+                                        new float[] {(float) yq}, new long[] {1}, p.get("output"))[
+                                        0];
                         signal += y * y;
                         noise += (yq - y) * (yq - y);
                     }

