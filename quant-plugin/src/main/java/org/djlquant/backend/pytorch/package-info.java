@@ -15,8 +15,19 @@
  *   <li>{@link org.djlquant.backend.pytorch.QuantizedActivation} is a {@code quint8} tensor held in
  *       libtorch, so chained static layers keep activations INT8 between them;
  *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a
- *       standalone {@code .pt} model that plain DJL loads: the exported path.
+ *       standalone {@code .pt} model that plain DJL loads;
+ *   <li>{@link org.djlquant.backend.pytorch.TorchScriptExporter} writes a whole prepared and
+ *       calibrated block tree as ONE TorchScript archive (INT8 kernels for quantized layers, float
+ *       ops for the rest) with a {@link org.djlquant.backend.pytorch.QuantizationManifest} inside;
+ *       blocks are lowered by {@link org.djlquant.backend.pytorch.BlockLowering}s registered per
+ *       class in {@link org.djlquant.backend.pytorch.Lowerings} (users add their own);
+ *       parameter-free blocks come from {@link org.djlquant.backend.pytorch.ExportableBlocks};
+ *       {@link org.djlquant.backend.pytorch.QuantizedArtifacts} reads the manifest, checks it
+ *       against the running libtorch and quantized engine and loads the model: the exported path.
  * </ul>
+ *
+ * <p>Export lifecycle: prepare, calibrate, (optionally check the simulation), export; the archive
+ * packs its INT8 weights at load for the engine current then, which must be the manifest's.
  *
  * <p>Lifecycle: select the engine first, then create {@code PackedLinear}s (weights are packed for
  * the engine current at creation), call {@code forward} any number of times, close each once.

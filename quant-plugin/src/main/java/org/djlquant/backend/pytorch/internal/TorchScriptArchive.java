@@ -34,6 +34,7 @@ import org.djlquant.QuantizationException;
  * name/constants.pkl                 pickle of the constants tuple: always {@code ()}
  * name/version                       file-format version, {@value #FILE_FORMAT_VERSION}
  * name/byteorder                     "little"
+ * name/extra/file                    optional extra files, ignored by libtorch
  * </pre>
  *
  * <p>The root object is a {@link Pickler.ScriptObject} of a class defined in one of the code files,
@@ -80,6 +81,7 @@ public final class TorchScriptArchive {
     public static final class Builder {
         private final String archiveName;
         private final Map<String, String> code = new LinkedHashMap<>();
+        private final Map<String, byte[]> extras = new LinkedHashMap<>();
         private Pickler.ScriptObject root;
 
         private Builder(String archiveName) {
@@ -101,6 +103,28 @@ public final class TorchScriptArchive {
             Objects.requireNonNull(source, "source");
             if (code.putIfAbsent(module, source) != null) {
                 throw new IllegalArgumentException("module was '" + module + "', added twice");
+            }
+            return this;
+        }
+
+        /**
+         * Adds an extra file, stored as {@code <name>/extra/<fileName>}: libtorch loads the module
+         * without reading it ({@code torch.jit.save}'s {@code _extra_files}), other tools read it
+         * from the zip without loading the model.
+         *
+         * @param fileName a file name: letters, digits, '.', '_' or '-'
+         * @param content the bytes
+         * @return this builder
+         */
+        public Builder addExtra(String fileName, byte[] content) {
+            if (fileName == null || !fileName.matches("[A-Za-z0-9._-]+")) {
+                throw new IllegalArgumentException(
+                        "extra file name was '" + fileName + "', must match [A-Za-z0-9._-]+");
+            }
+            Objects.requireNonNull(content, "content");
+            if (extras.putIfAbsent(fileName, content.clone()) != null) {
+                throw new IllegalArgumentException(
+                        "extra file name was '" + fileName + "', added twice");
             }
             return this;
         }
@@ -154,6 +178,9 @@ public final class TorchScriptArchive {
                         "version",
                         (FILE_FORMAT_VERSION + "\n").getBytes(StandardCharsets.US_ASCII));
                 put(zip, "byteorder", "little".getBytes(StandardCharsets.US_ASCII));
+                for (Map.Entry<String, byte[]> e : extras.entrySet()) {
+                    put(zip, "extra/" + e.getKey(), e.getValue());
+                }
             } catch (IOException e) {
                 // a ByteArrayOutputStream does not fail
                 throw new UncheckedIOException(e);
