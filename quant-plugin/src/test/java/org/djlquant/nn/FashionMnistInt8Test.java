@@ -12,7 +12,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.calibrate.Calibrator;
 import org.djlquant.calibrate.IdxReader;
