@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.ObservedBertSelfAttention;
 import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.transformer.BertEmbeddings;
@@ -47,6 +48,7 @@ final class BuiltinLowerings {
         r.register(BertEncoder.class, BuiltinLowerings::bertEncoder);
         r.register(BertLayer.class, BuiltinLowerings::bertLayer);
         r.register(BertSelfAttention.class, BuiltinLowerings::bertSelfAttention);
+        r.register(ObservedBertSelfAttention.class, BuiltinLowerings::observedBertSelfAttention);
     }
 
     // ---------------------------------------------------------------- paths
@@ -369,6 +371,13 @@ final class BuiltinLowerings {
             LoweringContext ctx, String hint, String path, String cls, String x, QParams p) {
         QSpec spec = p.spec();
         boolean signed = spec.dtype() == QDataType.INT8;
+        if (p.size() != 1) {
+            throw new UnsupportedExportException(
+                    path,
+                    cls,
+                    "activation parameters with " + p.size() + " scales",
+                    List.of("per-tensor activation parameters"));
+        }
         if ((spec.dtype() != QDataType.UINT8 && !signed) || spec.reduceRange()) {
             throw new UnsupportedExportException(
                     path,
@@ -713,7 +722,43 @@ final class BuiltinLowerings {
 
     private static List<String> bertSelfAttention(
             LoweringContext ctx, Block block, String path, List<String> inputs) {
-        BertSelfAttention att = (BertSelfAttention) block;
+        return attention(ctx, (BertSelfAttention) block, null, path, inputs);
+    }
+
+    /**
+     * The observed twin of our BERT attention: the same graph as {@link BertSelfAttention}, plus a
+     * QuantizeLinear/DequantizeLinear of the attention probabilities P with the twin's {@code
+     * probs} parameters, as its fake-quant forward rounds P.
+     */
+    private static List<String> observedBertSelfAttention(
+            LoweringContext ctx, Block block, String path, List<String> inputs) {
+        ObservedBertSelfAttention twin = (ObservedBertSelfAttention) block;
+        if (twin.control().config().learnableScale()) {
+            throw new UnsupportedExportException(
+                    path,
+                    block.getClass().getName(),
+                    "QAT with learnt (LSQ) scales is not exported",
+                    List.of("STATIC", "QAT without learnable scales"));
+        }
+        QParams probs;
+        try {
+            probs = twin.control().computeParams().get(TwinControl.PROBS);
+        } catch (IllegalStateException e) {
+            throw new UncalibratedLayerException(path, e);
+        }
+        return attention(ctx, (BertSelfAttention) twin.original(), probs, path, inputs);
+    }
+
+    /**
+     * BERT self-attention: {@code output(concat_heads(softmax(Q Kᵀ / √d + m) V))}; with {@code
+     * probs}, P goes through QuantizeLinear/DequantizeLinear with those parameters.
+     */
+    private static List<String> attention(
+            LoweringContext ctx,
+            BertSelfAttention att,
+            QParams probParams,
+            String path,
+            List<String> inputs) {
         String x = inputs.get(0);
         String mask = inputs.get(1);
         Block query = att.getQuery();
@@ -737,6 +782,9 @@ final class BuiltinLowerings {
                                         new float[] {(float) Math.sqrt(headSize)})));
         String masked = ctx.op("Add", path + ".scores", List.of(scaled, mask));
         String probs = ctx.op("Softmax", path + ".probs", List.of(masked), "axis", -1L);
+        if (probParams != null) {
+            probs = qdq(ctx, path + ".probs", path, att.getClass().getName(), probs, probParams);
+        }
         String context = ctx.op("MatMul", path + ".context", List.of(probs, v));
         String merged =
                 ctx.op(
@@ -750,9 +798,19 @@ final class BuiltinLowerings {
                         "Reshape",
                         path + ".context",
                         List.of(merged, ctx.longs(path + ".merge", new long[] {0, 0, hidden}, 3)));
-        ctx.record(path, "float attention: MatMul, Softmax, MatMul (" + heads + " heads)");
+        ctx.record(
+                path,
+                (probParams == null
+                                ? "float attention: MatMul, Softmax, MatMul ("
+                                : "attention: MatMul, Softmax, QDQ of P (s="
+                                        + probParams.scale()
+                                        + " z="
+                                        + probParams.zeroPoint()
+                                        + "), MatMul (")
+                        + heads
+                        + " heads)");
         Block out = att.getOutput();
-        return List.of(ctx.lowerOne(out, childPath(block, out, path), flat));
+        return List.of(ctx.lowerOne(out, childPath(att, out, path), flat));
     }
 
     private static String heads(

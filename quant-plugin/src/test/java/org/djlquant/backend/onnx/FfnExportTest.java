@@ -42,8 +42,12 @@ import org.junit.jupiter.api.io.TempDir;
  * On top, ONNX QuantizeLinear divides by the scale while the simulation multiplies by the float32
  * reciprocal: an input within an ulp of a rounding tie may land one step away, which moves an
  * output of the layer by at most {@code s_x · max|W|} and, through the next layer, by at most
- * {@code s_x · max|W1| · max_j Σ_i |W2[j,i]|}; the test counts such elements (expected: none or a
- * handful) and bounds every difference by the accumulation term plus one step in each layer.
+ * {@code s_x · max|W1| · max_j Σ_i |W2[j,i]|}. Static layers also quantize their output (as the
+ * simulation does): an output within the accumulation error of a rounding tie may land one output
+ * step {@code s_y} away, which moves the FFN output by {@code s_y2} in the last layer and by at
+ * most {@code s_y1 · max_j Σ_i |W2[j,i]|} through the next layer. The test counts elements beyond
+ * the accumulation tolerance (expected: none or a handful) and bounds every difference by the
+ * accumulation term plus one input step and one output step in each layer.
  */
 class FfnExportTest {
 
@@ -198,7 +202,10 @@ class FfnExportTest {
             maxY = Math.max(maxY, Math.abs(v));
         }
         double acc = 1e-4 * maxY;
-        double oneStep = l2.stepBound() + l1.stepBound() * l2.maxRowAbsSum();
+        double oneStep =
+                l2.stepBound()
+                        + l2.outputStep()
+                        + (l1.stepBound() + l1.outputStep()) * l2.maxRowAbsSum();
         int beyond = 0;
         for (int i = 0; i < fake.length; i++) {
             if (Math.abs(fake[i] - actual[i]) > acc || Math.abs(reference[i] - actual[i]) > acc) {
@@ -227,7 +234,8 @@ class FfnExportTest {
     }
 
     /** One linear layer's float weights and its parameters, with ONNX-semantics references. */
-    private record Layer(float[] w, float[] b, int out, int in, QParams weight, QParams input) {
+    private record Layer(
+            float[] w, float[] b, int out, int in, QParams weight, QParams input, QParams output) {
 
         static Layer of(SequentialBlock net, int index, Map<String, Map<String, QParams>> params) {
             Linear lin = (Linear) net.getChildren().get(index).getValue();
@@ -246,7 +254,8 @@ class FfnExportTest {
                     (int) s.get(0),
                     (int) s.get(1),
                     p.get(TwinControl.WEIGHT),
-                    p.get(TwinControl.INPUT));
+                    p.get(TwinControl.INPUT),
+                    p.get(TwinControl.OUTPUT));
         }
 
         /** Dequantized weight as stored: rint(w · (1/s)) clamped to [-128, 127], times s. */
@@ -284,10 +293,16 @@ class FfnExportTest {
             return (input != null ? input.scale() : lastDynamicScale) * maxAbsW();
         }
 
+        /** One step of the output grid (static layers quantize their output), else 0. */
+        double outputStep() {
+            return output != null ? output.scale() : 0;
+        }
+
         private static double lastDynamicScale;
 
         /**
-         * Static layer: the bias is stored as INT32 on the grid s_x · s_w[j] (see the exporter).
+         * Static layer: the bias is stored as INT32 on the grid s_x · s_w[j] (see the exporter);
+         * the output goes through QuantizeLinear/DequantizeLinear with the output parameters.
          */
         float[] staticRef(float[] x, int rows) {
             float[] stored = new float[out];
@@ -295,8 +310,21 @@ class FfnExportTest {
                 float s = input.scale() * weight.scaleAt(weight.size() == 1 ? 0 : j);
                 stored[j] = (float) (Math.rint(b[j] / s) * s);
             }
-            return new Layer(w, stored, out, in, weight, input)
-                    .linear(x, rows, input.scale(), input.zeroPoint());
+            float[] y =
+                    new Layer(w, stored, out, in, weight, input, output)
+                            .linear(x, rows, input.scale(), input.zeroPoint());
+            if (output == null) {
+                return y;
+            }
+            float s = output.scale();
+            long z = output.zeroPoint();
+            long lo = output.spec().qmin();
+            long hi = output.spec().qmax();
+            for (int i = 0; i < y.length; i++) {
+                double q = Math.max(lo, Math.min(hi, Math.rint(y[i] / s) + z));
+                y[i] = (float) ((q - z) * s);
+            }
+            return y;
         }
 
         /** ONNX DynamicQuantizeLinear: s = (max(0, max) - min(0, min)) / 255, zp = rint(-min/s). */
