@@ -120,8 +120,14 @@ class MiniLmExportTest {
             float[][] ortFp32 = embedOnnx(floatReport.file(), t);
             double fp32Diff = maxAbs(fp32, ortFp32);
 
+            // the project's MiniLM static recipe (as the in-place and TorchScript tests): the FFN
+            // down-projections stay FP32; quantizing their outputs too costs cosine 0.91 min
             Preparer.prepare(
-                    pt, QConfigMapping.global(QConfig.staticInt8(BackendTarget.ONNXRUNTIME)));
+                    pt,
+                    QConfigMapping.builder()
+                            .optGlobal(QConfig.staticInt8(BackendTarget.ONNXRUNTIME))
+                            .optPathGlob("encoder.*.output", null)
+                            .build());
             embed(pt, t, calibration);
             Twins.setObserving(pt.getBlock(), false);
             Twins.setFakeQuant(pt.getBlock(), true);
@@ -173,8 +179,10 @@ class MiniLmExportTest {
             assertTrue(staticVsFake.mean() >= 0.985, "static vs fake-quant " + staticVsFake);
             assertTrue(staticVsFp32.min() >= 0.98, "static vs FP32 " + staticVsFp32);
             assertTrue(emb8VsFp32.min() >= 0.98, "INT8 embeddings vs FP32 " + emb8VsFp32);
-            assertTrue(originalSize > 3 * embReport.sizeBytes(), "INT8 embeddings size");
-            assertTrue(originalSize > 1.4 * staticReport.sizeBytes(), "static size");
+            // with the recipe's six FP32 down-projections (6 x 1536 x 384 x 4 B = 14.2 MB) and the
+            // 30522 x 384 float word table (46.9 MB): static ~69 MB; INT8 embeddings ~34 MB
+            assertTrue(originalSize > 2.5 * embReport.sizeBytes(), "INT8 embeddings size");
+            assertTrue(originalSize > 1.25 * staticReport.sizeBytes(), "static size");
             Map<String, String> layers = staticReport.layers();
             assertTrue(layers.get("encoder.01.attention.query").startsWith("static INT8 QDQ"));
             assertEquals("LayerNormalization", layers.get("encoder.06.outputNorm"));
