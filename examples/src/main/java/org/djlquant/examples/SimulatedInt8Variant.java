@@ -21,9 +21,10 @@ import org.djlquant.nn.Twins;
 /**
  * {@code sim-dynamic-int8} and {@code sim-static-int8}: the imported model prepared with the fbgemm
  * dynamic or static INT8 preset ({@link QConfig#dynamicInt8}, {@link QConfig#staticInt8}) for every
- * {@code Linear}, then evaluated with fake quantization on. This is a <em>simulation</em>: FP32
- * kernels plus rounding, so its accuracy and cosine are what the INT8 model would give, while its
- * speed and size are not measured (it has no artifact of its own).
+ * {@code Linear} (static: except the FFN down-projections, kept FP32), then evaluated with fake
+ * quantization on. This is a <em>simulation</em>: FP32 kernels plus rounding, so its accuracy and
+ * cosine are what the INT8 model would give, while its speed and size are not measured (it has no
+ * artifact of its own).
  *
  * <p>The static variant calibrates its activation observers (histogram, MSE) on the context's
  * calibration sentences, through a {@link CalibratingTranslator} around the sentence translator;
@@ -31,6 +32,9 @@ import org.djlquant.nn.Twins;
  * quantized per batch).
  */
 public final class SimulatedInt8Variant extends ModelVariant {
+
+    /** Path pattern of the FFN down-projections the static variant keeps in FP32. */
+    static final String FFN_DOWN_PROJECTIONS = "encoder.*.output";
 
     private final QMode mode;
     private String summary = "(not built yet)";
@@ -66,9 +70,12 @@ public final class SimulatedInt8Variant extends ModelVariant {
     /** {@inheritDoc} */
     @Override
     public String description() {
-        return (mode == QMode.DYNAMIC ? "dynamic" : "static")
-                + " INT8 fbgemm preset on every Linear, SIMULATED (fake quantization on FP32"
-                + " libtorch)";
+        return (mode == QMode.DYNAMIC
+                        ? "dynamic INT8 fbgemm preset on every Linear"
+                        : "static INT8 fbgemm preset, FFN down-projections ("
+                                + FFN_DOWN_PROJECTIONS
+                                + ") FP32")
+                + ", SIMULATED (fake quantization on FP32 libtorch)";
     }
 
     /** {@inheritDoc} */
@@ -92,7 +99,13 @@ public final class SimulatedInt8Variant extends ModelVariant {
                 mode == QMode.DYNAMIC
                         ? QConfig.dynamicInt8(BackendTarget.FBGEMM)
                         : QConfig.staticInt8(BackendTarget.FBGEMM);
-        PrepareReport report = Preparer.prepare(model, QConfigMapping.global(config));
+        QConfigMapping.Builder mapping = QConfigMapping.builder().optGlobal(config);
+        if (mode == QMode.STATIC) {
+            // the project's MiniLM static recipe: the FFN down-projections stay FP32 (quantizing
+            // their inputs and outputs too costs most of the accuracy; see the converter's tests)
+            mapping.optPathGlob(FFN_DOWN_PROJECTIONS, null);
+        }
+        PrepareReport report = Preparer.prepare(model, mapping.build());
         int layers = report.twins().size();
         if (layers == 0) {
             throw new IllegalStateException(
