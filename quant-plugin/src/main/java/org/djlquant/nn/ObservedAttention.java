@@ -1,23 +1,14 @@
 package org.djlquant.nn;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
-import ai.djl.nn.Block;
-import ai.djl.nn.BlockList;
-import ai.djl.nn.ParameterList;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
 import org.djlquant.config.QConfig;
 
 /**
@@ -32,10 +23,8 @@ import org.djlquant.config.QConfig;
  * {@code (B, S, N, H) -> (B, N, S, H)}, a 3-D 0/1 mask turned into offsets of -100000 as the
  * original does, a 4-D mask added as given. Children, parameters, save and load are the original's.
  */
-public final class ObservedAttention extends AbstractBlock implements QuantTwin {
+public final class ObservedAttention extends AttentionTwin<ScaledDotProductAttentionBlock> {
 
-    private final ScaledDotProductAttentionBlock original;
-    private final TwinControl control;
     private final int embeddingSize;
     private final int headCount;
     private final Dropout probsDropout;
@@ -48,8 +37,7 @@ public final class ObservedAttention extends AbstractBlock implements QuantTwin 
      * @param config its config
      */
     public ObservedAttention(ScaledDotProductAttentionBlock original, String path, QConfig config) {
-        this.original = original;
-        this.control = new TwinControl(path, config, false, TwinControl.PROBS);
+        super(original, path, config);
         this.embeddingSize =
                 (Integer)
                         Reflect.read(
@@ -62,24 +50,6 @@ public final class ObservedAttention extends AbstractBlock implements QuantTwin 
                                 original,
                                 ScaledDotProductAttentionBlock.class,
                                 "attentionProbsDropout");
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public String path() {
-        return control.path();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Block original() {
-        return original;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public TwinControl control() {
-        return control;
     }
 
     /** {@inheritDoc} */
@@ -154,61 +124,5 @@ public final class ObservedAttention extends AbstractBlock implements QuantTwin 
 
     private NDArray heads(NDArray x, long batch, long seq, long head) {
         return x.reshape(batch, seq, headCount, head).transpose(0, 2, 1, 3);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return original.getOutputShapes(inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public BlockList getChildren() {
-        return original.getChildren();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ParameterList getDirectParameters() {
-        return original.getDirectParameters();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void initialize(NDManager manager, DataType dataType, Shape... inputShapes) {
-        original.initialize(manager, dataType, inputShapes);
-        beforeInitialize(inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public boolean isInitialized() {
-        return original.isInitialized();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getInputShapes() {
-        return original.getInputShapes();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public PairList<String, Shape> describeInput() {
-        return original.describeInput();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void saveParameters(DataOutputStream os) throws IOException {
-        original.saveParameters(os);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadParameters(NDManager manager, DataInputStream is)
-            throws IOException, MalformedModelException {
-        original.loadParameters(manager, is);
     }
 }

@@ -1,20 +1,10 @@
 package org.djlquant.nn;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
-import ai.djl.nn.BlockList;
-import ai.djl.nn.ParameterList;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.PairList;
-import java.io.DataInputStream;
-import java.io.DataOutputStream;
-import java.io.IOException;
 import org.djlquant.config.QConfig;
 import org.djlquant.nn.transformer.BertSelfAttention;
 
@@ -28,10 +18,7 @@ import org.djlquant.nn.transformer.BertSelfAttention;
  * computed here so that P can be observed; softmax and the mask stay float. Children, parameters,
  * save and load are the original's (same bytes). Not thread-safe while observing.
  */
-public final class ObservedBertSelfAttention extends AbstractBlock implements QuantTwin {
-
-    private final BertSelfAttention original;
-    private final TwinControl control;
+public final class ObservedBertSelfAttention extends AttentionTwin<BertSelfAttention> {
 
     /**
      * Creates the twin. The original's projections should already be twins.
@@ -41,26 +28,7 @@ public final class ObservedBertSelfAttention extends AbstractBlock implements Qu
      * @param config its config (STATIC or QAT)
      */
     public ObservedBertSelfAttention(BertSelfAttention original, String path, QConfig config) {
-        this.original = original;
-        this.control = new TwinControl(path, config, false, TwinControl.PROBS);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public String path() {
-        return control.path();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Block original() {
-        return original;
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public TwinControl control() {
-        return control;
+        super(original, path, config);
     }
 
     /** {@inheritDoc} */
@@ -95,61 +63,5 @@ public final class ObservedBertSelfAttention extends AbstractBlock implements Qu
             int headSize) {
         NDArray y = projection.forward(ps, new NDList(x), training).head();
         return y.reshape(batch, tokens, heads, headSize).transpose(0, 2, 1, 3);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getOutputShapes(Shape[] inputShapes) {
-        return original.getOutputShapes(inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public BlockList getChildren() {
-        return original.getChildren();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public ParameterList getDirectParameters() {
-        return original.getDirectParameters();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void initialize(NDManager manager, DataType dataType, Shape... inputShapes) {
-        original.initialize(manager, dataType, inputShapes);
-        beforeInitialize(inputShapes);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public boolean isInitialized() {
-        return original.isInitialized();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public Shape[] getInputShapes() {
-        return original.getInputShapes();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public PairList<String, Shape> describeInput() {
-        return original.describeInput();
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void saveParameters(DataOutputStream os) throws IOException {
-        original.saveParameters(os);
-    }
-
-    /** {@inheritDoc} */
-    @Override
-    public void loadParameters(NDManager manager, DataInputStream is)
-            throws IOException, MalformedModelException {
-        original.loadParameters(manager, is);
     }
 }
