@@ -130,9 +130,10 @@ class WeightOnlyPackedLinearTest {
 
     @Test
     void closingTwiceIsHarmlessAndForwardAfterCloseThrows() throws Exception {
+        float[] scales = new float[16];
+        java.util.Arrays.fill(scales, 0.5f);
         WeightOnlyPackedLinear l =
-                WeightOnlyPackedLinear.int8(
-                        new byte[16 * 4], new long[] {16, 4}, new float[16], null);
+                WeightOnlyPackedLinear.int8(new byte[16 * 4], new long[] {16, 4}, scales, null);
         l.close();
         l.close();
         assertTrue(l.isClosed());
