@@ -50,7 +50,12 @@ import org.djlquant.scheme.QParams;
  *   <li>{@link ObservedBertSelfAttention} → {@link QuantizedBertSelfAttention} (INT8 projections,
  *       float softmax and matmuls); a dynamic BERT attention, rewired in place by prepare, keeps
  *       its block and gets {@link QuantizedLinear} projections;
- *   <li>any other twin (convolutions, DJL's attention, weight-only layers) is refused with {@link
+ *   <li>an {@link ObservedLinear} prepared {@link QMode#WEIGHT_ONLY} → {@link WeightOnlyLinear}
+ *       (INT8 per channel or INT4 per group, float activations, libtorch's CPU weight-only kernels,
+ *       from the twin's "weight" parameters; this includes the projections of a weight-only BERT
+ *       attention, which prepare wraps in place). An INT4 shape libtorch cannot take is refused
+ *       with {@link WeightOnlyShapeException};
+ *   <li>any other twin (convolutions, DJL's attention) is refused with {@link
  *       UnsupportedBlockException} naming its path and class.
  * </ul>
  *
@@ -161,6 +166,7 @@ public final class Converter {
         private final List<Plan> plans = new ArrayList<>();
         private final List<ConvertReport.Entry> entries = new ArrayList<>();
         private final List<QuantizedLinear> made = new ArrayList<>();
+        private final List<WeightOnlyLinear> madeWeightOnly = new ArrayList<>();
         private int alreadyQuantized;
         private BackendTarget target;
         private ConvertReport report;
@@ -220,10 +226,16 @@ public final class Converter {
                 for (QuantizedLinear l : made) {
                     l.packed().close();
                 }
+                for (WeightOnlyLinear l : madeWeightOnly) {
+                    l.packed().close();
+                }
                 throw e;
             }
             for (QuantizedLinear l : made) {
                 owner.attachInternal("djlquant-packed-" + UUID.randomUUID(), l.packed());
+            }
+            for (WeightOnlyLinear l : madeWeightOnly) {
+                owner.attachInternal("djlquant-weight-only-" + UUID.randomUUID(), l.packed());
             }
             Block newRoot = root;
             for (Plan p : plans) {
@@ -246,7 +258,7 @@ public final class Converter {
                                     Function.identity(), "ReLU fused into " + p.twin.path()));
                 }
             }
-            report = new ConvertReport(inUse, entries, made);
+            report = new ConvertReport(inUse, entries, made, madeWeightOnly);
             return newRoot;
         }
 
@@ -257,7 +269,8 @@ public final class Converter {
                 Block child = c.getValue();
                 String childPath = path.isEmpty() ? c.getKey() : path + "." + c.getKey();
                 if (child instanceof QuantizedLinear
-                        || child instanceof QuantizedBertSelfAttention) {
+                        || child instanceof QuantizedBertSelfAttention
+                        || child instanceof WeightOnlyLinear) {
                     alreadyQuantized++;
                     continue;
                 }
@@ -291,12 +304,11 @@ public final class Converter {
                         convertible());
             }
             QConfig config = twin.control().config();
-            if (config.mode() == QMode.WEIGHT_ONLY) {
+            if (config.mode() == QMode.WEIGHT_ONLY && !(twin instanceof ObservedLinear)) {
                 throw new UnsupportedBlockException(
                         twin.path(),
                         twin.getClass().getSimpleName(),
-                        "WEIGHT_ONLY layers have no in-place libtorch INT8 form; prepare them"
-                                + " DYNAMIC or STATIC, or leave them FP32 (null config)",
+                        "WEIGHT_ONLY has an in-place form for linear layers (ObservedLinear) only",
                         convertible());
             }
             try {
@@ -351,7 +363,40 @@ public final class Converter {
                                 : null;
                 return new QuantizedBertSelfAttention(original, twin.path(), QMode.STATIC, probs);
             }
-            return linear((ObservedLinear) p.twin, p.reluKey != null);
+            ObservedLinear linear = (ObservedLinear) p.twin;
+            if (linear.control().config().mode() == QMode.WEIGHT_ONLY) {
+                return weightOnly(linear);
+            }
+            return linear(linear, p.reluKey != null);
+        }
+
+        private WeightOnlyLinear weightOnly(ObservedLinear twin) throws QuantizationException {
+            Parameter w = twin.getParameters().get("weight");
+            if (w == null || !w.isInitialized()) {
+                throw new IllegalStateException(
+                        "layer " + twin.path() + ": weight is not initialized; nothing to convert");
+            }
+            NDArray wa = w.getArray();
+            long[] shape = wa.getShape().getShape();
+            float[] weight = wa.toFloatArray();
+            Parameter b =
+                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
+            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            WeightOnlyLinear.checkShape(twin.path(), shape, twin.control().config().weightSpec());
+            WeightOnlyLinear q =
+                    WeightOnlyLinear.create(
+                            twin.path(), weight, shape, params(twin, TwinControl.WEIGHT), bias);
+            madeWeightOnly.add(q);
+            entries.add(
+                    new ConvertReport.Entry(
+                            twin.path(),
+                            twin.getClass().getSimpleName(),
+                            WeightOnlyLinear.class.getSimpleName(),
+                            QMode.WEIGHT_ONLY,
+                            false,
+                            q.weightBytes(),
+                            4L * weight.length));
+            return q;
         }
 
         private QuantizedLinear linear(ObservedLinear twin, boolean fuseRelu)
