@@ -18,6 +18,7 @@ import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QEngineUnavailableException;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
@@ -91,8 +92,31 @@ public final class Converter {
      * @throws QuantizationException if libtorch refuses to pack a weight
      */
     public static ConvertReport convert(Model model, QEngine engine) throws QuantizationException {
+        return convert(model, engine, WeightOnlyPackedLinear.Compute.FLOAT32);
+    }
+
+    /**
+     * Converts a prepared model in place, with weight-only layers computing in the given dtype (see
+     * {@link WeightOnlyLinear}; other layers ignore it).
+     *
+     * @param model the prepared model; its root block may itself be replaced
+     * @param engine the quantized engine to select and pack for
+     * @param weightOnlyCompute FLOAT32 (matches the simulation, slow loops) or BFLOAT16 (fast
+     *     loops, bfloat16 activations)
+     * @return what was converted, and the engine in use
+     * @throws QEngineUnavailableException if this libtorch build does not have {@code engine}
+     * @throws UncalibratedLayerException if a static layer was never calibrated
+     * @throws BackendCapabilityException if the backend cannot run a layer's config
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for
+     * @throws WeightOnlyShapeException for a weight-only shape the kernel cannot take
+     * @throws IllegalStateException if the model holds no twins
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(
+            Model model, QEngine engine, WeightOnlyPackedLinear.Compute weightOnlyCompute)
+            throws QuantizationException {
         Objects.requireNonNull(model, "model");
-        Session s = new Session(engine, model.getNDManager());
+        Session s = new Session(engine, model.getNDManager(), weightOnlyCompute);
         Block root = model.getBlock();
         Block out = s.run(root);
         if (out != root) {
@@ -118,6 +142,30 @@ public final class Converter {
      */
     public static ConvertReport convert(Block root, NDManager owner, QEngine engine)
             throws QuantizationException {
+        return convert(root, owner, engine, WeightOnlyPackedLinear.Compute.FLOAT32);
+    }
+
+    /**
+     * Converts a prepared block tree in place, with weight-only layers computing in the given dtype
+     * (see {@link WeightOnlyLinear}).
+     *
+     * @param root the root block (it cannot itself be a twin; convert the Model for that)
+     * @param owner the manager that will own (and on close free) the packed weights
+     * @param engine the quantized engine to select and pack for
+     * @param weightOnlyCompute FLOAT32 or BFLOAT16
+     * @return what was converted, and the engine in use
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for, or a twin
+     *     root
+     * @throws WeightOnlyShapeException for a weight-only shape the kernel cannot take
+     * @throws IllegalStateException if the tree holds no twins
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(
+            Block root,
+            NDManager owner,
+            QEngine engine,
+            WeightOnlyPackedLinear.Compute weightOnlyCompute)
+            throws QuantizationException {
         Objects.requireNonNull(root, "root");
         Objects.requireNonNull(owner, "owner");
         if (root instanceof QuantTwin) {
@@ -127,7 +175,7 @@ public final class Converter {
                     "the root block itself would be replaced; convert the Model instead",
                     convertible());
         }
-        Session s = new Session(engine, owner);
+        Session s = new Session(engine, owner, weightOnlyCompute);
         s.run(root);
         return s.report;
     }
@@ -163,6 +211,7 @@ public final class Converter {
     private static final class Session {
         private final QEngine requested;
         private final NDManager owner;
+        private final WeightOnlyPackedLinear.Compute compute;
         private final List<Plan> plans = new ArrayList<>();
         private final List<ConvertReport.Entry> entries = new ArrayList<>();
         private final List<QuantizedLinear> made = new ArrayList<>();
@@ -171,7 +220,8 @@ public final class Converter {
         private BackendTarget target;
         private ConvertReport report;
 
-        Session(QEngine requested, NDManager owner) {
+        Session(QEngine requested, NDManager owner, WeightOnlyPackedLinear.Compute compute) {
+            this.compute = Objects.requireNonNull(compute, "weightOnlyCompute");
             if (requested == null) {
                 throw new IllegalArgumentException(
                         "engine was null, must be one of " + QEngine.available());
@@ -382,10 +432,16 @@ public final class Converter {
             Parameter b =
                     twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
             float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
-            WeightOnlyLinear.checkShape(twin.path(), shape, twin.control().config().weightSpec());
+            WeightOnlyLinear.checkShape(
+                    twin.path(), shape, twin.control().config().weightSpec(), compute);
             WeightOnlyLinear q =
                     WeightOnlyLinear.create(
-                            twin.path(), weight, shape, params(twin, TwinControl.WEIGHT), bias);
+                            twin.path(),
+                            weight,
+                            shape,
+                            params(twin, TwinControl.WEIGHT),
+                            bias,
+                            compute);
             madeWeightOnly.add(q);
             entries.add(
                     new ConvertReport.Entry(

@@ -35,6 +35,13 @@ import org.djlquant.scheme.QuantMath;
  *       {@link WeightOnlyShapeException}.
  * </ul>
  *
+ * <p>Compute ({@link WeightOnlyPackedLinear.Compute}): FLOAT32 (default) equals the simulation up
+ * to float32 summation order but runs libtorch's non-vectorized loops (slow); BFLOAT16 casts the
+ * activations, scales and output to bfloat16 for the vectorized loops (about {@code 2^-8} relative
+ * error on top of the weight quantization). Chosen per conversion: {@link
+ * Converter#convert(ai.djl.Model, org.djlquant.backend.pytorch.QEngine,
+ * WeightOnlyPackedLinear.Compute)}.
+ *
  * <p>Memory: {@link #weightBytes()} native bytes of weight values ({@code out · in} for INT8,
  * {@code out · in / 2} for INT4) plus {@link #paramBytes()} of float32 scales (and zeros); the
  * float weights stay in the model's parameters until the model is closed (as for {@link
@@ -70,13 +77,19 @@ public final class WeightOnlyLinear extends AbstractBlock {
      * @param shape {@code {out, in}}
      * @param wp the weight parameters (see the class documentation for the forms accepted)
      * @param bias {@code out} biases or null
+     * @param compute the dtype the kernel computes in
      * @return the layer; its native tensors are closed by {@link #close()}
      * @throws WeightOnlyShapeException if the INT4 kernel cannot take the shape or group size
      * @throws IllegalArgumentException if the parameters have a form no kernel runs
      * @throws QuantizationException if libtorch refuses the tensors
      */
     static WeightOnlyLinear create(
-            String path, float[] weight, long[] shape, QParams wp, float[] bias)
+            String path,
+            float[] weight,
+            long[] shape,
+            QParams wp,
+            float[] bias,
+            WeightOnlyPackedLinear.Compute compute)
             throws QuantizationException {
         int out = (int) shape[0];
         int in = (int) shape[1];
@@ -100,7 +113,10 @@ public final class WeightOnlyLinear extends AbstractBlock {
                 }
             }
             return new WeightOnlyLinear(
-                    path, WeightOnlyPackedLinear.int8(q8, shape, scales, bias), wp, shape.clone());
+                    path,
+                    WeightOnlyPackedLinear.int8(q8, shape, scales, bias, compute),
+                    wp,
+                    shape.clone());
         }
         if (dtype == QDataType.INT4 && g.kind() == Granularity.Kind.PER_GROUP && g.axis() == 1) {
             String why = WeightOnlyPackedLinear.int4ShapeProblem(shape, g.groupSize());
@@ -123,7 +139,8 @@ public final class WeightOnlyLinear extends AbstractBlock {
             }
             return new WeightOnlyLinear(
                     path,
-                    WeightOnlyPackedLinear.int4(u, shape, g.groupSize(), scales, zeros, bias),
+                    WeightOnlyPackedLinear.int4(
+                            u, shape, g.groupSize(), scales, zeros, bias, compute),
                     wp,
                     shape.clone());
         }
@@ -142,10 +159,18 @@ public final class WeightOnlyLinear extends AbstractBlock {
      * @param path the layer path
      * @param shape {@code {out, in}}
      * @param spec the weight spec of the layer's config
+     * @param compute the dtype the kernel will compute in
      * @throws WeightOnlyShapeException naming the path, the value and what is allowed
      */
-    static void checkShape(String path, long[] shape, QSpec spec) {
+    static void checkShape(
+            String path, long[] shape, QSpec spec, WeightOnlyPackedLinear.Compute compute) {
         Granularity g = spec.granularity();
+        if (spec.dtype() == QDataType.INT8) {
+            String why = WeightOnlyPackedLinear.int8ShapeProblem(shape, compute);
+            if (why != null) {
+                throw new WeightOnlyShapeException(path, why);
+            }
+        }
         if (spec.dtype() == QDataType.INT4 && g.kind() == Granularity.Kind.PER_GROUP) {
             String why = WeightOnlyPackedLinear.int4ShapeProblem(shape, g.groupSize());
             if (why != null) {
@@ -183,6 +208,15 @@ public final class WeightOnlyLinear extends AbstractBlock {
      */
     public String path() {
         return path;
+    }
+
+    /**
+     * Returns the dtype the kernel computes in.
+     *
+     * @return the compute dtype
+     */
+    public WeightOnlyPackedLinear.Compute getCompute() {
+        return packed.getCompute();
     }
 
     /**
@@ -254,6 +288,8 @@ public final class WeightOnlyLinear extends AbstractBlock {
         return "WeightOnlyLinear(INT"
                 + bits()
                 + (bits() == 4 ? " group " + groupSize() : "")
+                + ", "
+                + getCompute()
                 + ", "
                 + Arrays.toString(weightShape)
                 + ")";

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
@@ -165,6 +166,54 @@ class WeightOnlyConvertTest {
         assertTrue(sqnr > 15, "INT4 weight-only SQNR " + sqnr);
         double fine = ffnCase(QConfig.weightOnlyInt4(32, BackendTarget.FBGEMM), 4, "INT4 g32");
         assertTrue(fine > sqnr, "smaller groups are more accurate: " + fine + " vs " + sqnr);
+    }
+
+    /**
+     * BFLOAT16 compute rounds the activations, scales and outputs to bfloat16 (8-bit mantissa,
+     * relative error up to 2^-9 per rounding, about 2^-9/√3 RMS), so against the simulation it is
+     * not within float32 rounding; we require the converted output within 40 dB SQNR of the
+     * simulation (bfloat16 rounding noise alone is about 50 dB for one layer, two layers and the
+     * output rounding take a few dB) and its SQNR vs FP32 within 0.5 dB of the simulation's.
+     */
+    @Test
+    void bfloat16ComputeStaysCloseToTheSimulation() throws Exception {
+        for (QConfig qc :
+                List.of(
+                        QConfig.weightOnlyInt8(BackendTarget.FBGEMM),
+                        QConfig.weightOnlyInt4(128, BackendTarget.FBGEMM))) {
+            Engine.getEngine("PyTorch").setRandomSeed(21);
+            try (Model model = Model.newInstance("wo-bf16", "PyTorch")) {
+                SequentialBlock block = ffn768();
+                block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 16, 768));
+                model.setBlock(block);
+                NDManager m = model.getNDManager();
+                NDList x = gaussian(m, 2, 16, 768);
+                float[] fp32 = run(block, m, x);
+                Preparer.prepare(model, QConfigMapping.global(qc));
+                Twins.setFakeQuant(model.getBlock(), true);
+                float[] sim = run(model.getBlock(), m, x);
+                ConvertReport report =
+                        Converter.convert(
+                                model, QEngine.X86, WeightOnlyPackedLinear.Compute.BFLOAT16);
+                assertEquals(
+                        WeightOnlyPackedLinear.Compute.BFLOAT16,
+                        report.weightOnlyLinears().get(0).getCompute());
+                float[] got = run(model.getBlock(), m, x);
+                double vsSim = ConverterTest.sqnr(sim, got);
+                double sqnr = ConverterTest.sqnr(fp32, got);
+                double sqnrSim = ConverterTest.sqnr(fp32, sim);
+                System.out.printf(
+                        Locale.ROOT,
+                        "BFLOAT16 compute %s FFN: SQNR vs simulation %.2f dB, vs FP32 %.2f dB (sim"
+                                + " %.2f dB)%n",
+                        qc.weightSpec(),
+                        vsSim,
+                        sqnr,
+                        sqnrSim);
+                assertTrue(vsSim > 40, "vs simulation " + vsSim);
+                assertEquals(sqnrSim, sqnr, 0.5);
+            }
+        }
     }
 
     @Test

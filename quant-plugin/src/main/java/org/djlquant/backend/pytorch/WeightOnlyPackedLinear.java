@@ -37,10 +37,14 @@ import org.djlquant.backend.pytorch.internal.WeightOnlyOps;
  * needs {@code groupSize} in {@link #INT4_GROUP_SIZES}, {@code K} a multiple of {@code groupSize}
  * and {@code N} a multiple of {@link #INT4_OUT_MULTIPLE}. INT8 has no shape rule.
  *
- * <p>Arithmetic: with float32 activations both kernels run their portable (non-vectorized) float32
- * loops on x86 ({@code c += a · (q · s)} for INT8, {@code c += a · (u' · s + z)} for INT4, float32
- * accumulation); their vectorized paths are for bfloat16 activations only. Results equal a float
- * matmul with the dequantized weights up to float32 summation order.
+ * <p>Arithmetic ({@link Compute}): with {@link Compute#FLOAT32} both kernels run their portable
+ * (non-vectorized) float32 loops on x86 ({@code c += a · (q · s)} for INT8, {@code c += a · (u' · s
+ * + z)} for INT4, float32 accumulation), so results equal a float matmul with the dequantized
+ * weights up to float32 summation order, but slowly. Their vectorized (AVX2 / AVX-512) paths take
+ * bfloat16 activations only: {@link Compute#BFLOAT16} casts the input, the scales (and zeros) to
+ * bfloat16, accumulates in float32 and rounds the output to bfloat16 before casting it back
+ * (relative error about {@code 2^-9} per rounding). The bfloat16 INT8 loop reads 16 input features
+ * at a time, so it needs {@code in} a multiple of {@link #BF16_IN_MULTIPLE}.
  *
  * <p>Lifecycle: {@link #close()} frees the native tensors; it is idempotent. {@link #forward} after
  * close throws. Thread-safety: {@code forward} may run concurrently; do not close while a call
@@ -54,6 +58,19 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
     /** INT4: the number of output features must be a multiple of this (libtorch's packing). */
     public static final int INT4_OUT_MULTIPLE = 16;
 
+    /** BFLOAT16 compute: the number of input features must be a multiple of this. */
+    public static final int BF16_IN_MULTIPLE = 16;
+
+    /** The dtype the kernel computes in. */
+    public enum Compute {
+        /** float32 activations, scales and output: exact up to summation order, slow loops. */
+        FLOAT32,
+        /**
+         * bfloat16 activations, scales (and zeros) and output, float32 accumulation: fast loops.
+         */
+        BFLOAT16
+    }
+
     /** The weight format. */
     public enum Kind {
         /** INT8 weights, one scale per output channel. */
@@ -64,6 +81,8 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
 
     private final WeightOnlyOps ops;
     private final Kind kind;
+    private final Compute compute;
+    private final String method;
     private final IValue weight;
     private final IValue params;
     private final IValue bias;
@@ -78,6 +97,7 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
     private WeightOnlyPackedLinear(
             WeightOnlyOps ops,
             Kind kind,
+            Compute compute,
             IValue weight,
             IValue params,
             IValue bias,
@@ -87,6 +107,10 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
             long paramBytes) {
         this.ops = ops;
         this.kind = kind;
+        this.compute = compute;
+        this.method =
+                WeightOnlyOps.method(
+                        kind == Kind.INT4_PER_GROUP, compute == Compute.BFLOAT16, bias != null);
         this.weight = weight;
         this.params = params;
         this.bias = bias;
@@ -111,7 +135,29 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
      */
     public static WeightOnlyPackedLinear int8(byte[] q, long[] shape, float[] scales, float[] bias)
             throws QuantizationException {
-        checkShape(shape);
+        return int8(q, shape, scales, bias, Compute.FLOAT32);
+    }
+
+    /**
+     * Creates an INT8 weight-only layer computing in the given dtype.
+     *
+     * @param q the int8 weight values, row-major {@code [out, in]}
+     * @param shape {@code {out, in}}; for BFLOAT16 {@code in} a multiple of {@link
+     *     #BF16_IN_MULTIPLE}
+     * @param scales {@code out} per-output-channel scales, each finite and {@code > 0}
+     * @param bias {@code out} float biases, or {@code null}
+     * @param compute the kernel's dtype
+     * @return the layer; the caller closes it
+     * @throws IllegalArgumentException if an argument is invalid; the message names it
+     * @throws QuantizationException if libtorch refuses the tensors
+     */
+    public static WeightOnlyPackedLinear int8(
+            byte[] q, long[] shape, float[] scales, float[] bias, Compute compute)
+            throws QuantizationException {
+        String why = int8ShapeProblem(shape, compute);
+        if (why != null) {
+            throw new IllegalArgumentException(why);
+        }
         int out = (int) shape[0];
         int in = (int) shape[1];
         checkLength("q", q == null ? -1 : q.length, (long) out * in);
@@ -123,11 +169,20 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
         WeightOnlyOps ops = WeightOnlyOps.get();
         List<IValue> made = new ArrayList<>();
         try (NDManager m = Engine.getEngine("PyTorch").newBaseManager()) {
-            IValue w = keep(ops, made, m.create(q, new Shape(shape)));
-            IValue s = keep(ops, made, m.create(scales));
-            IValue b = bias == null ? null : keep(ops, made, m.create(bias));
+            IValue w = keep(ops, made, m.create(q, new Shape(shape)), false);
+            IValue s = keep(ops, made, m.create(scales), compute == Compute.BFLOAT16);
+            IValue b = bias == null ? null : keep(ops, made, m.create(bias), false);
             return new WeightOnlyPackedLinear(
-                    ops, Kind.INT8_PER_CHANNEL, w, s, b, shape, 0, (long) out * in, 4L * out);
+                    ops,
+                    Kind.INT8_PER_CHANNEL,
+                    compute,
+                    w,
+                    s,
+                    b,
+                    shape,
+                    0,
+                    (long) out * in,
+                    (compute == Compute.BFLOAT16 ? 2L : 4L) * out);
         } catch (RuntimeException e) {
             made.forEach(IValue::close);
             throw e;
@@ -152,6 +207,32 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
      */
     public static WeightOnlyPackedLinear int4(
             byte[] u, long[] shape, int groupSize, float[] scales, float[] zeros, float[] bias)
+            throws QuantizationException {
+        return int4(u, shape, groupSize, scales, zeros, bias, Compute.FLOAT32);
+    }
+
+    /**
+     * Creates an INT4 weight-only layer computing in the given dtype.
+     *
+     * @param u the 4-bit weight values in {@code [0, 15]}, row-major {@code [out, in]}
+     * @param shape {@code {out, in}}
+     * @param groupSize one of {@link #INT4_GROUP_SIZES}
+     * @param scales row-major {@code [out, in / groupSize]} scales
+     * @param zeros row-major {@code [out, in / groupSize]} float offsets
+     * @param bias {@code out} float biases, or {@code null}
+     * @param compute the kernel's dtype
+     * @return the layer; the caller closes it
+     * @throws IllegalArgumentException if an argument is invalid
+     * @throws QuantizationException if libtorch refuses the tensors
+     */
+    public static WeightOnlyPackedLinear int4(
+            byte[] u,
+            long[] shape,
+            int groupSize,
+            float[] scales,
+            float[] zeros,
+            float[] bias,
+            Compute compute)
             throws QuantizationException {
         String why = int4ShapeProblem(shape, groupSize);
         if (why != null) {
@@ -196,18 +277,24 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
                         "libtorch could not pack a [" + out + ", " + in + "] INT4 weight", e);
             }
             made.add(packed);
-            IValue s = keep(ops, made, m.create(sz, new Shape(groups, out, 2)));
-            IValue b = bias == null ? null : keep(ops, made, m.create(bias));
+            IValue s =
+                    keep(
+                            ops,
+                            made,
+                            m.create(sz, new Shape(groups, out, 2)),
+                            compute == Compute.BFLOAT16);
+            IValue b = bias == null ? null : keep(ops, made, m.create(bias), false);
             return new WeightOnlyPackedLinear(
                     ops,
                     Kind.INT4_PER_GROUP,
+                    compute,
                     packed,
                     s,
                     b,
                     shape,
                     groupSize,
                     (long) out * in / 2,
-                    8L * out * groups);
+                    (compute == Compute.BFLOAT16 ? 4L : 8L) * out * groups);
         } catch (RuntimeException e) {
             made.forEach(IValue::close);
             throw e;
@@ -246,9 +333,29 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
         return null;
     }
 
-    private static IValue keep(WeightOnlyOps ops, List<IValue> made, NDArray a) {
+    /**
+     * Says why the INT8 kernel cannot take a weight shape in a compute dtype.
+     *
+     * @param shape {@code {out, in}}
+     * @param compute the compute dtype
+     * @return null if it can, else a message naming the value given and what is allowed
+     */
+    public static String int8ShapeProblem(long[] shape, Compute compute) {
+        checkShape(shape);
+        if (compute == Compute.BFLOAT16 && shape[1] % BF16_IN_MULTIPLE != 0) {
+            return "INT8 in features (K) was "
+                    + shape[1]
+                    + ", must be a multiple of "
+                    + BF16_IN_MULTIPLE
+                    + " for BFLOAT16 compute (libtorch's vectorized _weight_int8pack_mm loop);"
+                    + " FLOAT32 compute takes any K";
+        }
+        return null;
+    }
+
+    private static IValue keep(WeightOnlyOps ops, List<IValue> made, NDArray a, boolean bf16) {
         try (IValue v = IValue.from((PtNDArray) a)) {
-            IValue kept = ops.run("keep", v);
+            IValue kept = ops.run(bf16 ? "keep_bf16" : "keep", v);
             made.add(kept);
             return kept;
         }
@@ -315,12 +422,21 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
     private IValue run(IValue xv) {
         if (kind == Kind.INT8_PER_CHANNEL) {
             return bias == null
-                    ? ops.run("int8_linear_no_bias", xv, weight, params)
-                    : ops.run("int8_linear", xv, weight, params, bias);
+                    ? ops.run(method, xv, weight, params)
+                    : ops.run(method, xv, weight, params, bias);
         }
         return bias == null
-                ? ops.run("int4_linear_no_bias", xv, weight, group, params)
-                : ops.run("int4_linear", xv, weight, group, params, bias);
+                ? ops.run(method, xv, weight, group, params)
+                : ops.run(method, xv, weight, group, params, bias);
+    }
+
+    /**
+     * Returns the dtype the kernel computes in.
+     *
+     * @return the compute dtype
+     */
+    public Compute getCompute() {
+        return compute;
     }
 
     /**
@@ -370,8 +486,9 @@ public final class WeightOnlyPackedLinear implements AutoCloseable {
     }
 
     /**
-     * Returns the native bytes of the float32 quantization parameters: {@code 4 · out} scales for
-     * INT8, {@code 8 · out · in / groupSize} scales and zeros for INT4 (bias not included).
+     * Returns the native bytes of the quantization parameters: {@code out} scales for INT8, {@code
+     * 2 · out · in / groupSize} scales and zeros for INT4, 4 bytes each for FLOAT32 compute and 2
+     * for BFLOAT16 (bias not included).
      *
      * @return the bytes
      */

@@ -128,6 +128,103 @@ class WeightOnlyPackedLinearTest {
         }
     }
 
+    /** Rounds a float to bfloat16 (nearest, ties to even), as libtorch's casts do. */
+    static float bf16(float f) {
+        int b = Float.floatToIntBits(f);
+        b += 0x7FFF + ((b >> 16) & 1);
+        return Float.intBitsToFloat(b & 0xFFFF0000);
+    }
+
+    /**
+     * BFLOAT16 compute against a Java reference that rounds the same values to bfloat16 (input,
+     * scales, zeros, the output before the float32 bias): equal up to float32 summation order,
+     * which can move the rounded output by one bfloat16 step ({@code 2^-8} relative).
+     */
+    @Test
+    void bfloat16ComputeEqualsTheReferenceWithBfloat16Rounding() throws Exception {
+        Random r = new Random(9);
+        int groups = K / 32;
+        byte[] q = new byte[N * K];
+        byte[] u = new byte[N * K];
+        float[] s8 = new float[N];
+        float[] s4 = new float[N * groups];
+        float[] z4 = new float[N * groups];
+        for (int n = 0; n < N; n++) {
+            s8[n] = 0.0021f + 0.00031f * n;
+            for (int g = 0; g < groups; g++) {
+                s4[n * groups + g] = 0.0113f + 0.0011f * g;
+                z4[n * groups + g] = -0.0371f * (n % 4);
+            }
+            for (int k = 0; k < K; k++) {
+                q[n * K + k] = (byte) (r.nextInt(256) - 128);
+                u[n * K + k] = (byte) r.nextInt(16);
+            }
+        }
+        float[] bias = gaussian(r, N);
+        float[] x = gaussian(r, 5 * K);
+        try (NDManager m = NDManager.newBaseManager("PyTorch");
+                WeightOnlyPackedLinear l8 =
+                        WeightOnlyPackedLinear.int8(
+                                q,
+                                new long[] {N, K},
+                                s8,
+                                bias,
+                                WeightOnlyPackedLinear.Compute.BFLOAT16);
+                WeightOnlyPackedLinear l4 =
+                        WeightOnlyPackedLinear.int4(
+                                u,
+                                new long[] {N, K},
+                                32,
+                                s4,
+                                z4,
+                                bias,
+                                WeightOnlyPackedLinear.Compute.BFLOAT16)) {
+            NDArray xa = m.create(x, new Shape(5, K));
+            float[] got8 = l8.forward(xa).toFloatArray();
+            float[] got4 = l4.forward(xa).toFloatArray();
+            double worst = 0;
+            for (int i = 0; i < 5; i++) {
+                for (int n = 0; n < N; n++) {
+                    double acc8 = 0;
+                    double acc4 = 0;
+                    double mag = 0;
+                    for (int k = 0; k < K; k++) {
+                        double xb = bf16(x[i * K + k]);
+                        acc8 += xb * (q[n * K + k] * (double) bf16(s8[n]));
+                        int p = n * groups + k / 32;
+                        acc4 += xb * ((u[n * K + k] - 8) * (double) bf16(s4[p]) + bf16(z4[p]));
+                        mag += Math.abs(xb) * 2;
+                    }
+                    double ref8 = bf16((float) acc8) + bias[n];
+                    double ref4 = bf16((float) acc4) + bias[n];
+                    double tol8 = Math.abs(acc8) * 0x1p-8 + 1e-5 * (1 + mag);
+                    double tol4 = Math.abs(acc4) * 0x1p-8 + 1e-5 * (1 + mag);
+                    assertEquals(ref8, got8[i * N + n], tol8, "INT8 row " + i + " col " + n);
+                    assertEquals(ref4, got4[i * N + n], tol4, "INT4 row " + i + " col " + n);
+                    worst =
+                            Math.max(
+                                    worst,
+                                    Math.abs(ref8 - got8[i * N + n]) / (1e-9 + Math.abs(acc8)));
+                }
+            }
+            System.out.println(
+                    "BFLOAT16 INT8 worst relative difference to the reference: " + worst);
+            assertEquals(2L * N, l8.paramBytes());
+            assertEquals(4L * N * groups, l4.paramBytes());
+        }
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                WeightOnlyPackedLinear.int8(
+                                        new byte[16 * 24],
+                                        new long[] {16, 24},
+                                        s8,
+                                        null,
+                                        WeightOnlyPackedLinear.Compute.BFLOAT16));
+        assertTrue(e.getMessage().contains("was 24") && e.getMessage().contains("16"));
+    }
+
     @Test
     void closingTwiceIsHarmlessAndForwardAfterCloseThrows() throws Exception {
         float[] scales = new float[16];
