@@ -54,6 +54,7 @@ final class BuiltinLowerings {
         Lowerings.register(BertSelfAttention.class, BuiltinLowerings::bertAttention);
         Lowerings.register(
                 ObservedBertSelfAttention.class, BuiltinLowerings::observedBertAttention);
+        WeightOnlyLowering.register();
     }
 
     // ---- composition
