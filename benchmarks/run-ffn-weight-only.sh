@@ -10,4 +10,4 @@ mvn -B -ntp -q -pl benchmarks -am package -DskipTests \
   dependency:build-classpath -Dmdep.outputFile="$PWD/$cp_file"
 exec java -Dai.djl.offline=true -Xmx4g \
   -cp "benchmarks/target/classes:$(cat "$cp_file")" \
-  org.djlquant.benchmarks.FfnWeightOnly "${1:-7}" "${2:-2}"
+  org.djlquant.benchmarks.FfnWeightOnly "${1:-3}" "${2:-1}"

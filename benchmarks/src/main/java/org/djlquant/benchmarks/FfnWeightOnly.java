@@ -33,6 +33,7 @@ import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
@@ -44,15 +45,16 @@ import org.djlquant.nn.WeightOnlyLinear;
 /**
  * Size and speed of weight-only INT8 and INT4 on the transformer feed-forward block 768 -> 3072 ->
  * ReLU -> 768, one thread, next to libtorch FP32, ONNX Runtime FP32 and dynamic INT8 (for
- * reference): the weight-only layers are made the product's way (prepare with {@link
- * QConfig#weightOnlyInt8} / {@link QConfig#weightOnlyInt4}, {@link Converter#convert}) and timed
- * through the block's forward. Two inputs: [8, 128, 768] (the issue's batch) and [1, 1, 768] (one
- * token, where reading the weights dominates). Variants run interleaved, round after round; the
- * medians are compared within this one run.
+ * reference), with the kernels computing in float32 (libtorch's non-vectorized loops) and in
+ * bfloat16 (its vectorized loops): the weight-only layers are made the product's way (prepare with
+ * {@link QConfig#weightOnlyInt8} / {@link QConfig#weightOnlyInt4}, {@link Converter#convert}) and
+ * timed through the block's forward. Two inputs: [8, 128, 768] (the issue's batch) and [1, 1, 768]
+ * (one token, where reading the weights dominates). Variants run interleaved, round after round;
+ * the medians are compared within this one run.
  *
- * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup]} (defaults 7, 2; the
- * one-token input runs 20 times as many rounds). Writes {@code
- * benchmarks/results/ffn-weight-only.{json,md}}.
+ * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup]} (defaults 3, 1, as the
+ * float32-compute rows take tens of seconds a call at [8, 128, 768]; the one-token input runs 20
+ * times as many rounds). Writes {@code benchmarks/results/ffn-weight-only.{json,md}}.
  */
 public final class FfnWeightOnly {
 
@@ -71,8 +73,8 @@ public final class FfnWeightOnly {
      */
     public static void main(String[] args)
             throws QuantizationException, IOException, MalformedModelException {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
-        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 1;
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
@@ -85,10 +87,20 @@ public final class FfnWeightOnly {
         float[] b2 = gaussian(random, HIDDEN, 0.02);
 
         Map<String, QConfig> configs = new LinkedHashMap<>();
-        configs.put("weight-only INT8 per channel", QConfig.weightOnlyInt8(BackendTarget.FBGEMM));
-        configs.put(
-                "weight-only INT4 group 128", QConfig.weightOnlyInt4(128, BackendTarget.FBGEMM));
-        configs.put("weight-only INT4 group 32", QConfig.weightOnlyInt4(32, BackendTarget.FBGEMM));
+        Map<String, Compute> computes = new LinkedHashMap<>();
+        QConfig int8 = QConfig.weightOnlyInt8(BackendTarget.FBGEMM);
+        QConfig int4g128 = QConfig.weightOnlyInt4(128, BackendTarget.FBGEMM);
+        QConfig int4g32 = QConfig.weightOnlyInt4(32, BackendTarget.FBGEMM);
+        configs.put("weight-only INT8 per channel, fp32 compute", int8);
+        computes.put("weight-only INT8 per channel, fp32 compute", Compute.FLOAT32);
+        configs.put("weight-only INT4 group 128, fp32 compute", int4g128);
+        computes.put("weight-only INT4 group 128, fp32 compute", Compute.FLOAT32);
+        configs.put("weight-only INT8 per channel, bf16 compute", int8);
+        computes.put("weight-only INT8 per channel, bf16 compute", Compute.BFLOAT16);
+        configs.put("weight-only INT4 group 128, bf16 compute", int4g128);
+        computes.put("weight-only INT4 group 128, bf16 compute", Compute.BFLOAT16);
+        configs.put("weight-only INT4 group 32, bf16 compute", int4g32);
+        computes.put("weight-only INT4 group 32, bf16 compute", Compute.BFLOAT16);
 
         StringBuilder json = new StringBuilder();
         StringBuilder md = new StringBuilder();
@@ -121,7 +133,8 @@ public final class FfnWeightOnly {
             for (Map.Entry<String, QConfig> c : configs.entrySet()) {
                 SequentialBlock b = ffn(manager, w1, b1, w2, b2);
                 Preparer.prepare(b, QConfigMapping.global(c.getValue()));
-                ConvertReport report = Converter.convert(b, manager, QEngine.X86);
+                ConvertReport report =
+                        Converter.convert(b, manager, QEngine.X86, computes.get(c.getKey()));
                 long params =
                         report.weightOnlyLinears().stream()
                                 .mapToLong(WeightOnlyLinear::paramBytes)
