@@ -107,10 +107,10 @@ class WeightOnlyConvertTest {
         Engine.getEngine("PyTorch").setRandomSeed(21);
         try (Model model = Model.newInstance("wo-ffn", "PyTorch")) {
             SequentialBlock block = ffn768();
-            block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 16, 768));
+            block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 8, 768));
             model.setBlock(block);
             NDManager m = model.getNDManager();
-            NDList x = gaussian(m, 2, 16, 768);
+            NDList x = gaussian(m, 1, 8, 768);
             float[] fp32 = run(block, m, x);
             Preparer.prepare(model, QConfigMapping.global(config));
             Twins.setFakeQuant(model.getBlock(), true);
@@ -184,10 +184,10 @@ class WeightOnlyConvertTest {
             Engine.getEngine("PyTorch").setRandomSeed(21);
             try (Model model = Model.newInstance("wo-bf16", "PyTorch")) {
                 SequentialBlock block = ffn768();
-                block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 16, 768));
+                block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 8, 768));
                 model.setBlock(block);
                 NDManager m = model.getNDManager();
-                NDList x = gaussian(m, 2, 16, 768);
+                NDList x = gaussian(m, 1, 8, 768);
                 float[] fp32 = run(block, m, x);
                 Preparer.prepare(model, QConfigMapping.global(qc));
                 Twins.setFakeQuant(model.getBlock(), true);

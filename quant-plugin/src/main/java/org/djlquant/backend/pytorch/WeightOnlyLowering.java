@@ -10,6 +10,7 @@ import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.TwinControl;
+import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.scheme.Granularity;
 import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QParams;
@@ -67,7 +68,7 @@ final class WeightOnlyLowering {
         try {
             params = control.computeParams();
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, e);
+            throw new UncalibratedLayerException(path, TwinControl.WEIGHT, "export", e);
         }
         QParams wp = params.get(TwinControl.WEIGHT);
         Parameter weight = twin.getDirectParameters().get("weight");
