@@ -54,7 +54,7 @@ import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
  * <p>A model converted in place ({@code org.djlquant.nn.Converter}) exports too: its {@code
  * QuantizedLinear} and {@code QuantizedBertSelfAttention} blocks are lowered to the same kernels
  * over their own INT8 weights and parameters, computing exactly what the in-place model computes
- * (see {@link ConvertedLowerings}); the manifest gets the same per-layer entries. Its checksum
+ * (see {@code ConvertedLowerings}); the manifest gets the same per-layer entries. Its checksum
  * covers what DJL saves of the converted tree (the INT8 layers hold no float parameters).
  *
  * <p>The export reads the model; it does not change it. Not thread-safe: do not run the model or
