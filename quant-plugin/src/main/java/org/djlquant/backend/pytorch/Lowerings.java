@@ -17,7 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * branches); our BERT blocks ({@code org.djlquant.nn.transformer}); and the observed twin {@code
  * ObservedLinear} (dynamic, static, QAT and weight-only INT8); the blocks made by the in-place
  * converter ({@code QuantizedLinear}, {@code QuantizedBertSelfAttention}) and DJL's {@code
- * LambdaBlock}s named {@code ReLU} and {@code GELU} (see {@link ConvertedLowerings}).
+ * LambdaBlock}s named {@code ReLU} and {@code GELU} (see {@code ConvertedLowerings}).
  *
  * <p>Thread-safe; registrations are process-wide and a later registration for a class replaces the
  * earlier one.
