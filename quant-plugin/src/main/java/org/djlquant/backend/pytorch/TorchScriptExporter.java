@@ -23,9 +23,9 @@ import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
 
 /**
- * Exports a whole (prepared and calibrated, converted in place, or plain) DJL block tree as ONE TorchScript archive
- * that plain DJL loads with the PyTorch engine: INT8 kernels for the quantized layers, float ops
- * for the rest, and a {@link QuantizationManifest} inside the zip.
+ * Exports a whole (prepared and calibrated, converted in place, or plain) DJL block tree as ONE
+ * TorchScript archive that plain DJL loads with the PyTorch engine: INT8 kernels for the quantized
+ * layers, float ops for the rest, and a {@link QuantizationManifest} inside the zip.
  *
  * <p>Each block is lowered by the {@link BlockLowering} registered in {@link Lowerings} for its
  * exact class; a block without one is an {@link UnsupportedExportException} naming its path and
