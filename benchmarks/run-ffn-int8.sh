@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the library and runs the FFN INT8 bridge benchmark (FP32 vs dynamic vs static INT8, one
-# thread). Results: benchmarks/results/ffn-int8-bridge-<qengine>.{json,md}
+# Builds the library and runs the FFN INT8 bridge benchmark (FP32 libtorch and ONNX Runtime vs dynamic and static INT8, in place and exported,
+# [8|1,128,768], 1 and 2 threads). Results: benchmarks/results/ffn-int8-bridge-<qengine>.{json,md}
 # Usage: benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine: x86|fbgemm|qnnpack|onednn]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,18 +7,25 @@ import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ModelNotFoundException;
+import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
+import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -29,236 +36,347 @@ import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizedActivation;
+import org.djlquant.backend.pytorch.TorchScriptExporter;
+import org.djlquant.calibrate.Calibrator;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QConfigMapping;
+import org.djlquant.nn.ConvertReport;
+import org.djlquant.nn.Converter;
+import org.djlquant.nn.Preparer;
+import org.djlquant.nn.QuantizedLinear;
+import org.djlquant.nn.Twins;
 
 /**
- * Times a transformer feed-forward block, 768 -> 3072 -> ReLU -> 768 on an input of shape [8, 128,
- * 768], on one thread: libtorch FP32 (DJL's {@code Linear.linear}), ONNX Runtime FP32 (the best
- * FP32 on CPUs where libtorch's MKL is slow), dynamic INT8 and static INT8 (ReLU fused) through
- * {@link PackedLinear}, the latter also with the hidden activation kept quantized between the
- * layers ({@link QuantizedActivation}). The variants run interleaved, round after round, and the
- * medians are compared within this one run.
+ * Times a transformer feed-forward block, 768 -> 3072 -> ReLU -> 768, on inputs [8, 128, 768] and
+ * [1, 128, 768] with 1 and 2 threads, all variants side by side in one run (interleaved round after
+ * round, medians compared within one configuration):
+ *
+ * <ul>
+ *   <li>FP32 libtorch: the DJL block ({@code Linear}, {@code Activation.reluBlock()}) through a DJL
+ *       {@code Predictor};
+ *   <li>FP32 ONNX Runtime: the same weights as an ONNX graph (the best FP32 on CPUs where
+ *       libtorch's MKL is slow);
+ *   <li>INT8 dynamic and INT8 static (ReLU fused), each <b>in place</b> (the DJL model prepared,
+ *       calibrated and converted by {@link Converter}: {@link QuantizedLinear} blocks, run through
+ *       the same {@code Predictor}) and <b>exported</b> (that converted model written by {@link
+ *       TorchScriptExporter} and loaded by plain DJL {@code Criteria});
+ *   <li>a hand-chained lower bound: the two static layers as {@link PackedLinear}s with the hidden
+ *       activation kept INT8 ({@link QuantizedActivation}), no DJL blocks.
+ * </ul>
+ *
+ * <p>Configs are the presets {@link QConfig#dynamicInt8} / {@link QConfig#staticInt8} for the
+ * engine's target (7-bit activations on fbgemm/x86). Static is calibrated on the benchmark input
+ * plus three other random batches. Threads: libtorch's intra-op pool is resized between
+ * configurations ({@code JniUtils.setNumThreads}); ONNX Runtime gets one session per thread count.
  *
  * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine]} (defaults 15, 3, x86).
- * Speed-ups are ratios within one run; absolute times depend on the machine and its load.
+ * On qnnpack (SSE only on x86) the INT8 rows check correctness; their speed says nothing about ARM
+ * and the output says so.
  */
 public final class FfnInt8Bridge {
 
-    private static final int BATCH = 8;
     private static final int SEQ = 128;
     private static final int HIDDEN = 768;
     private static final int FFN = 3072;
+    private static final int[] BATCHES = {8, 1};
+    private static final int[] THREADS = {1, 2};
 
     private FfnInt8Bridge() {}
+
+    /** One measured row. */
+    private record Row(
+            int batch,
+            int threads,
+            String variant,
+            String pair,
+            double median,
+            double min,
+            double maxAbsErr,
+            double relRmsErr,
+            double vsPairDiff) {}
 
     /**
      * Runs the benchmark.
      *
      * @param args optional rounds, warm-up rounds and quantized engine name
-     * @throws QuantizationException if the INT8 layers cannot be built
+     * @throws QuantizationException if the INT8 layers cannot be built or exported
      * @throws IOException if the results cannot be written
-     * @throws MalformedModelException if ONNX Runtime refuses the FP32 graph
+     * @throws MalformedModelException if a model cannot be loaded
+     * @throws ModelNotFoundException if an exported model cannot be found
+     * @throws TranslateException if a prediction fails
      */
     public static void main(String[] args)
-            throws QuantizationException, IOException, MalformedModelException {
+            throws QuantizationException,
+                    IOException,
+                    MalformedModelException,
+                    ModelNotFoundException,
+                    TranslateException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        // one thread for libtorch's intra-op and inter-op pools, set before the engine starts
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(qengine);
+        BackendTarget target =
+                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
 
         Random random = new Random(1);
         float[] w1 = gaussian(random, FFN * HIDDEN, 0.02);
         float[] b1 = gaussian(random, FFN, 0.02);
         float[] w2 = gaussian(random, HIDDEN * FFN, 0.02);
         float[] b2 = gaussian(random, HIDDEN, 0.02);
-        float[] input = gaussian(random, BATCH * SEQ * HIDDEN, 1.0);
-
-        try (NDManager manager = engine.newBaseManager()) {
-            NDArray x = manager.create(input, new Shape(BATCH, SEQ, HIDDEN));
-            NDArray w1a = manager.create(w1, new Shape(FFN, HIDDEN));
-            NDArray b1a = manager.create(b1);
-            NDArray w2a = manager.create(w2, new Shape(HIDDEN, FFN));
-            NDArray b2a = manager.create(b2);
-
-            Function<NDArray, NDArray> fp32 =
-                    in ->
-                            Linear.linear(
-                                            Linear.linear(in, w1a, b1a)
-                                                    .singletonOrThrow()
-                                                    .maximum(0),
-                                            w2a,
-                                            b2a)
-                                    .singletonOrThrow();
-
-            // calibration for static INT8: ranges of the input, of the ReLU output and of the
-            // output, observed on the FP32 run of this very input (min/max observer)
-            float[] ref;
-            float[] hiddenRange;
-            try (NDManager sub = manager.newSubManager()) {
-                sub.tempAttachAll(x); // results of ops on x belong to sub and close with it
-                NDArray h = Linear.linear(x, w1a, b1a).singletonOrThrow().maximum(0);
-                hiddenRange = range(h.toFloatArray());
-                ref = fp32.apply(x).toFloatArray();
-            }
-            float[] inRange = range(input);
-            float[] outRange = range(ref);
-            boolean sevenBit = qengine != QEngine.QNNPACK; // fbgemm: 7-bit activations
-            int levels = sevenBit ? 127 : 255;
-            float[] qIn = affine(inRange, levels);
-            float[] qHidden = affine(hiddenRange, levels);
-            float[] qOut = affine(outRange, 255);
-
-            Path ortDir = Files.createTempDirectory("ffn-onnx");
-            Files.write(ortDir.resolve("ffn.onnx"), OnnxFfn.graph(w1, b1, w2, b2).toByteArray());
-            Map<String, String> ortOptions = new LinkedHashMap<>();
-            ortOptions.put("interOpNumThreads", "1");
-            ortOptions.put("intraOpNumThreads", "1");
-            try (Model ortModel = Model.newInstance("ffn", "OnnxRuntime");
-                    PackedLinear d1 = dynamic(w1, FFN, HIDDEN, b1);
-                    PackedLinear d2 = dynamic(w2, HIDDEN, FFN, b2);
-                    PackedLinear s1 =
-                            PackedLinear.staticInt8(
-                                    w1,
-                                    new long[] {FFN, HIDDEN},
-                                    symmetricScales(w1, FFN, HIDDEN),
-                                    new long[FFN],
-                                    0,
-                                    b1,
-                                    qIn[0],
-                                    (long) qIn[1],
-                                    qHidden[0],
-                                    (long) qHidden[1],
-                                    true);
-                    PackedLinear s2 =
-                            PackedLinear.staticInt8(
-                                    w2,
-                                    new long[] {HIDDEN, FFN},
-                                    symmetricScales(w2, HIDDEN, FFN),
-                                    new long[HIDDEN],
-                                    0,
-                                    b2,
-                                    qHidden[0],
-                                    (long) qHidden[1],
-                                    qOut[0],
-                                    (long) qOut[1],
-                                    false)) {
-                ortModel.load(ortDir, "ffn", ortOptions);
-                Predictor<NDList, NDList> ort = ortModel.newPredictor(new NoopTranslator());
-                NDManager ortManager = ortModel.getNDManager();
-                NDArray ortX = ortManager.create(input, new Shape(BATCH, SEQ, HIDDEN));
-                ortX.setName("x");
-                // ONNX Runtime computes on its own input; its output is copied to libtorch so
-                // every variant returns the same kind of array (the copy is inside the timing)
-                Function<NDArray, NDArray> ortFp32 =
-                        in -> {
-                            try (NDList out = ort.predict(new NDList(ortX))) {
-                                return in.getManager()
-                                        .create(
-                                                out.singletonOrThrow().toFloatArray(),
-                                                new Shape(BATCH, SEQ, HIDDEN));
-                            } catch (TranslateException e) {
-                                throw new IllegalStateException(e);
-                            }
-                        };
-                Function<NDArray, NDArray> dyn = in -> d2.forward(d1.forward(in).maximum(0));
-                Function<NDArray, NDArray> stat = in -> s2.forward(s1.forward(in));
-                // the hidden activation stays quint8 inside libtorch between the two layers
-                Function<NDArray, NDArray> chained =
-                        in -> {
-                            try (QuantizedActivation xq =
-                                            QuantizedActivation.quantize(
-                                                    in, qIn[0], (long) qIn[1]);
-                                    QuantizedActivation h = s1.forward(xq);
-                                    QuantizedActivation y = s2.forward(h)) {
-                                return y.dequantize(in.getManager());
-                            } catch (QuantizationException e) {
-                                throw new IllegalStateException(e);
-                            }
-                        };
-
-                Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
-                variants.put("libtorch FP32", fp32);
-                variants.put("ONNX Runtime FP32", ortFp32);
-                variants.put("INT8 dynamic (PackedLinear)", dyn);
-                variants.put("INT8 static, ReLU fused (PackedLinear)", stat);
-                variants.put("INT8 static, ReLU fused, INT8 hidden (QuantizedActivation)", chained);
-
-                Map<String, double[]> errors = new LinkedHashMap<>();
-                for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
-                    try (NDManager sub = manager.newSubManager()) {
-                        sub.tempAttachAll(x);
-                        NDArray y = v.getValue().apply(x);
-                        errors.put(v.getKey(), error(y.toFloatArray(), ref));
-                    }
-                }
-
-                Map<String, List<Double>> times = new LinkedHashMap<>();
-                variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
-                for (int r = 0; r < warmup + rounds; r++) {
-                    for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
-                        try (NDManager sub = manager.newSubManager()) {
-                            sub.tempAttachAll(x);
-                            // libtorch CPU ops are synchronous: the result is complete on return
-                            long t0 = System.nanoTime();
-                            v.getValue().apply(x);
-                            long t1 = System.nanoTime();
-                            if (r >= warmup) {
-                                times.get(v.getKey()).add((t1 - t0) / 1e6);
-                            }
-                        }
-                    }
-                }
-                report(qengine, rounds, warmup, times, errors);
-            } finally {
-                Files.deleteIfExists(ortDir.resolve("ffn.onnx"));
-                Files.deleteIfExists(ortDir);
-            }
+        Map<Integer, float[]> inputs = new LinkedHashMap<>();
+        for (int b : BATCHES) {
+            inputs.put(b, gaussian(random, b * SEQ * HIDDEN, 1.0));
         }
+        List<float[]> extraCalibration = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            extraCalibration.add(gaussian(random, 8 * SEQ * HIDDEN, 1.0));
+        }
+
+        Path work = Files.createTempDirectory("ffn-int8");
+        Files.write(work.resolve("ffn.onnx"), OnnxFfn.graph(w1, b1, w2, b2).toByteArray());
+        List<Row> rows = new ArrayList<>();
+        List<String> notes = new ArrayList<>();
+        try (NDManager manager = engine.newBaseManager();
+                Model fp32 = ffnModel("fp32", w1, b1, w2, b2);
+                Model dynamic = ffnModel("dynamic", w1, b1, w2, b2);
+                Model stat = ffnModel("static", w1, b1, w2, b2)) {
+            // prepare, calibrate, convert in place
+            Preparer.prepare(dynamic, QConfigMapping.global(QConfig.dynamicInt8(target)));
+            ConvertReport dynReport = Converter.convert(dynamic, qengine);
+            Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(target)));
+            List<NDList> calibration = new ArrayList<>();
+            calibration.add(new NDList(manager.create(inputs.get(8), new Shape(8, SEQ, HIDDEN))));
+            for (float[] c : extraCalibration) {
+                calibration.add(new NDList(manager.create(c, new Shape(8, SEQ, HIDDEN))));
+            }
+            Calibrator.builder().setModel(stat).optProgress(null).build().calibrate(calibration);
+            Twins.setObserving(stat.getBlock(), false);
+            ConvertReport statReport = Converter.convert(stat, qengine);
+            notes.add(
+                    "in place: dynamic "
+                            + dynReport.quantizedLinears()
+                            + ", static "
+                            + statReport.quantizedLinears()
+                            + " (ReLU fused: "
+                            + statReport.fusedReluCount()
+                            + ")");
+            // export the converted models and load them with plain DJL
+            Path dynDir = work.resolve("dynamic");
+            Path statDir = work.resolve("static");
+            TorchScriptExporter.builder()
+                    .setBlock(dynamic.getBlock())
+                    .optEngine(qengine)
+                    .build()
+                    .export(dynDir, "ffn");
+            TorchScriptExporter.builder()
+                    .setBlock(stat.getBlock())
+                    .optEngine(qengine)
+                    .build()
+                    .export(statDir, "ffn");
+            QuantizedLinear s1 = statReport.quantizedLinears().get(0);
+            QuantizedLinear s2 = statReport.quantizedLinears().get(1);
+            try (ZooModel<NDList, NDList> dynExported = load(dynDir);
+                    ZooModel<NDList, NDList> statExported = load(statDir);
+                    PackedLinear p1 = packed(s1, w1, b1, true);
+                    PackedLinear p2 = packed(s2, w2, b2, false);
+                    Model ort1 = ortModel(work, 1);
+                    Model ort2 = ortModel(work, 2);
+                    Predictor<NDList, NDList> fp32P = fp32.newPredictor(new NoopTranslator());
+                    Predictor<NDList, NDList> dynP = dynamic.newPredictor(new NoopTranslator());
+                    Predictor<NDList, NDList> statP = stat.newPredictor(new NoopTranslator());
+                    Predictor<NDList, NDList> dynEP = dynExported.newPredictor();
+                    Predictor<NDList, NDList> statEP = statExported.newPredictor();
+                    Predictor<NDList, NDList> ort1P = ort1.newPredictor(new NoopTranslator());
+                    Predictor<NDList, NDList> ort2P = ort2.newPredictor(new NoopTranslator())) {
+                for (int threads : THREADS) {
+                    JniUtils.setNumThreads(threads);
+                    Predictor<NDList, NDList> ortP = threads == 1 ? ort1P : ort2P;
+                    NDManager ortManager = (threads == 1 ? ort1 : ort2).getNDManager();
+                    for (int batch : BATCHES) {
+                        float[] input = inputs.get(batch);
+                        Shape shape = new Shape(batch, SEQ, HIDDEN);
+                        NDArray x = manager.create(input, shape);
+                        NDArray ortX = ortManager.create(input, shape);
+                        ortX.setName("x");
+                        Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
+                        variants.put("FP32 libtorch (DJL Linear)", in -> predict(fp32P, in));
+                        variants.put(
+                                "FP32 ONNX Runtime",
+                                in -> {
+                                    try (NDList out = ortP.predict(new NDList(ortX))) {
+                                        return in.getManager()
+                                                .create(
+                                                        out.singletonOrThrow().toFloatArray(),
+                                                        shape);
+                                    } catch (TranslateException e) {
+                                        throw new IllegalStateException(e);
+                                    }
+                                });
+                        variants.put("INT8 dynamic, in place", in -> predict(dynP, in));
+                        variants.put("INT8 dynamic, exported", in -> predict(dynEP, in));
+                        variants.put("INT8 static, in place", in -> predict(statP, in));
+                        variants.put("INT8 static, exported", in -> predict(statEP, in));
+                        variants.put(
+                                "INT8 static, hand-chained PackedLinear (lower bound)",
+                                in -> chained(p1, p2, s1, in));
+                        rows.addAll(measure(manager, x, batch, threads, variants, rounds, warmup));
+                        x.close();
+                        ortX.close();
+                    }
+                }
+            }
+        } finally {
+            deleteRecursively(work);
+        }
+        report(qengine, rounds, warmup, rows, notes);
     }
 
-    private static PackedLinear dynamic(float[] w, int out, int in, float[] b)
+    private static Model ffnModel(String name, float[] w1, float[] b1, float[] w2, float[] b2) {
+        Model model = Model.newInstance(name, "PyTorch");
+        SequentialBlock block =
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(FFN).build())
+                        .add(Activation.reluBlock())
+                        .add(Linear.builder().setUnits(HIDDEN).build());
+        block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, SEQ, HIDDEN));
+        List<float[]> values = List.of(w1, b1, w2, b2);
+        int i = 0;
+        for (var p : block.getParameters()) {
+            p.getValue().getArray().set(FloatBuffer.wrap(values.get(i++)));
+        }
+        model.setBlock(block);
+        return model;
+    }
+
+    private static ZooModel<NDList, NDList> load(Path dir)
+            throws ModelNotFoundException, MalformedModelException, IOException {
+        return Criteria.builder()
+                .setTypes(NDList.class, NDList.class)
+                .optEngine("PyTorch")
+                .optModelPath(dir)
+                .optModelName("ffn")
+                .build()
+                .loadModel();
+    }
+
+    private static Model ortModel(Path dir, int threads)
+            throws IOException, MalformedModelException {
+        Model model = Model.newInstance("ffn-ort-" + threads, "OnnxRuntime");
+        Map<String, String> options = new LinkedHashMap<>();
+        options.put("interOpNumThreads", "1");
+        options.put("intraOpNumThreads", Integer.toString(threads));
+        model.load(dir, "ffn", options);
+        return model;
+    }
+
+    /** The converted layer's INT8 weights, packed again as a standalone static PackedLinear. */
+    private static PackedLinear packed(QuantizedLinear l, float[] w, float[] b, boolean relu)
             throws QuantizationException {
-        return PackedLinear.dynamicInt8(
-                w, new long[] {out, in}, symmetricScales(w, out, in), new long[out], 0, b);
-    }
-
-    private static float[] symmetricScales(float[] w, int out, int in) {
+        long[] shape = l.getWeightShape();
+        int out = (int) shape[0];
         float[] scales = new float[out];
+        long[] zps = new long[out];
         for (int o = 0; o < out; o++) {
-            float amax = 0;
-            for (int i = 0; i < in; i++) {
-                amax = Math.max(amax, Math.abs(w[o * in + i]));
+            int k = l.getWeightParams().size() == 1 ? 0 : o;
+            scales[o] = l.getWeightParams().scaleAt(k);
+            zps[o] = l.getWeightParams().zeroPointAt(k);
+        }
+        return PackedLinear.staticInt8(
+                w,
+                shape,
+                scales,
+                zps,
+                0,
+                b,
+                l.getInputParams().scale(),
+                l.getInputParams().zeroPoint(),
+                l.getOutputParams().scale(),
+                l.getOutputParams().zeroPoint(),
+                relu);
+    }
+
+    private static NDArray chained(
+            PackedLinear p1, PackedLinear p2, QuantizedLinear s1, NDArray in) {
+        try (QuantizedActivation xq =
+                        QuantizedActivation.quantize(
+                                in, s1.getInputParams().scale(), s1.getInputParams().zeroPoint());
+                QuantizedActivation h = p1.forward(xq);
+                QuantizedActivation y = p2.forward(h)) {
+            return y.dequantize(in.getManager());
+        } catch (QuantizationException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static NDArray predict(Predictor<NDList, NDList> p, NDArray in) {
+        try {
+            return p.predict(new NDList(in)).singletonOrThrow();
+        } catch (TranslateException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static List<Row> measure(
+            NDManager manager,
+            NDArray x,
+            int batch,
+            int threads,
+            Map<String, Function<NDArray, NDArray>> variants,
+            int rounds,
+            int warmup) {
+        Map<String, float[]> outputs = new LinkedHashMap<>();
+        for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
+            try (NDManager sub = manager.newSubManager()) {
+                sub.tempAttachAll(x);
+                outputs.put(v.getKey(), v.getValue().apply(x).toFloatArray());
             }
-            scales[o] = amax > 0 ? amax / 127 : 1e-8f;
         }
-        return scales;
-    }
-
-    /**
-     * Returns {scale, zeroPoint} of an unsigned grid of {@code levels} covering the range and 0.
-     */
-    private static float[] affine(float[] range, int levels) {
-        float lo = Math.min(range[0], 0);
-        float hi = Math.max(range[1], 0);
-        float scale = (hi - lo) / levels;
-        if (scale == 0) {
-            scale = 1e-8f;
+        Map<String, List<Double>> times = new LinkedHashMap<>();
+        variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
+        for (int r = 0; r < warmup + rounds; r++) {
+            for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
+                try (NDManager sub = manager.newSubManager()) {
+                    sub.tempAttachAll(x);
+                    // libtorch and ONNX Runtime CPU calls are synchronous
+                    long t0 = System.nanoTime();
+                    v.getValue().apply(x);
+                    long t1 = System.nanoTime();
+                    if (r >= warmup) {
+                        times.get(v.getKey()).add((t1 - t0) / 1e6);
+                    }
+                }
+            }
         }
-        long zp = Math.max(0, Math.min(levels, Math.round(-lo / scale)));
-        return new float[] {scale, zp};
-    }
-
-    private static float[] range(float[] v) {
-        float lo = Float.POSITIVE_INFINITY;
-        float hi = Float.NEGATIVE_INFINITY;
-        for (float f : v) {
-            lo = Math.min(lo, f);
-            hi = Math.max(hi, f);
+        float[] ref = outputs.values().iterator().next();
+        List<Row> rows = new ArrayList<>();
+        for (String k : variants.keySet()) {
+            String pair = null;
+            if (k.endsWith(", in place")) {
+                pair = k.replace(", in place", ", exported");
+            } else if (k.endsWith(", exported")) {
+                pair = k.replace(", exported", ", in place");
+            }
+            double[] err = error(outputs.get(k), ref);
+            double pairDiff =
+                    pair == null ? Double.NaN : maxAbsDiff(outputs.get(k), outputs.get(pair));
+            List<Double> t = times.get(k);
+            rows.add(
+                    new Row(
+                            batch,
+                            threads,
+                            k,
+                            pair,
+                            median(t),
+                            t.stream().mapToDouble(Double::doubleValue).min().orElse(0),
+                            err[0],
+                            err[1],
+                            pairDiff));
         }
-        return new float[] {lo, hi};
+        return rows;
     }
 
     private static float[] gaussian(Random random, int n, double std) {
@@ -283,92 +401,156 @@ public final class FfnInt8Bridge {
         return new double[] {max, Math.sqrt(se / sr)};
     }
 
+    private static double maxAbsDiff(float[] a, float[] b) {
+        double m = 0;
+        for (int i = 0; i < a.length; i++) {
+            m = Math.max(m, Math.abs(a[i] - b[i]));
+        }
+        return m;
+    }
+
     private static double median(List<Double> values) {
         double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     private static void report(
-            QEngine qengine,
-            int rounds,
-            int warmup,
-            Map<String, List<Double>> times,
-            Map<String, double[]> errors)
+            QEngine qengine, int rounds, int warmup, List<Row> rows, List<String> notes)
             throws IOException {
-        String first = times.keySet().iterator().next();
-        double base = median(times.get(first));
-        double bestFp32 = Double.MAX_VALUE;
-        for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            if (e.getKey().contains("FP32")) {
-                bestFp32 = Math.min(bestFp32, median(e.getValue()));
-            }
-        }
+        boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = cpuModel();
+        String load = loadAverage();
         StringBuilder md = new StringBuilder();
-        md.append("# FFN 768->3072->ReLU->768, input [8, 128, 768], 1 thread\n\n");
+        md.append("# FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported\n\n");
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "qengine %s, %d rounds after %d warm-up, variants interleaved; CPU: %s;"
-                                + " load average at the end: %s; %s\n\n",
+                        "qengine %s, %d rounds after %d warm-up, variants interleaved per"
+                                + " configuration; CPU: %s; load average at the end: %s; %s\n\n",
                         qengine.pytorchName(),
                         rounds,
                         warmup,
                         cpu,
-                        loadAverage(),
+                        load,
                         Instant.now()));
-        md.append("| variant | median ms | min ms | speed-up vs libtorch FP32 |")
-                .append(" speed-up vs best FP32 | max abs err | rel RMS err |\n")
-                .append("|---|---|---|---|---|---|---|\n");
+        if (!speedIsResult) {
+            md.append(
+                    "**qnnpack on x86 runs SSE-only kernels: these INT8 timings check"
+                            + " correctness, they are not a speed result (and say nothing about"
+                            + " ARM).**\n\n");
+        }
+        for (String n : notes) {
+            md.append(n).append("\n\n");
+        }
+        md.append(
+                        "| input | threads | variant | median ms | min ms | speed-up vs libtorch"
+                                + " FP32 | speed-up vs fastest FP32 | in place / exported (median; min) |"
+                                + " max abs err vs FP32 | rel RMS err | max |in place - exported| |\n")
+                .append("|---|---|---|---|---|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768\",\n")
-                .append("  \"input\": [8, 128, 768],\n  \"threads\": 1,\n")
                 .append("  \"qengine\": \"")
                 .append(qengine.pytorchName())
-                .append("\",\n  \"rounds\": ")
+                .append("\",\n  \"speed_is_result\": ")
+                .append(speedIsResult)
+                .append(",\n  \"rounds\": ")
                 .append(rounds)
                 .append(",\n  \"warmup\": ")
                 .append(warmup)
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"load_average\": \"")
-                .append(loadAverage())
+                .append(load)
+                .append("\",\n  \"time\": \"")
+                .append(Instant.now())
                 .append("\",\n  \"results\": [\n");
-        int i = 0;
-        for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = median(e.getValue());
-            double min = e.getValue().stream().mapToDouble(Double::doubleValue).min().orElse(0);
-            double[] err = errors.get(e.getKey());
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            double libtorch = Double.NaN;
+            double fastest = Double.MAX_VALUE;
+            double pairMedian = Double.NaN;
+            double pairMin = Double.NaN;
+            for (Row o : rows) {
+                if (o.batch() != r.batch() || o.threads() != r.threads()) {
+                    continue;
+                }
+                if (o.variant().startsWith("FP32 libtorch")) {
+                    libtorch = o.median();
+                }
+                if (o.variant().startsWith("FP32")) {
+                    fastest = Math.min(fastest, o.median());
+                }
+                if (o.variant().equals(r.pair())) {
+                    pairMedian = o.median();
+                    pairMin = o.min();
+                }
+            }
+            double inPlaceOverExported =
+                    r.pair() == null
+                            ? Double.NaN
+                            : r.variant().endsWith("in place")
+                                    ? r.median() / pairMedian
+                                    : pairMedian / r.median();
+            double inPlaceOverExportedMin =
+                    r.pair() == null
+                            ? Double.NaN
+                            : r.variant().endsWith("in place")
+                                    ? r.min() / pairMin
+                                    : pairMin / r.min();
+            String input = "[" + r.batch() + ", 128, 768]";
             md.append(
                     String.format(
                             Locale.ROOT,
-                            "| %s | %.1f | %.1f | %.2fx | %.2fx | %.4f | %.4f |\n",
-                            e.getKey(),
-                            med,
-                            min,
-                            base / med,
-                            bestFp32 / med,
-                            err[0],
-                            err[1]));
+                            "| %s | %d | %s | %.2f | %.2f | %.2fx | %.2fx | %s | %.4f | %.4f | %s |\n",
+                            input,
+                            r.threads(),
+                            r.variant(),
+                            r.median(),
+                            r.min(),
+                            libtorch / r.median(),
+                            fastest / r.median(),
+                            Double.isNaN(inPlaceOverExported)
+                                    ? ""
+                                    : String.format(
+                                            Locale.ROOT,
+                                            "%.2f; %.2f",
+                                            inPlaceOverExported,
+                                            inPlaceOverExportedMin),
+                            r.maxAbsErr(),
+                            r.relRmsErr(),
+                            Double.isNaN(r.vsPairDiff())
+                                    ? ""
+                                    : String.format(Locale.ROOT, "%.2g", r.vsPairDiff())));
             json.append(
                     String.format(
                             Locale.ROOT,
-                            "    {\"variant\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f,"
+                            "    {\"input\": [%d, 128, 768], \"threads\": %d, \"variant\": \"%s\","
+                                    + " \"median_ms\": %.3f, \"min_ms\": %.3f,"
                                     + " \"speedup_vs_libtorch_fp32\": %.3f,"
-                                    + " \"speedup_vs_best_fp32\": %.3f, \"max_abs_err\": %.5f,"
-                                    + " \"rel_rms_err\": %.5f, \"times_ms\": %s}%s\n",
-                            e.getKey(),
-                            med,
-                            min,
-                            base / med,
-                            bestFp32 / med,
-                            err[0],
-                            err[1],
-                            Arrays.toString(
-                                    e.getValue().stream()
-                                            .mapToDouble(d -> Math.round(d * 1000) / 1000.0)
-                                            .toArray()),
-                            ++i < times.size() ? "," : ""));
+                                    + " \"speedup_vs_fastest_fp32\": %.3f,"
+                                    + " \"in_place_over_exported\": %s,"
+                                    + " \"in_place_over_exported_min\": %s, \"max_abs_err\": %.5f,"
+                                    + " \"rel_rms_err\": %.5f, \"max_abs_diff_in_place_vs_exported\":"
+                                    + " %s}%s\n",
+                            r.batch(),
+                            r.threads(),
+                            r.variant(),
+                            r.median(),
+                            r.min(),
+                            libtorch / r.median(),
+                            fastest / r.median(),
+                            Double.isNaN(inPlaceOverExported)
+                                    ? "null"
+                                    : String.format(Locale.ROOT, "%.3f", inPlaceOverExported),
+                            Double.isNaN(inPlaceOverExportedMin)
+                                    ? "null"
+                                    : String.format(Locale.ROOT, "%.3f", inPlaceOverExportedMin),
+                            r.maxAbsErr(),
+                            r.relRmsErr(),
+                            Double.isNaN(r.vsPairDiff())
+                                    ? "null"
+                                    : String.format(Locale.ROOT, "%.3g", r.vsPairDiff()),
+                            i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
         System.out.print(md);
@@ -378,6 +560,17 @@ public final class FfnInt8Bridge {
         Files.writeString(dir.resolve(name + ".json"), json, StandardCharsets.UTF_8);
         Files.writeString(dir.resolve(name + ".md"), md, StandardCharsets.UTF_8);
         System.out.println("wrote " + dir.resolve(name + ".json") + " and .md");
+    }
+
+    private static void deleteRecursively(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var paths = Files.walk(dir)) {
+            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 
     private static String loadAverage() {

@@ -3,6 +3,7 @@ package org.djlquant.nn;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockList;
 import ai.djl.nn.LambdaBlock;
@@ -300,12 +301,14 @@ public final class Converter {
                 ChildSwapper.replace(p.parent, p.key, (Block) p.twin, p.replacement);
                 if (p.reluKey != null) {
                     Block relu = ChildSwapper.childrenOf(p.parent).get(p.reluKey);
-                    ChildSwapper.replace(
-                            p.parent,
-                            p.reluKey,
-                            relu,
+                    LambdaBlock identity =
                             new LambdaBlock(
-                                    Function.identity(), "ReLU fused into " + p.twin.path()));
+                                    Function.identity(), "ReLU fused into " + p.twin.path());
+                    if (relu.getInputShapes() != null) {
+                        // initialized like the ReLU it replaces (DJL's metadata writers need it)
+                        identity.initialize(owner, DataType.FLOAT32, relu.getInputShapes());
+                    }
+                    ChildSwapper.replace(p.parent, p.reluKey, relu, identity);
                 }
             }
             report = new ConvertReport(inUse, entries, made, madeWeightOnly);
@@ -496,6 +499,7 @@ public final class Converter {
                             out,
                             fuseRelu,
                             control.config().activationSpec().reduceRange());
+            q.adoptInputShapes(twin.getInputShapes());
             made.add(q);
             entries.add(
                     new ConvertReport.Entry(

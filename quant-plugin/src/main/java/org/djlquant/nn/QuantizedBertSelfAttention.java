@@ -45,6 +45,10 @@ public final class QuantizedBertSelfAttention extends AbstractBlock {
         this.path = path;
         this.mode = mode;
         this.probsParams = probsParams;
+        if (original.getInputShapes() != null) {
+            // initialized like the block it replaces (DJL's metadata writers need the shapes)
+            beforeInitialize(original.getInputShapes());
+        }
     }
 
     /** {@inheritDoc} */
@@ -101,6 +105,16 @@ public final class QuantizedBertSelfAttention extends AbstractBlock {
             }
         }
         return true;
+    }
+
+    /**
+     * Returns the BERT attention block this block runs: its {@code query}, {@code key}, {@code
+     * value} and {@code output} children are the converted {@link QuantizedLinear} layers.
+     *
+     * @return the block (not a copy)
+     */
+    public BertSelfAttention getOriginal() {
+        return original;
     }
 
     /**

@@ -175,6 +175,16 @@ public final class QuantizedLinear extends AbstractBlock {
         return packed.forward(x);
     }
 
+    /**
+     * Records the input shapes of the layer this one replaces, so that DJL's metadata writers
+     * ({@code saveParameters}, used for the export checksum) see an initialized block.
+     */
+    void adoptInputShapes(Shape[] shapes) {
+        if (shapes != null) {
+            beforeInitialize(shapes);
+        }
+    }
+
     PackedLinear packed() {
         return packed;
     }
@@ -212,6 +222,15 @@ public final class QuantizedLinear extends AbstractBlock {
      */
     public QEngine getEngine() {
         return packed.getEngine();
+    }
+
+    /**
+     * Returns whether a dynamic layer quantizes its activations to 7 bits ({@code reduce_range}).
+     *
+     * @return the flag; {@code false} for static layers
+     */
+    public boolean isReduceRange() {
+        return packed.isReduceRange();
     }
 
     /**

@@ -396,7 +396,7 @@ final class BuiltinLowerings {
 
     private static List<TsValue> bertAttention(
             BertSelfAttention block, List<TsValue> inputs, LoweringContext ctx) {
-        return attention(block, null, inputs, ctx);
+        return attention(block, null, null, inputs, ctx);
     }
 
     private static List<TsValue> observedBertAttention(
@@ -407,28 +407,32 @@ final class BuiltinLowerings {
         } catch (IllegalStateException e) {
             throw new UncalibratedLayerException(ctx.path(), TwinControl.PROBS, "export", e);
         }
-        return attention((BertSelfAttention) twin.original(), probs, inputs, ctx);
+        return attention((BertSelfAttention) twin.original(), probs, null, inputs, ctx);
     }
 
-    /** BERT attention; with {@code probs}, P is fake-quantized as the observed twin does. */
-    private static List<TsValue> attention(
+    /**
+     * BERT attention; with {@code probs}, P is fake-quantized as the observed twin does. With
+     * {@code projectionInput}, the Q, K and V projections receive that value (e.g. the hidden
+     * states quantized once) instead of the float hidden states.
+     */
+    static List<TsValue> attention(
             BertSelfAttention block,
             QParams probParams,
+            TsValue projectionInput,
             List<TsValue> inputs,
             LoweringContext ctx) {
         String x = ctx.asFloat(inputs.get(0));
+        TsValue px = projectionInput == null ? TsValue.plain(x) : projectionInput;
         String mask = ctx.asFloat(inputs.get(1));
         int heads = block.getHeadCount();
-        Parameter qw = block.getQuery().getParameters().get("weight");
-        long hidden = qw.getArray().getShape().get(0);
+        long hidden = block.getHiddenSize();
         long headSize = hidden / heads;
         String b = ctx.let(x + ".size(0)");
         String t = ctx.let(x + ".size(1)");
         String[] qkv = new String[3];
         Block[] projections = {block.getQuery(), block.getKey(), block.getValue()};
         for (int i = 0; i < 3; i++) {
-            String p =
-                    ctx.asFloat(ctx.lowerChild(projections[i], List.of(TsValue.plain(x))).get(0));
+            String p = ctx.asFloat(ctx.lowerChild(projections[i], List.of(px)).get(0));
             qkv[i] =
                     ctx.let(
                             "torch.transpose(torch.reshape("
@@ -702,7 +706,7 @@ final class BuiltinLowerings {
                         + ")");
     }
 
-    private static Pickler.ScriptObject qlinear(
+    static Pickler.ScriptObject qlinear(
             byte[] q,
             long[] shape,
             float[] scales,
@@ -731,7 +735,7 @@ final class BuiltinLowerings {
                         reduceRange));
     }
 
-    private static void record(
+    static void record(
             LoweringContext ctx,
             String path,
             QMode mode,

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -12,6 +13,9 @@ import java.util.List;
 import java.util.Map;
 import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.nn.QuantTwin;
+import org.djlquant.nn.QuantizedBertSelfAttention;
+import org.djlquant.nn.QuantizedLinear;
+import org.djlquant.nn.transformer.BertSelfAttention;
 
 /**
  * Where a {@link BlockLowering} writes: statements of the exported model's {@code forward}, tensor
@@ -167,7 +171,7 @@ public final class LoweringContext {
             String digits = key.substring(0, i);
             String name = key.substring(i);
             Block b = c.getValue();
-            Class<?> k = b instanceof QuantTwin t ? t.original().getClass() : b.getClass();
+            Class<?> k = originalClass(b);
             String s = name.isEmpty() || name.equals(k.getSimpleName()) ? digits : name;
             if (s.isEmpty()) {
                 s = key;
@@ -181,6 +185,20 @@ public final class LoweringContext {
             out.put(c.getValue(), seg.get(c.getKey()));
         }
         return out;
+    }
+
+    /** The class a block had before prepare or convert replaced it (it names the path). */
+    private static Class<?> originalClass(Block b) {
+        if (b instanceof QuantTwin t) {
+            return t.original().getClass();
+        }
+        if (b instanceof QuantizedLinear) {
+            return Linear.class;
+        }
+        if (b instanceof QuantizedBertSelfAttention) {
+            return BertSelfAttention.class;
+        }
+        return b.getClass();
     }
 
     TorchScriptExporter.Session session() {

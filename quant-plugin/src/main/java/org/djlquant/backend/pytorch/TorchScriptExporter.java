@@ -24,9 +24,9 @@ import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
 import org.djlquant.nn.UncalibratedLayerException;
 
 /**
- * Exports a whole (prepared and calibrated, or plain) DJL block tree as ONE TorchScript archive
- * that plain DJL loads with the PyTorch engine: INT8 kernels for the quantized layers, float ops
- * for the rest, and a {@link QuantizationManifest} inside the zip.
+ * Exports a whole (prepared and calibrated, converted in place, or plain) DJL block tree as ONE
+ * TorchScript archive that plain DJL loads with the PyTorch engine: INT8 kernels for the quantized
+ * layers, float ops for the rest, and a {@link QuantizationManifest} inside the zip.
  *
  * <p>Each block is lowered by the {@link BlockLowering} registered in {@link Lowerings} for its
  * exact class; a block without one is an {@link UnsupportedExportException} naming its path and
@@ -51,6 +51,12 @@ import org.djlquant.nn.UncalibratedLayerException;
  *       calibrated input parameters: the activation stays {@code quint8} between them;
  *   <li>WEIGHT_ONLY: a float linear over the fake-quantized weights.
  * </ul>
+ *
+ * <p>A model converted in place ({@code org.djlquant.nn.Converter}) exports too: its {@code
+ * QuantizedLinear} and {@code QuantizedBertSelfAttention} blocks are lowered to the same kernels
+ * over their own INT8 weights and parameters, computing exactly what the in-place model computes
+ * (see {@code ConvertedLowerings}); the manifest gets the same per-layer entries. Its checksum
+ * covers what DJL saves of the converted tree (the INT8 layers hold no float parameters).
  *
  * <p>The export reads the model; it does not change it. Not thread-safe: do not run the model or
  * change it while exporting.

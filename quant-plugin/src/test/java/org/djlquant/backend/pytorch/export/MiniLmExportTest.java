@@ -220,12 +220,20 @@ class MiniLmExportTest {
         assertTrue((double) float32 / stored >= 3.9, "Linear weight compression");
         // vs FP32: the 0.98 target holds for every sentence (measured min 0.984 static, 0.9815
         // dynamic). vs the simulation: the 0.999 target holds for most sentences only (static
-        // 25 of 32, min 0.9958, measured on x86 with VNNI). Not float-order noise (the static
-        // simulation moves < 1e-8 when a sentence runs alone, the FFN and tiny BERT match
-        // exactly); cause not yet found. Dynamic INT8 takes each batch's own range, which
-        // moves even the simulation by far more between batched and single runs, so only its
-        // minimum is guarded. The simulation thresholds are regression guards at the measured
-        // values, not the 0.999 target.
+        // 25 of 32, min 0.9958; dynamic 0 of 32, min 0.985). Causes found (see
+        // DynamicActivationRangeTest): this config uses full 8-bit activations when the CPU
+        // reports VNNI, and libtorch 2.7.1's fbgemm still saturates its 16-bit pair sums then,
+        // which the simulation does not model. With 7-bit activations (reduce_range) the static
+        // export agreed on 8 of 8 sentences (min cosine 0.99942), but its FP32 cosine fell to
+        // 0.956, under the 0.98 target, so this test keeps 8-bit. Dynamic with 7-bit: every
+        // subset of layers agrees (all six Linears of encoder.01: cosine 1.000000; all
+        // attention projections 0.99969; all intermediates 0.99907; all FFN outputs 0.99993,
+        // 8 sentences each) but all 36 together do not (min 0.9635 of 32): per-tensor dynamic
+        // steps are coarse next to MiniLM's outlier channels, so one rounding flip caused by a
+        // float-order difference (INT32 GEMM vs float GEMM of fake-quantized values) moves a
+        // token by a whole step and the flips cascade through 36 re-quantizations. The
+        // simulation thresholds are regression guards at the measured values, not the 0.999
+        // target.
         assertTrue(minFp32 >= 0.98, "min cosine vs FP32 " + minFp32);
         if (mode.equals("STATIC")) {
             assertTrue(agreeing >= 24, agreeing + " sentences agree with the simulation");
