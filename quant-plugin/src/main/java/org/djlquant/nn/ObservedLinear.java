@@ -1,10 +1,12 @@
 package org.djlquant.nn;
 
 import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
@@ -29,6 +31,7 @@ public class ObservedLinear extends Linear implements QuantTwin {
     private final TwinControl control;
     private final Parameter weightParam;
     private final Parameter biasParam;
+    private boolean reluFused;
 
     /**
      * Creates the twin of a linear layer.
@@ -95,7 +98,7 @@ public class ObservedLinear extends Linear implements QuantTwin {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        ai.djl.ndarray.NDArray input = inputs.singletonOrThrow();
+        NDArray input = inputs.singletonOrThrow();
         Shape ws = weightParam.getShape();
         Shape xs = input.getShape();
         if (ws != null && (xs.dimension() == 0 || xs.get(xs.dimension() - 1) != ws.get(1))) {
@@ -109,7 +112,31 @@ public class ObservedLinear extends Linear implements QuantTwin {
                         weightParam,
                         biasParam,
                         training,
-                        (x, w, b) -> Linear.linear(x, w, b).singletonOrThrow()));
+                        (x, w, b) -> {
+                            NDArray y = Linear.linear(x, w, b).singletonOrThrow();
+                            return reluFused ? Activation.relu(y) : y;
+                        }));
+    }
+
+    /**
+     * Makes this twin compute {@code relu(x W^T + b)}: {@link Preparer} does it when a DJL ReLU
+     * ({@code Activation.reluBlock()}) directly follows a STATIC or QAT twin in a {@code
+     * SequentialBlock}, so that the output observer and fake quantization see the ReLU's output, as
+     * the fused INT8 kernel ({@code quantized::linear_relu}) computes it. The ReLU block stays in
+     * the model and is then an identity on this twin's output.
+     */
+    void fuseRelu() {
+        reluFused = true;
+    }
+
+    /**
+     * Returns whether the ReLU that follows this layer is computed inside it (and its output
+     * observed after the ReLU).
+     *
+     * @return the flag
+     */
+    public boolean isReluFused() {
+        return reluFused;
     }
 
     /** {@inheritDoc} */
@@ -153,6 +180,6 @@ public class ObservedLinear extends Linear implements QuantTwin {
     /** {@inheritDoc} */
     @Override
     public String toString() {
-        return "ObservedLinear(" + control.config().mode() + ")";
+        return "ObservedLinear(" + control.config().mode() + (reluFused ? "+ReLU" : "") + ")";
     }
 }

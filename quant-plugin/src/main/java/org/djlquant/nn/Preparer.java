@@ -4,6 +4,7 @@ import ai.djl.Model;
 import ai.djl.nn.Block;
 import ai.djl.nn.BlockList;
 import ai.djl.nn.LambdaBlock;
+import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.util.Pair;
 import java.util.ArrayList;
@@ -27,6 +28,15 @@ import org.djlquant.config.QConfigMapping.Resolution;
  * AbstractBlock}) are entered through {@link Block#getChildren()}; a {@code LambdaBlock} is
  * reported as opaque; other leaves stay float. Replacement swaps the child in the parent's children
  * list and in every parent field holding it (see {@link #prepare(Block, QConfigMapping)}).
+ *
+ * <p>Fusion (as PyTorch fuses Linear+ReLU before observing): in a {@code SequentialBlock}, a STATIC
+ * or QAT linear twin directly followed by DJL's ReLU ({@code Activation.reluBlock()}, a {@code
+ * LambdaBlock} named {@code "ReLU"}) computes the ReLU itself ({@link
+ * ObservedLinear#isReluFused()}), so its output observer and fake quantization see the ReLU's
+ * output; the ReLU block stays and is an identity on it. A STATIC or QAT linear twin that directly
+ * follows such a layer (through that ReLU or nothing) with the same activation spec and no learnt
+ * scales has no input observer of its own: its "input" parameters are the producer's "output"
+ * parameters ({@link TwinControl#sharedFrom}), so the converted chain stays INT8 between them.
  *
  * <p>Order of checks: first the whole tree is walked without changing anything, and a rule with a
  * config that matches only blocks that cannot be wrapped is an {@link UnsupportedBlockException};
@@ -140,7 +150,9 @@ public final class Preparer {
             Objects.requireNonNull(root, "root block");
             validate(root);
             try {
-                return visit(null, null, root, "", "");
+                Block out = visit(null, null, root, "", "");
+                fuse(out);
+                return out;
             } catch (RuntimeException e) {
                 rollback();
                 throw e;
@@ -157,6 +169,61 @@ public final class Preparer {
                 ChildSwapper.replace((Block) u[0], (String) u[1], (Block) u[3], (Block) u[2]);
             }
             undo.clear();
+        }
+
+        // ---- pass 3: fuse static chains ----------------------------------------------------
+
+        /**
+         * In every {@code SequentialBlock}: a STATIC/QAT linear twin directly followed by a DJL
+         * ReLU computes the ReLU itself, so its output observer sees {@code relu(y)}; a static
+         * linear twin that directly consumes such an output (through the ReLU or nothing) takes its
+         * input parameters from the producer's output observer instead of observing its own.
+         */
+        private void fuse(Block block) {
+            if (block instanceof SequentialBlock) {
+                List<Block> list = new ArrayList<>();
+                block.getChildren().forEach(c -> list.add(c.getValue()));
+                for (int i = 0; i < list.size(); i++) {
+                    if (!(list.get(i) instanceof ObservedLinear t) || !staticWithOutput(t)) {
+                        continue;
+                    }
+                    int j = i + 1;
+                    if (j < list.size() && isRelu(list.get(j))) {
+                        t.fuseRelu();
+                        j++;
+                    }
+                    if (j < list.size()
+                            && list.get(j) instanceof ObservedLinear u
+                            && u.control().config().mode().observesActivations()
+                            && u.control().has(TwinControl.INPUT)
+                            && sameActivationQuantization(t, u)) {
+                        u.control().share(TwinControl.INPUT, t.control(), TwinControl.OUTPUT);
+                    }
+                }
+            }
+            for (Pair<String, Block> c : block.getChildren()) {
+                if (!(c.getValue() instanceof QuantTwin)) {
+                    fuse(c.getValue());
+                }
+            }
+        }
+
+        private static boolean staticWithOutput(ObservedLinear t) {
+            return t.control().config().mode().observesActivations()
+                    && t.control().has(TwinControl.OUTPUT);
+        }
+
+        private static boolean sameActivationQuantization(ObservedLinear t, ObservedLinear u) {
+            QConfig a = t.control().config();
+            QConfig b = u.control().config();
+            return !a.learnableScale()
+                    && !b.learnableScale()
+                    && a.activationSpec().equals(b.activationSpec());
+        }
+
+        /** DJL's {@code Activation.reluBlock()}: a LambdaBlock named "ReLU". */
+        static boolean isRelu(Block b) {
+            return b instanceof LambdaBlock l && "ReLU".equals(l.getName());
         }
 
         // ---- pass 1: nothing changes -------------------------------------------------------

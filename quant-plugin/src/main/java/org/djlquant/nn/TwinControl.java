@@ -58,6 +58,7 @@ public final class TwinControl {
     private final Map<String, Observer> observers = new LinkedHashMap<>();
     private final Map<String, QParams> cache = new HashMap<>();
     private final Map<String, Parameter> lsqScales = new HashMap<>();
+    private final Map<String, Shared> shared = new HashMap<>();
     private boolean observing = true;
     private boolean fakeQuant;
     private ErrorProbe probe;
@@ -76,6 +77,50 @@ public final class TwinControl {
             }
         }
         fakeQuant = config.mode() == QMode.QAT;
+    }
+
+    /** A role whose parameters are another twin's (see {@link #share}). */
+    private record Shared(TwinControl source, String role) {}
+
+    /**
+     * Makes {@code role} use the parameters of {@code sourceRole} of {@code source}: the observer
+     * is the source's (the same instance, so {@link #observers()} and saved observer states show
+     * it), this twin never feeds it, and {@link #computeParams()} returns the source's parameters
+     * for the role. This is how the input of a static layer that directly consumes another static
+     * layer's (ReLU-fused) output is that output's quantization, as in PyTorch, where the next
+     * quantized layer takes the previous one's {@code quint8} tensor and has no input observer.
+     */
+    void share(String role, TwinControl source, String sourceRole) {
+        if (!observers.containsKey(role) || !source.observers.containsKey(sourceRole)) {
+            throw new IllegalArgumentException(
+                    "layer "
+                            + path
+                            + ": cannot share role '"
+                            + role
+                            + "' with '"
+                            + sourceRole
+                            + "' of "
+                            + source.path
+                            + "; roles were "
+                            + observers.keySet()
+                            + " and "
+                            + source.observers.keySet());
+        }
+        observers.put(role, source.observers.get(sourceRole));
+        shared.put(role, new Shared(source, sourceRole));
+        cache.remove(role);
+    }
+
+    /**
+     * Returns the layer whose parameters a role uses, if they are shared.
+     *
+     * @param role a role, e.g. {@link #INPUT}
+     * @return the path (raw form) and role of the producer, as {@code path#role}, or null if the
+     *     role has its own observer
+     */
+    public String sharedFrom(String role) {
+        Shared s = shared.get(role);
+        return s == null ? null : s.source().path + "#" + s.role();
     }
 
     boolean has(String role) {
@@ -176,7 +221,8 @@ public final class TwinControl {
     }
 
     /**
-     * Computes the quantization parameters of every observed role.
+     * Computes the quantization parameters of every observed role (a role shared with another
+     * layer, see {@link #sharedFrom}, gives that layer's parameters).
      *
      * @return parameters by role, in role order
      * @throws IllegalStateException naming the layer and role if an observer saw no data
@@ -190,6 +236,10 @@ public final class TwinControl {
     }
 
     QParams params(String role) {
+        Shared s = shared.get(role);
+        if (s != null) {
+            return s.source().params(s.role());
+        }
         QParams p = cache.get(role);
         if (p != null) {
             return p;
@@ -256,7 +306,7 @@ public final class TwinControl {
         if (!observers.containsKey(role)) {
             return x;
         }
-        if (observing && !force) {
+        if (observing && !force && !shared.containsKey(role)) {
             observe(role, x);
         }
         if (!(fakeQuant || force)) {
