@@ -48,7 +48,10 @@ import org.djlquant.scheme.QParams;
  *       directly follows a static layer in a {@link SequentialBlock} is fused: the layer runs
  *       {@code quantized::linear_relu} with its own output parameters (requantizing then clamping
  *       at the zero point equals ReLU-then-fake-quant exactly), and the ReLU block is replaced by
- *       an identity named {@code "ReLU fused into <path>"};
+ *       an identity named {@code "ReLU fused into <path>"}. When the next block of that
+ *       SequentialBlock (after the fused ReLU, if any) is a static layer whose input parameters
+ *       equal this layer's output parameters (prepare shares them for Linear → ReLU → Linear), the
+ *       activation stays {@code quint8} between the two (see {@link QuantizedLinear#getNext()});
  *   <li>{@link ObservedBertSelfAttention} → {@link QuantizedBertSelfAttention} (INT8 projections,
  *       float softmax and matmuls); a dynamic BERT attention, rewired in place by prepare, keeps
  *       its block and gets {@link QuantizedLinear} projections;
@@ -198,14 +201,16 @@ public final class Converter {
         final String key;
         final QuantTwin twin;
         final String reluKey;
+        final int index;
         final List<Object[]> innerSwaps = new ArrayList<>();
         Block replacement;
 
-        Plan(Block parent, String key, QuantTwin twin, String reluKey) {
+        Plan(Block parent, String key, QuantTwin twin, String reluKey, int index) {
             this.parent = parent;
             this.key = key;
             this.twin = twin;
             this.reluKey = reluKey;
+            this.index = index;
         }
     }
 
@@ -236,7 +241,7 @@ public final class Converter {
             QEngine inUse = QEngine.current();
             target = inUse == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
             if (root instanceof QuantTwin) {
-                plans.add(new Plan(null, null, (QuantTwin) root, null));
+                plans.add(new Plan(null, null, (QuantTwin) root, null, 0));
             } else {
                 walk(root, "");
             }
@@ -285,6 +290,7 @@ public final class Converter {
             for (QuantizedLinear l : made) {
                 owner.attachInternal("djlquant-packed-" + UUID.randomUUID(), l.packed());
             }
+            chainInt8(plans);
             for (WeightOnlyLinear l : madeWeightOnly) {
                 owner.attachInternal("djlquant-weight-only-" + UUID.randomUUID(), l.packed());
             }
@@ -315,6 +321,32 @@ public final class Converter {
             return newRoot;
         }
 
+        /**
+         * Keeps activations INT8 between a static layer and the static layer that consumes its
+         * output next in the same SequentialBlock (directly, or through the ReLU fused into the
+         * first) when the second's input parameters equal the first's output parameters.
+         */
+        private static void chainInt8(List<Plan> plans) {
+            for (int k = 0; k + 1 < plans.size(); k++) {
+                Plan a = plans.get(k);
+                Plan b = plans.get(k + 1);
+                if (!(a.parent instanceof SequentialBlock)
+                        || a.parent != b.parent
+                        || b.index != a.index + (a.reluKey != null ? 2 : 1)
+                        || !(a.replacement instanceof QuantizedLinear qa)
+                        || !(b.replacement instanceof QuantizedLinear qb)
+                        || qa.getMode() != QMode.STATIC
+                        || qb.getMode() != QMode.STATIC) {
+                    continue;
+                }
+                QParams out = qa.getOutputParams();
+                QParams in = qb.getInputParams();
+                if (out.scale() == in.scale() && out.zeroPoint() == in.zeroPoint()) {
+                    qa.chain(qb);
+                }
+            }
+        }
+
         private void walk(Block block, String path) {
             BlockList children = block.getChildren();
             for (int i = 0; i < children.size(); i++) {
@@ -341,7 +373,7 @@ public final class Converter {
                                                     .getName())) {
                         reluKey = children.get(i + 1).getKey();
                     }
-                    plans.add(new Plan(block, c.getKey(), twin, reluKey));
+                    plans.add(new Plan(block, c.getKey(), twin, reluKey, i));
                     continue;
                 }
                 walk(child, childPath);

@@ -1,5 +1,6 @@
 package org.djlquant.nn;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -34,6 +35,10 @@ import org.djlquant.scheme.QuantMath;
  * <p>Lifecycle: the packed weights are native; {@link Converter} attaches them to the model's
  * {@code NDManager}, so closing the model frees them, once. {@link #isClosed()} tells whether they
  * were freed; {@code forward} after that throws. Thread-safety: forward may run concurrently.
+ *
+ * <p>INT8 between layers: {@link Converter} links a static layer to the static layer that takes its
+ * output next when the second's input parameters are the first's output parameters (prepare makes
+ * them so for Linear → ReLU → Linear): see {@link #getNext()} and {@link #isChainedFromPrevious()}.
  */
 public final class QuantizedLinear extends AbstractBlock {
 
@@ -49,6 +54,8 @@ public final class QuantizedLinear extends AbstractBlock {
     private final QParams inputParams;
     private final QParams outputParams;
     private final boolean reluFused;
+    private volatile QuantizedLinear next;
+    private volatile boolean chainedFromPrevious;
 
     private QuantizedLinear(
             String path,
@@ -161,7 +168,81 @@ public final class QuantizedLinear extends AbstractBlock {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        return new NDList(packed.forward(inputs.singletonOrThrow()));
+        if (chainedFromPrevious) {
+            // the preceding layer ran this one on its INT8 output (see chain)
+            return inputs;
+        }
+        NDArray x = inputs.singletonOrThrow();
+        if (next == null) {
+            return new NDList(packed.forward(x));
+        }
+        QuantizedActivation a;
+        try (QuantizedActivation xq =
+                QuantizedActivation.quantize(x, inputParams.scale(), inputParams.zeroPoint())) {
+            a = packed.forward(xq);
+        } catch (QuantizationException e) {
+            throw new IllegalStateException("layer " + path + ": " + e.getMessage(), e);
+        }
+        try {
+            for (QuantizedLinear l = next; l != null; l = l.next) {
+                QuantizedActivation b = l.packed.forward(a);
+                a.close();
+                a = b;
+            }
+            return new NDList(a.dequantize(x.getManager()));
+        } finally {
+            a.close();
+        }
+    }
+
+    /**
+     * Keeps the activation INT8 from this static layer into {@code following}, the static layer
+     * that consumes its output next in the same {@code SequentialBlock} (directly or through the
+     * identity of a fused ReLU) with input parameters equal to this layer's output parameters. From
+     * then on this layer's forward runs both layers ({@code quint8} handed from one kernel to the
+     * next, as an exported archive does) and {@code following}'s forward is the identity. Exact:
+     * dequantizing and requantizing on the same grid gives the same integers.
+     */
+    void chain(QuantizedLinear following) {
+        if (mode != QMode.STATIC
+                || following.mode != QMode.STATIC
+                || following.inputParams.scale() != outputParams.scale()
+                || following.inputParams.zeroPoint() != outputParams.zeroPoint()) {
+            throw new IllegalArgumentException(
+                    "layer "
+                            + following.path
+                            + ": input "
+                            + following.inputParams
+                            + " cannot take the INT8 output "
+                            + outputParams
+                            + " of "
+                            + path
+                            + "; both must be STATIC with equal scale and zero point");
+        }
+        next = following;
+        following.chainedFromPrevious = true;
+    }
+
+    /**
+     * Returns the static layer this one hands its INT8 output to in place (its forward runs that
+     * layer too), if any.
+     *
+     * @return the following layer, or null
+     */
+    public QuantizedLinear getNext() {
+        return next;
+    }
+
+    /**
+     * Returns whether the preceding layer runs this one on its INT8 output in place; this layer's
+     * own forward is then the identity (the preceding layer's output already went through it).
+     * Export is unaffected: each layer is lowered as itself and the {@code quint8} tensor is handed
+     * on.
+     *
+     * @return the flag
+     */
+    public boolean isChainedFromPrevious() {
+        return chainedFromPrevious;
     }
 
     /**
@@ -325,6 +406,7 @@ public final class QuantizedLinear extends AbstractBlock {
                 + getEngine()
                 + ", "
                 + Arrays.toString(weightShape)
+                + (chainedFromPrevious ? ", INT8 input from the previous layer" : "")
                 + ")";
     }
 }

@@ -17,6 +17,7 @@ import java.util.Map;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedBertSelfAttention;
+import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.UncalibratedLayerException;
@@ -276,7 +277,16 @@ final class BuiltinLowerings {
                                     "DYNAMIC",
                                     "WEIGHT_ONLY INT8"));
                 }
-                return List.of(staticLinear(ctx, path, cls, x, qw, bf, params));
+                return List.of(
+                        staticLinear(
+                                ctx,
+                                path,
+                                cls,
+                                x,
+                                qw,
+                                bf,
+                                params,
+                                twin instanceof ObservedLinear l && l.isReluFused()));
             case DYNAMIC:
                 return List.of(
                         dynamicLinear(
@@ -309,7 +319,8 @@ final class BuiltinLowerings {
             String x,
             QuantizedWeight qw,
             float[] floatBias,
-            Map<String, QParams> params) {
+            Map<String, QParams> params,
+            boolean reluFused) {
         QParams in = params.get(TwinControl.INPUT);
         if (in == null) {
             throw new UncalibratedLayerException(
@@ -322,6 +333,11 @@ final class BuiltinLowerings {
         String y = ctx.op("MatMul", path, List.of(xd, qw.dequantized(ctx)));
         if (floatBias != null) {
             y = ctx.op("Add", path, List.of(y, int32Bias(ctx, path, floatBias, in, qw)));
+        }
+        if (reluFused) {
+            // the twin computes the ReLU that follows it and observes its output (the ReLU block
+            // that follows is then an identity on it)
+            y = ctx.op("Relu", path, List.of(y));
         }
         QParams outParams = params.get(TwinControl.OUTPUT);
         if (outParams != null) {

@@ -3,6 +3,7 @@ package org.djlquant.backend.pytorch;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
@@ -99,8 +100,20 @@ final class BuiltinLowerings {
                 }
             }
             current = ctx.lowerChild(child, current);
+            if (child instanceof ObservedLinear t
+                    && t.isReluFused()
+                    && i + 1 < children.size()
+                    && isReluLambda(children.get(i + 1))) {
+                // the twin computed the ReLU (quantized::linear_relu); the ReLU block that stays
+                // in the prepared model is an identity on its output
+                i++;
+            }
         }
         return current;
+    }
+
+    private static boolean isReluLambda(Block b) {
+        return b instanceof LambdaBlock l && "ReLU".equals(l.getName());
     }
 
     private static String childPath(LoweringContext ctx, Map<Block, String> segments, Block c) {
@@ -616,10 +629,11 @@ final class BuiltinLowerings {
                                         false));
         QParams ownOutput = params.get(TwinControl.OUTPUT);
         if (outParams == null && ownOutput != null) {
-            // the twin fake-quantizes its output: run the INT8 kernel with that requantization
-            // and hand on the quint8 tensor (consumers dequantize or requantize)
+            // the twin fake-quantizes its output (after the ReLU it computes, if fused): run the
+            // INT8 kernel with that requantization and hand on the quint8 tensor (consumers
+            // dequantize, or take it as it is if their input parameters are these)
             outParams = ownOutput;
-            relu = false;
+            relu = twin.isReluFused();
         }
         boolean inputMatches =
                 input.quantized()
