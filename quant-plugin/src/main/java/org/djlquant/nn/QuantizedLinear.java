@@ -273,7 +273,7 @@ public final class QuantizedLinear extends AbstractBlock {
     /** {@inheritDoc} */
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
-        long[] dims = inputShapes[0].getShape();
+        long[] dims = inputShapes[0].getShape().clone(); // Shape.getShape() is its own array
         dims[dims.length - 1] = weightShape[0];
         return new Shape[] {new Shape(dims)};
     }

@@ -411,7 +411,7 @@ public final class PackedLinear implements AutoCloseable {
         try (IValue os = IValue.from(outputScale);
                 IValue oz = IValue.from(outputZeroPoint)) {
             IValue y = ops.run(method, x.handle(), packed, os, oz);
-            long[] dims = shape.getShape();
+            long[] dims = shape.getShape().clone(); // Shape.getShape() is its own array
             dims[dims.length - 1] = outFeatures;
             return new QuantizedActivation(y, ops, new Shape(dims), outputScale, outputZeroPoint);
         }
