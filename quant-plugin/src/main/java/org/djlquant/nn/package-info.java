@@ -9,6 +9,10 @@
  * original {@code Parameter} objects and write the original's parameter bytes, so a prepared model
  * trains the same weights and its parameter file loads into an unprepared model and back. The
  * returned {@link org.djlquant.nn.PrepareReport} lists every block path and what happened to it.
+ * Like PyTorch's Linear+ReLU fusion, a static linear twin followed by DJL's ReLU in a {@code
+ * SequentialBlock} observes its output after the ReLU, and a static linear twin consuming that
+ * output uses the same parameters for its input (no observer of its own), so the converted chain
+ * keeps the activation INT8 ({@code quint8}) from one kernel to the next.
  *
  * <p>{@link org.djlquant.nn.Converter#convert} then replaces the twins of a calibrated (or
  * QAT-trained) model in place by real INT8 blocks run by libtorch's quantized kernels: {@link
