@@ -197,7 +197,7 @@ public final class Preparer {
                             && u.control().config().mode().observesActivations()
                             && u.control().has(TwinControl.INPUT)
                             && sameActivationQuantization(t, u)) {
-                        u.control().share(TwinControl.INPUT, t.control(), TwinControl.OUTPUT);
+                        u.control().shareParams(TwinControl.INPUT, t.control(), TwinControl.OUTPUT);
                     }
                 }
             }

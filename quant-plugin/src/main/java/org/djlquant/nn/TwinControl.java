@@ -58,12 +58,12 @@ public final class TwinControl {
     private final Map<String, Observer> observers = new LinkedHashMap<>();
     private final Map<String, QParams> cache = new HashMap<>();
     private final Map<String, Parameter> lsqScales = new HashMap<>();
-    private final Map<String, Shared> shared = new HashMap<>();
     private boolean observing = true;
     private boolean fakeQuant;
     private ErrorProbe probe;
     private NDManager paramManager;
     private Parameter weightParam;
+    private final Map<String, SharedParams> sharedParams = new HashMap<>();
 
     TwinControl(String path, QConfig config, boolean hasWeight, String... activationRoles) {
         this.path = Objects.requireNonNull(path, "path");
@@ -79,8 +79,8 @@ public final class TwinControl {
         fakeQuant = config.mode() == QMode.QAT;
     }
 
-    /** A role whose parameters are another twin's (see {@link #share}). */
-    private record Shared(TwinControl source, String role) {}
+    /** A role whose parameters are another twin's (see {@link #shareParams}). */
+    private record SharedParams(TwinControl source, String role) {}
 
     /**
      * Makes {@code role} use the parameters of {@code sourceRole} of {@code source}: the observer
@@ -90,7 +90,7 @@ public final class TwinControl {
      * layer's (ReLU-fused) output is that output's quantization, as in PyTorch, where the next
      * quantized layer takes the previous one's {@code quint8} tensor and has no input observer.
      */
-    void share(String role, TwinControl source, String sourceRole) {
+    void shareParams(String role, TwinControl source, String sourceRole) {
         if (!observers.containsKey(role) || !source.observers.containsKey(sourceRole)) {
             throw new IllegalArgumentException(
                     "layer "
@@ -107,7 +107,7 @@ public final class TwinControl {
                             + source.observers.keySet());
         }
         observers.put(role, source.observers.get(sourceRole));
-        shared.put(role, new Shared(source, sourceRole));
+        sharedParams.put(role, new SharedParams(source, sourceRole));
         cache.remove(role);
     }
 
@@ -119,7 +119,7 @@ public final class TwinControl {
      *     role has its own observer
      */
     public String sharedFrom(String role) {
-        Shared s = shared.get(role);
+        SharedParams s = sharedParams.get(role);
         return s == null ? null : s.source().path + "#" + s.role();
     }
 
@@ -236,7 +236,7 @@ public final class TwinControl {
     }
 
     QParams params(String role) {
-        Shared s = shared.get(role);
+        SharedParams s = sharedParams.get(role);
         if (s != null) {
             return s.source().params(s.role());
         }
@@ -306,7 +306,7 @@ public final class TwinControl {
         if (!observers.containsKey(role)) {
             return x;
         }
-        if (observing && !force && !shared.containsKey(role)) {
+        if (observing && !force && !sharedParams.containsKey(role)) {
             observe(role, x);
         }
         if (!(fakeQuant || force)) {
