@@ -55,9 +55,7 @@ class QuantizedRepositoryFactoryTest {
                         () -> f.newInstance("m", URI.create("djlq:" + missing.toUri().getPath())));
         assertTrue(e.getMessage().contains("nope"), e.getMessage());
         IllegalArgumentException scheme =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () -> f.newInstance("m", dir.toUri()));
+                assertThrows(IllegalArgumentException.class, () -> f.newInstance("m", dir.toUri()));
         assertTrue(scheme.getMessage().contains("file"), scheme.getMessage());
     }
 
