@@ -255,14 +255,15 @@ public final class Quantizer {
     }
 
     /**
-     * Stage 2: runs the calibration batches through the prepared model, if any were given.
+     * Stage 2: runs the calibration batches through the prepared model, if any were given and the
+     * model has prepared layers (a policy may keep every layer FP32).
      *
      * @param model the prepared model
-     * @return the calibration summary, or empty when no batches were given
+     * @return the calibration summary, or empty when no batches were given or no layer is prepared
      */
     public Optional<CalibrationSummary> calibrate(Model model) {
         Objects.requireNonNull(model, "model");
-        if (calibration == null) {
+        if (calibration == null || Twins.find(model.getBlock()).isEmpty()) {
             return Optional.empty();
         }
         Calibrator.Builder b = Calibrator.builder().setModel(model).optProgress(progress);

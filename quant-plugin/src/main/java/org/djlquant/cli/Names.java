@@ -68,6 +68,13 @@ final class Names {
         }
     }
 
+    /** --objective values. */
+    static final class ObjectiveConverter extends EnumConverter<org.djlquant.policy.Objective> {
+        ObjectiveConverter() {
+            super(org.djlquant.policy.Objective.class);
+        }
+    }
+
     /** Iterable of the method names, for help text. */
     static final class MethodNames extends java.util.ArrayList<String> {
         private static final long serialVersionUID = 1L;

@@ -97,8 +97,9 @@ final class PolicyCommand implements Callable<Integer> {
 
     @Option(
             names = "--objective",
-            defaultValue = "LATENCY",
-            description = "What to minimise: ${COMPLETION-CANDIDATES} (default ${DEFAULT-VALUE}).")
+            defaultValue = "latency",
+            converter = Names.ObjectiveConverter.class,
+            description = "What to minimise: latency or size (default ${DEFAULT-VALUE}).")
     Objective objective;
 
     @Option(names = "--max-sentences", defaultValue = "64", description = "Sentences used.")

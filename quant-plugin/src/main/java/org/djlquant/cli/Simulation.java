@@ -4,6 +4,7 @@ import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.nn.core.Linear;
 import java.util.ArrayList;
 import java.util.List;
 import org.djlquant.QuantizationException;
@@ -15,9 +16,9 @@ import org.djlquant.nn.Preparer;
 import org.djlquant.policy.measure.PrecisionSimulator;
 
 /**
- * A model prepared for per-layer precision simulation (every Linear a twin, as the policy demo
- * does), its sentence batches kept on the model's manager, and the simulator over it. Closing puts
- * the twins back and closes the model.
+ * A model prepared for per-layer precision simulation (every Linear a twin), its sentence batches
+ * kept on the model's manager, and the simulator over it. Closing puts the twins back and closes
+ * the model.
  */
 final class Simulation implements AutoCloseable {
 
@@ -29,8 +30,14 @@ final class Simulation implements AutoCloseable {
             throws QuantizationException {
         model = source.load();
         try {
+            // Linear layers only: the simulator swaps Linear twins (a global config would also
+            // rewire the attention blocks, which the simulator does not take)
             PrepareReport report =
-                    Preparer.prepare(model, QConfigMapping.global(QConfig.dynamicInt8(target)));
+                    Preparer.prepare(
+                            model,
+                            QConfigMapping.builder()
+                                    .optClassConfig(Linear.class, QConfig.dynamicInt8(target))
+                                    .build());
             batches = tokens.kept(model.getNDManager());
             simulator = PrecisionSimulator.create(model.getBlock(), report, target);
         } catch (RuntimeException e) {
