@@ -84,6 +84,12 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--folds", defaultValue = "5", description = "Probe cross-validation folds.")
     int folds;
 
+    @Option(
+            names = "--probe-steps",
+            defaultValue = "300",
+            description = "Gradient steps of each probe fit (default ${DEFAULT-VALUE}).")
+    int probeSteps;
+
     @Option(names = "--json", description = "Print the result as JSON (schema djlq.evaluate/1).")
     boolean json;
 
@@ -120,6 +126,7 @@ final class EvaluateCommand implements Callable<Integer> {
         Usage.atLeast(cl, "--warmup", warmup, 0);
         Usage.positive(cl, "--runs", runs);
         Usage.atLeast(cl, "--folds", folds, 2);
+        Usage.positive(cl, "--probe-steps", probeSteps);
         if (limit != null) {
             Usage.positive(cl, "--limit", limit);
         }

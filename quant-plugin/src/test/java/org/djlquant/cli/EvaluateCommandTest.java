@@ -52,6 +52,10 @@ class EvaluateCommandTest {
                         "1",
                         "--batch-size",
                         "8",
+                        "--folds",
+                        "2",
+                        "--probe-steps",
+                        "50",
                         "--json");
         assertEquals(0, r.code(), r.err());
         JsonObject o = r.json();
@@ -102,7 +106,7 @@ class EvaluateCommandTest {
                         "--compare",
                         p("tiny.onnx"),
                         "--data",
-                        p("labelled.jsonl"),
+                        p("calib.txt"),
                         "--runs",
                         "2",
                         "--warmup",
