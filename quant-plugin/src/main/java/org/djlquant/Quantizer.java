@@ -299,7 +299,9 @@ public final class Quantizer {
      * .pt}, loadable with {@link org.djlquant.backend.pytorch.QuantizedArtifacts#load}) for FBGEMM
      * / QNNPACK, an ONNX model ({@code .onnx}) for ONNXRUNTIME. The model is read, not changed,
      * except that a PyTorch export of weight-only layers first goes through the {@link Converter}
-     * (see the class comment).
+     * (see the class comment). A PyTorch export selects the backend's quantized engine process-wide
+     * ({@link QEngine#select}), as the converter does; the manifest records it and loading checks
+     * it.
      *
      * @param model the prepared model
      * @param file the file to write: its name must end with {@code .pt} (PyTorch backends) or

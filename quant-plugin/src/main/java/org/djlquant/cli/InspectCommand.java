@@ -145,9 +145,31 @@ final class InspectCommand implements Callable<Integer> {
             JsonObject bytesJson = new JsonObject();
             bytes.forEach(bytesJson::addProperty);
             x.add("initializerBytes", bytesJson);
+            // our exporter names every node <layer path>/<op>: group the operators by layer
+            Map<String, java.util.Set<String>> byLayer = new java.util.LinkedHashMap<>();
+            for (OnnxMl.NodeProto n : g.getNodeList()) {
+                int slash = n.getName().lastIndexOf('/');
+                if (slash > 0) {
+                    byLayer.computeIfAbsent(
+                                    n.getName().substring(0, slash),
+                                    k -> new java.util.LinkedHashSet<>())
+                            .add(n.getOpType());
+                }
+            }
+            JsonArray layers = new JsonArray();
+            byLayer.forEach(
+                    (path, opTypes) -> {
+                        JsonObject l = new JsonObject();
+                        l.addProperty("path", path);
+                        JsonArray a = new JsonArray();
+                        opTypes.forEach(a::add);
+                        l.add("operators", a);
+                        layers.add(l);
+                    });
             o.addProperty("kind", "ONNX");
             o.add("manifest", null);
             o.add("onnx", x);
+            o.add("layers", layers);
             if (json) {
                 top.printJson(o);
             } else {
@@ -164,6 +186,9 @@ final class InspectCommand implements Callable<Integer> {
                 bytes.forEach((k, v) -> w.printf(Locale.ROOT, "  %-8s %10.2f MB%n", k, v / 1e6));
                 w.println("operators:");
                 ops.forEach((k, v) -> w.printf(Locale.ROOT, "  %-28s %d%n", k, v));
+                w.println("layers (from node names):");
+                byLayer.forEach(
+                        (k, v) -> w.printf(Locale.ROOT, "  %-36s %s%n", k, String.join(" ", v)));
                 w.flush();
             }
             return 0;

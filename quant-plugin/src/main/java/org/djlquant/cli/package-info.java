@@ -26,9 +26,10 @@
  *       drop, latencyMs, bytes}, evaluatorCalls, candidatesTried, policy (the policy file's JSON)};
  *   <li>{@code djlq.inspect/1}: {@code file, sizeBytes, kind (TORCHSCRIPT|ONNX), manifest
  *       (QuantizationManifest JSON)|null, onnx {producer, opset, inputs, outputs, operators {op:
- *       count}, initializerBytes {dtype: bytes}}|null}, and for TorchScript {@code layers [{path,
- *       precision, kernel, storedWeightBytes, float32WeightBytes}], quantizedWeightBytes,
- *       quantizedWeightFloat32Bytes}.
+ *       count}, initializerBytes {dtype: bytes}}|null, layers}: for TorchScript {@code layers
+ *       [{path, precision, kernel, storedWeightBytes, float32WeightBytes}], quantizedWeightBytes,
+ *       quantizedWeightFloat32Bytes}; for ONNX {@code layers [{path, operators [op type]}]} read
+ *       from the node names ({@code <layer path>/<op>}, as our exporter writes them).
  * </ul>
  *
  * <p>Each invocation runs one command in one thread; the classes are not meant to be shared.

@@ -175,6 +175,17 @@ class QuantizeInspectCommandTest {
                                 : 0);
         assertEquals(12, integerMatMuls, ops.toString());
         assertTrue(onnx.getAsJsonObject("initializerBytes").has("INT8"), onnx.toString());
+        int dynamicLayers = 0;
+        for (JsonElement e : x.getAsJsonArray("layers")) {
+            JsonObject l = e.getAsJsonObject();
+            List<String> layerOps = new ArrayList<>();
+            l.getAsJsonArray("operators").forEach(op -> layerOps.add(op.getAsString()));
+            if (LINEARS.contains(l.get("path").getAsString())) {
+                assertTrue(layerOps.contains("DynamicQuantizeLinear"), l.toString());
+                dynamicLayers++;
+            }
+        }
+        assertEquals(12, dynamicLayers);
     }
 
     @Test
