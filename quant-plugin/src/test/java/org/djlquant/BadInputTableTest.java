@@ -32,6 +32,9 @@ import org.djlquant.nn.UnsupportedBlockException;
 import org.djlquant.observer.Observers;
 import org.djlquant.qat.QatScheduleListener;
 import org.djlquant.report.ErrorReport;
+import org.djlquant.scheme.Granularity;
+import org.djlquant.scheme.QDataType;
+import org.djlquant.scheme.QScheme;
 import org.djlquant.scheme.QSpec;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
@@ -257,15 +260,26 @@ class BadInputTableTest {
                                 },
                                 "Preparer.prepare"),
                         new Case(
-                                "INT4 group size 64",
+                                "INT4 group size 16",
                                 IllegalArgumentException.class,
-                                () -> QConfig.weightOnlyInt4(64, BackendTarget.ONNXRUNTIME),
-                                "64",
-                                "[32, 128]"),
+                                () -> QConfig.weightOnlyInt4(16, BackendTarget.ONNXRUNTIME),
+                                "16",
+                                "[32, 64, 128, 256]"),
                         new Case(
-                                "INT4 weight-only on fbgemm",
+                                "INT4 weight-only per channel on fbgemm",
                                 IllegalArgumentException.class,
-                                () -> QConfig.weightOnlyInt4(128, BackendTarget.FBGEMM),
+                                () ->
+                                        QConfig.builder()
+                                                .setMode(QMode.WEIGHT_ONLY)
+                                                .setWeightObserver(
+                                                        Observers.perChannelMinMax(
+                                                                new QSpec(
+                                                                        QDataType.INT4,
+                                                                        QScheme.SYMMETRIC,
+                                                                        Granularity.perChannel(0),
+                                                                        false)))
+                                                .optBackend(BackendTarget.FBGEMM)
+                                                .build(),
                                 "FBGEMM",
                                 "INT4",
                                 "allowed"),

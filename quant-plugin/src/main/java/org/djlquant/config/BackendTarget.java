@@ -24,15 +24,19 @@ import org.djlquant.scheme.QScheme;
  *
  * <p>The tables follow what the kernels accept: fbgemm and qnnpack run UINT8 affine per-tensor
  * activations with INT8 weights ({@code quantized::linear}, {@code linear_dynamic}); qnnpack's
- * static kernels take per-tensor weights only; libtorch has no INT4 linear kernels, while ONNX
- * Runtime runs INT4 per-group weights ({@code com.microsoft.MatMulNBits}). Weight-only INT8 is run
- * by dequantizing stored INT8 weights at load. A later backend package may own this table.
+ * static kernels take per-tensor weights only. Weight-only layers on the PyTorch targets run
+ * libtorch's CPU weight-only kernels, which do not depend on the quantized engine: {@code
+ * aten::_weight_int8pack_mm} (INT8 symmetric, per channel; a per-tensor scale is repeated per
+ * channel) and {@code aten::_weight_int4pack_mm_for_cpu} (4-bit per group of input features with a
+ * scale and a float zero offset, so INT4 SYMMETRIC and INT4 AFFINE per group both map onto it).
+ * ONNX Runtime runs INT4 per-group weights with {@code com.microsoft.MatMulNBits}. A later backend
+ * package may own this table.
  */
 public enum BackendTarget {
     /** PyTorch fbgemm (x86). */
-    FBGEMM(table(true, false)),
+    FBGEMM(table(true, true)),
     /** PyTorch qnnpack (ARM; correct but slow on x86). */
-    QNNPACK(table(false, false)),
+    QNNPACK(table(false, true)),
     /** ONNX Runtime (QDQ / integer operators, MatMulNBits for INT4). */
     ONNXRUNTIME(table(true, true));
 

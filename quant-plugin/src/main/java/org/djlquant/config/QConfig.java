@@ -1,5 +1,6 @@
 package org.djlquant.config;
 
+import java.util.List;
 import java.util.Objects;
 import java.util.function.Supplier;
 import org.djlquant.observer.HistogramMethod;
@@ -126,7 +127,10 @@ public record QConfig(
     }
 
     /**
-     * Weight-only INT8: symmetric per-channel (axis 0) weights, float activations.
+     * Weight-only INT8: symmetric per-channel (axis 0) weights, float activations. This is what
+     * libtorch's {@code aten::_weight_int8pack_mm} computes ({@code ŵ = q · scale[out]}, no zero
+     * point), so the converted layer ({@code nn.WeightOnlyLinear}) equals the fake-quant simulation
+     * up to float summation order.
      *
      * @param target the backend that must run it
      * @return the config, validated against {@code target}
@@ -139,23 +143,39 @@ public record QConfig(
                 .build();
     }
 
+    /** The INT4 weight-only group sizes the presets accept (libtorch's CPU kernel's). */
+    public static final List<Integer> INT4_GROUP_SIZES = List.of(32, 64, 128, 256);
+
     /**
-     * Weight-only INT4 with one scale per group of {@code groupSize} input features (axis 1 of a
-     * {@code [out, in]} weight), float activations.
+     * Weight-only INT4, asymmetric: one scale and one zero point per group of {@code groupSize}
+     * input features (axis 1 of a {@code [out, in]} weight), from that group's min/max, float
+     * activations. Signed 4-bit values {@code q ∈ [-8, 7]}, {@code ŵ = s · (q - z)} with {@code z ∈
+     * [-8, 7]} (INT4 AFFINE). libtorch's {@code aten::_weight_int4pack_mm_for_cpu} computes {@code
+     * ŵ = (u - 8) · scale + zero} with {@code u ∈ [0, 15]} and a float offset {@code zero}; the
+     * converter maps {@code u = q + 8}, {@code scale = s}, {@code zero = -s · z}, which is the same
+     * value exactly in real arithmetic (float32 rounding of {@code -s · z} aside). An integer zero
+     * point is a special case of the kernel's float offset, so this preset is the kernel's
+     * asymmetric form restricted to what {@code QParams} (and ONNX Runtime's MatMulNBits) can
+     * express.
      *
-     * @param groupSize 32 or 128
+     * @param groupSize one of {@link #INT4_GROUP_SIZES}
      * @param target the backend that must run it
      * @return the config, validated against {@code target}
      */
     public static QConfig weightOnlyInt4(int groupSize, BackendTarget target) {
-        if (groupSize != 32 && groupSize != 128) {
+        if (!INT4_GROUP_SIZES.contains(groupSize)) {
             throw new IllegalArgumentException(
-                    "groupSize was " + groupSize + ", must be one of [32, 128]");
+                    "groupSize was " + groupSize + ", must be one of " + INT4_GROUP_SIZES);
         }
         return builder()
                 .setMode(QMode.WEIGHT_ONLY)
                 .setWeightObserver(
-                        Observers.perChannelMinMax(QSpec.int4SymmetricPerGroup(1, groupSize)))
+                        Observers.perChannelMinMax(
+                                new QSpec(
+                                        QDataType.INT4,
+                                        QScheme.AFFINE,
+                                        Granularity.perGroup(1, groupSize),
+                                        false)))
                 .optBackend(target)
                 .build();
     }

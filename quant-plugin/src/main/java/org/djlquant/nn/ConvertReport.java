@@ -22,8 +22,9 @@ public final class ConvertReport {
      * @param mode the INT8 mode (QAT twins convert to {@link QMode#STATIC})
      * @param reluFused whether the ReLU that followed runs inside the layer (the ReLU block is
      *     replaced by an identity named {@code "ReLU fused into <path>"})
-     * @param int8WeightBytes bytes of the packed INT8 weight values (0 for a container such as
-     *     attention, whose projections have their own entries)
+     * @param int8WeightBytes bytes of the packed integer weight values: one a weight for INT8, one
+     *     per two weights for weight-only INT4 (0 for a container such as attention, whose
+     *     projections have their own entries)
      * @param fp32WeightBytes bytes the same weights take as float32
      */
     public record Entry(
@@ -38,11 +39,30 @@ public final class ConvertReport {
     private final QEngine engine;
     private final List<Entry> entries;
     private final List<QuantizedLinear> layers;
+    private final List<WeightOnlyLinear> weightOnly;
 
     ConvertReport(QEngine engine, List<Entry> entries, List<QuantizedLinear> layers) {
+        this(engine, entries, layers, List.of());
+    }
+
+    ConvertReport(
+            QEngine engine,
+            List<Entry> entries,
+            List<QuantizedLinear> layers,
+            List<WeightOnlyLinear> weightOnly) {
         this.engine = engine;
         this.entries = Collections.unmodifiableList(new ArrayList<>(entries));
         this.layers = Collections.unmodifiableList(new ArrayList<>(layers));
+        this.weightOnly = Collections.unmodifiableList(new ArrayList<>(weightOnly));
+    }
+
+    /**
+     * Returns the weight-only layers made, in tree order.
+     *
+     * @return an unmodifiable list; the layers belong to the model
+     */
+    public List<WeightOnlyLinear> weightOnlyLinears() {
+        return weightOnly;
     }
 
     /**

@@ -18,6 +18,7 @@ import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QEngineUnavailableException;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
@@ -50,7 +51,12 @@ import org.djlquant.scheme.QParams;
  *   <li>{@link ObservedBertSelfAttention} → {@link QuantizedBertSelfAttention} (INT8 projections,
  *       float softmax and matmuls); a dynamic BERT attention, rewired in place by prepare, keeps
  *       its block and gets {@link QuantizedLinear} projections;
- *   <li>any other twin (convolutions, DJL's attention, weight-only layers) is refused with {@link
+ *   <li>an {@link ObservedLinear} prepared {@link QMode#WEIGHT_ONLY} → {@link WeightOnlyLinear}
+ *       (INT8 per channel or INT4 per group, float activations, libtorch's CPU weight-only kernels,
+ *       from the twin's "weight" parameters; this includes the projections of a weight-only BERT
+ *       attention, which prepare wraps in place). An INT4 shape libtorch cannot take is refused
+ *       with {@link WeightOnlyShapeException};
+ *   <li>any other twin (convolutions, DJL's attention) is refused with {@link
  *       UnsupportedBlockException} naming its path and class.
  * </ul>
  *
@@ -86,8 +92,31 @@ public final class Converter {
      * @throws QuantizationException if libtorch refuses to pack a weight
      */
     public static ConvertReport convert(Model model, QEngine engine) throws QuantizationException {
+        return convert(model, engine, WeightOnlyPackedLinear.Compute.FLOAT32);
+    }
+
+    /**
+     * Converts a prepared model in place, with weight-only layers computing in the given dtype (see
+     * {@link WeightOnlyLinear}; other layers ignore it).
+     *
+     * @param model the prepared model; its root block may itself be replaced
+     * @param engine the quantized engine to select and pack for
+     * @param weightOnlyCompute FLOAT32 (matches the simulation, slow loops) or BFLOAT16 (fast
+     *     loops, bfloat16 activations)
+     * @return what was converted, and the engine in use
+     * @throws QEngineUnavailableException if this libtorch build does not have {@code engine}
+     * @throws UncalibratedLayerException if a static layer was never calibrated
+     * @throws BackendCapabilityException if the backend cannot run a layer's config
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for
+     * @throws WeightOnlyShapeException for a weight-only shape the kernel cannot take
+     * @throws IllegalStateException if the model holds no twins
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(
+            Model model, QEngine engine, WeightOnlyPackedLinear.Compute weightOnlyCompute)
+            throws QuantizationException {
         Objects.requireNonNull(model, "model");
-        Session s = new Session(engine, model.getNDManager());
+        Session s = new Session(engine, model.getNDManager(), weightOnlyCompute);
         Block root = model.getBlock();
         Block out = s.run(root);
         if (out != root) {
@@ -113,6 +142,30 @@ public final class Converter {
      */
     public static ConvertReport convert(Block root, NDManager owner, QEngine engine)
             throws QuantizationException {
+        return convert(root, owner, engine, WeightOnlyPackedLinear.Compute.FLOAT32);
+    }
+
+    /**
+     * Converts a prepared block tree in place, with weight-only layers computing in the given dtype
+     * (see {@link WeightOnlyLinear}).
+     *
+     * @param root the root block (it cannot itself be a twin; convert the Model for that)
+     * @param owner the manager that will own (and on close free) the packed weights
+     * @param engine the quantized engine to select and pack for
+     * @param weightOnlyCompute FLOAT32 or BFLOAT16
+     * @return what was converted, and the engine in use
+     * @throws UnsupportedBlockException for a twin the converter has no INT8 form for, or a twin
+     *     root
+     * @throws WeightOnlyShapeException for a weight-only shape the kernel cannot take
+     * @throws IllegalStateException if the tree holds no twins
+     * @throws QuantizationException if libtorch refuses to pack a weight
+     */
+    public static ConvertReport convert(
+            Block root,
+            NDManager owner,
+            QEngine engine,
+            WeightOnlyPackedLinear.Compute weightOnlyCompute)
+            throws QuantizationException {
         Objects.requireNonNull(root, "root");
         Objects.requireNonNull(owner, "owner");
         if (root instanceof QuantTwin) {
@@ -122,7 +175,7 @@ public final class Converter {
                     "the root block itself would be replaced; convert the Model instead",
                     convertible());
         }
-        Session s = new Session(engine, owner);
+        Session s = new Session(engine, owner, weightOnlyCompute);
         s.run(root);
         return s.report;
     }
@@ -158,14 +211,17 @@ public final class Converter {
     private static final class Session {
         private final QEngine requested;
         private final NDManager owner;
+        private final WeightOnlyPackedLinear.Compute compute;
         private final List<Plan> plans = new ArrayList<>();
         private final List<ConvertReport.Entry> entries = new ArrayList<>();
         private final List<QuantizedLinear> made = new ArrayList<>();
+        private final List<WeightOnlyLinear> madeWeightOnly = new ArrayList<>();
         private int alreadyQuantized;
         private BackendTarget target;
         private ConvertReport report;
 
-        Session(QEngine requested, NDManager owner) {
+        Session(QEngine requested, NDManager owner, WeightOnlyPackedLinear.Compute compute) {
+            this.compute = Objects.requireNonNull(compute, "weightOnlyCompute");
             if (requested == null) {
                 throw new IllegalArgumentException(
                         "engine was null, must be one of " + QEngine.available());
@@ -220,10 +276,16 @@ public final class Converter {
                 for (QuantizedLinear l : made) {
                     l.packed().close();
                 }
+                for (WeightOnlyLinear l : madeWeightOnly) {
+                    l.packed().close();
+                }
                 throw e;
             }
             for (QuantizedLinear l : made) {
                 owner.attachInternal("djlquant-packed-" + UUID.randomUUID(), l.packed());
+            }
+            for (WeightOnlyLinear l : madeWeightOnly) {
+                owner.attachInternal("djlquant-weight-only-" + UUID.randomUUID(), l.packed());
             }
             Block newRoot = root;
             for (Plan p : plans) {
@@ -246,7 +308,7 @@ public final class Converter {
                                     Function.identity(), "ReLU fused into " + p.twin.path()));
                 }
             }
-            report = new ConvertReport(inUse, entries, made);
+            report = new ConvertReport(inUse, entries, made, madeWeightOnly);
             return newRoot;
         }
 
@@ -257,7 +319,8 @@ public final class Converter {
                 Block child = c.getValue();
                 String childPath = path.isEmpty() ? c.getKey() : path + "." + c.getKey();
                 if (child instanceof QuantizedLinear
-                        || child instanceof QuantizedBertSelfAttention) {
+                        || child instanceof QuantizedBertSelfAttention
+                        || child instanceof WeightOnlyLinear) {
                     alreadyQuantized++;
                     continue;
                 }
@@ -291,12 +354,11 @@ public final class Converter {
                         convertible());
             }
             QConfig config = twin.control().config();
-            if (config.mode() == QMode.WEIGHT_ONLY) {
+            if (config.mode() == QMode.WEIGHT_ONLY && !(twin instanceof ObservedLinear)) {
                 throw new UnsupportedBlockException(
                         twin.path(),
                         twin.getClass().getSimpleName(),
-                        "WEIGHT_ONLY layers have no in-place libtorch INT8 form; prepare them"
-                                + " DYNAMIC or STATIC, or leave them FP32 (null config)",
+                        "WEIGHT_ONLY has an in-place form for linear layers (ObservedLinear) only",
                         convertible());
             }
             try {
@@ -351,7 +413,46 @@ public final class Converter {
                                 : null;
                 return new QuantizedBertSelfAttention(original, twin.path(), QMode.STATIC, probs);
             }
-            return linear((ObservedLinear) p.twin, p.reluKey != null);
+            ObservedLinear linear = (ObservedLinear) p.twin;
+            if (linear.control().config().mode() == QMode.WEIGHT_ONLY) {
+                return weightOnly(linear);
+            }
+            return linear(linear, p.reluKey != null);
+        }
+
+        private WeightOnlyLinear weightOnly(ObservedLinear twin) throws QuantizationException {
+            Parameter w = twin.getParameters().get("weight");
+            if (w == null || !w.isInitialized()) {
+                throw new IllegalStateException(
+                        "layer " + twin.path() + ": weight is not initialized; nothing to convert");
+            }
+            NDArray wa = w.getArray();
+            long[] shape = wa.getShape().getShape();
+            float[] weight = wa.toFloatArray();
+            Parameter b =
+                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
+            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            WeightOnlyLinear.checkShape(
+                    twin.path(), shape, twin.control().config().weightSpec(), compute);
+            WeightOnlyLinear q =
+                    WeightOnlyLinear.create(
+                            twin.path(),
+                            weight,
+                            shape,
+                            params(twin, TwinControl.WEIGHT),
+                            bias,
+                            compute);
+            madeWeightOnly.add(q);
+            entries.add(
+                    new ConvertReport.Entry(
+                            twin.path(),
+                            twin.getClass().getSimpleName(),
+                            WeightOnlyLinear.class.getSimpleName(),
+                            QMode.WEIGHT_ONLY,
+                            false,
+                            q.weightBytes(),
+                            4L * weight.length));
+            return q;
         }
 
         private QuantizedLinear linear(ObservedLinear twin, boolean fuseRelu)

@@ -13,13 +13,25 @@ public class UncalibratedLayerException extends IllegalStateException {
     private final String role;
 
     /**
-     * Creates the exception.
+     * Creates the exception for a conversion.
      *
      * @param path the layer path
      * @param role the tensor role whose observer saw nothing, e.g. {@code input}
      * @param cause the observer's refusal
      */
     public UncalibratedLayerException(String path, String role, Throwable cause) {
+        this(path, role, "convert", cause);
+    }
+
+    /**
+     * Creates the exception.
+     *
+     * @param path the layer path
+     * @param role the tensor role whose observer saw nothing, e.g. {@code input}
+     * @param action what was refused, e.g. {@code convert} or {@code export}
+     * @param cause the observer's refusal
+     */
+    public UncalibratedLayerException(String path, String role, String action, Throwable cause) {
         super(
                 "layer "
                         + path
@@ -27,7 +39,11 @@ public class UncalibratedLayerException extends IllegalStateException {
                         + role
                         + "' observer saw no data, so this static layer has no calibrated"
                         + " quantization parameters; calibrate first (run batches through the"
-                        + " prepared model with observing on), then convert",
+                        + " prepared model with observing on), then "
+                        + action
+                        + (cause == null || cause.getMessage() == null
+                                ? ""
+                                : " (" + cause.getMessage() + ")"),
                 cause);
         this.path = path;
         this.role = role;

@@ -13,11 +13,14 @@
  * <p>{@link org.djlquant.nn.Converter#convert} then replaces the twins of a calibrated (or
  * QAT-trained) model in place by real INT8 blocks run by libtorch's quantized kernels: {@link
  * org.djlquant.nn.QuantizedLinear} (dynamic or static, ReLU fused) and {@link
- * org.djlquant.nn.QuantizedBertSelfAttention}; the {@link org.djlquant.nn.ConvertReport} names the
- * engine and every converted layer. Converted blocks expose, read-only, what an exporter needs
- * (mode, engine, INT8 weights and their parameters, bias, activation parameters, fused ReLU, path).
- * Their packed weights are native and owned by the model's manager: closing the model frees them
- * once. Converted blocks may run concurrently (the op library is stateless).
+ * org.djlquant.nn.QuantizedBertSelfAttention}, and {@link org.djlquant.nn.WeightOnlyLinear} for
+ * WEIGHT_ONLY twins (INT8 per channel, INT4 per group; libtorch's weight-only kernels; shapes the
+ * INT4 kernel cannot take are refused with {@link org.djlquant.nn.WeightOnlyShapeException}); the
+ * {@link org.djlquant.nn.ConvertReport} names the engine and every converted layer. Converted
+ * blocks expose, read-only, what an exporter needs (mode, engine, INT8 weights and their
+ * parameters, bias, activation parameters, fused ReLU, path). Their packed weights are native and
+ * owned by the model's manager: closing the model frees them once. Converted blocks may run
+ * concurrently (the op library is stateless).
  *
  * <p>Lifecycle: prepare once, then calibrate (observers on) or train (fake quantization on), then
  * compute parameters and convert. Twins hold observer state in Java (no native memory) and create

@@ -53,10 +53,22 @@ class QConfigTest {
 
     @Test
     void presetABackendCannotRunIsRefusedWhenBuilt() {
+        // INT4 weight-only per channel: no backend declares it (libtorch's kernel is per group)
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> QConfig.weightOnlyInt4(32, BackendTarget.FBGEMM));
+                        () ->
+                                QConfig.builder()
+                                        .setMode(QMode.WEIGHT_ONLY)
+                                        .setWeightObserver(
+                                                Observers.perChannelMinMax(
+                                                        new QSpec(
+                                                                QDataType.INT4,
+                                                                QScheme.SYMMETRIC,
+                                                                Granularity.perChannel(0),
+                                                                false)))
+                                        .optBackend(BackendTarget.FBGEMM)
+                                        .build());
         assertTrue(e.getMessage().contains("FBGEMM"), e.getMessage());
         assertTrue(e.getMessage().contains("INT4"), e.getMessage());
         assertTrue(e.getMessage().contains("allowed"), e.getMessage());
@@ -73,9 +85,18 @@ class QConfigTest {
                                         Observers.minMax(QSpec.uint8AffinePerTensor()))
                                 .optBackend(BackendTarget.QNNPACK)
                                 .build());
-        assertFalse(
-                BackendTarget.QNNPACK.supports(
-                        QConfig.weightOnlyInt4(32, BackendTarget.ONNXRUNTIME)));
+    }
+
+    @Test
+    void int4WeightOnlyPresetIsAffinePerGroupAndRunsOnEveryBackend() {
+        for (BackendTarget t : BackendTarget.values()) {
+            for (int g : QConfig.INT4_GROUP_SIZES) {
+                QConfig c = QConfig.weightOnlyInt4(g, t);
+                assertEquals(QDataType.INT4, c.weightSpec().dtype());
+                assertEquals(QScheme.AFFINE, c.weightSpec().scheme());
+                assertEquals(Granularity.perGroup(1, g), c.weightSpec().granularity());
+            }
+        }
     }
 
     @Test
@@ -83,8 +104,10 @@ class QConfigTest {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> QConfig.weightOnlyInt4(64, BackendTarget.ONNXRUNTIME));
-        assertTrue(e.getMessage().contains("64") && e.getMessage().contains("[32, 128]"));
+                        () -> QConfig.weightOnlyInt4(16, BackendTarget.ONNXRUNTIME));
+        assertTrue(
+                e.getMessage().contains("16") && e.getMessage().contains("[32, 64, 128, 256]"),
+                e.getMessage());
         e =
                 assertThrows(
                         IllegalArgumentException.class,

@@ -19,6 +19,7 @@ import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedBertSelfAttention;
 import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.TwinControl;
+import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.nn.transformer.BertEmbeddings;
 import org.djlquant.nn.transformer.BertEncoder;
 import org.djlquant.nn.transformer.BertLayer;
@@ -257,7 +258,7 @@ final class BuiltinLowerings {
         try {
             params = control.computeParams();
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, e);
+            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
         }
         QuantizedWeight qw =
                 QuantizedWeight.of(path, cls, params.get(TwinControl.WEIGHT), w, out, in);
@@ -312,7 +313,10 @@ final class BuiltinLowerings {
         QParams in = params.get(TwinControl.INPUT);
         if (in == null) {
             throw new UncalibratedLayerException(
-                    path, new IllegalStateException("the layer has no input observer"));
+                    path,
+                    TwinControl.INPUT,
+                    "export",
+                    new IllegalStateException("the layer has no input observer"));
         }
         String xd = qdq(ctx, path + ".input", path, cls, x, in);
         String y = ctx.op("MatMul", path, List.of(xd, qw.dequantized(ctx)));
@@ -744,7 +748,7 @@ final class BuiltinLowerings {
         try {
             probs = twin.control().computeParams().get(TwinControl.PROBS);
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, e);
+            throw new UncalibratedLayerException(path, TwinControl.PROBS, "export", e);
         }
         return attention(ctx, (BertSelfAttention) twin.original(), probs, path, inputs);
     }

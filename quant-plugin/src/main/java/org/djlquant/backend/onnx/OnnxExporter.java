@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import org.djlquant.QuantizationException;
+import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.nn.transformer.BertModelBlock;
 
 /**

@@ -20,6 +20,7 @@ import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedBertSelfAttention;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.TwinControl;
+import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.nn.transformer.BertEmbeddings;
 import org.djlquant.nn.transformer.BertEncoder;
 import org.djlquant.nn.transformer.BertLayer;
@@ -54,6 +55,7 @@ final class BuiltinLowerings {
         Lowerings.register(BertSelfAttention.class, BuiltinLowerings::bertAttention);
         Lowerings.register(
                 ObservedBertSelfAttention.class, BuiltinLowerings::observedBertAttention);
+        WeightOnlyLowering.register();
     }
 
     // ---- composition
@@ -403,7 +405,7 @@ final class BuiltinLowerings {
         try {
             probs = twin.control().computeParams().get(TwinControl.PROBS);
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(ctx.path(), e);
+            throw new UncalibratedLayerException(ctx.path(), TwinControl.PROBS, "export", e);
         }
         return attention((BertSelfAttention) twin.original(), probs, inputs, ctx);
     }
@@ -476,7 +478,7 @@ final class BuiltinLowerings {
         try {
             return twin.control().computeParams().get(TwinControl.INPUT);
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, e);
+            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
         }
     }
 
@@ -506,7 +508,7 @@ final class BuiltinLowerings {
         try {
             params = control.computeParams();
         } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, e);
+            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
         }
         Parameter weight = twin.getDirectParameters().get("weight");
         Parameter bias = (Parameter) read(twin, Linear.class, "bias");

@@ -21,6 +21,7 @@ import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.internal.Pickler;
 import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
+import org.djlquant.nn.UncalibratedLayerException;
 
 /**
  * Exports a whole (prepared and calibrated, or plain) DJL block tree as ONE TorchScript archive

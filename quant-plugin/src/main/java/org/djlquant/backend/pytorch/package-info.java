@@ -12,6 +12,10 @@
  *       quantized in Java, packed by libtorch for the current engine, run through a small
  *       TorchScript "op library" that this package writes as a {@code .pt} archive and loads with
  *       DJL (the archive format is in {@code internal}): the in-place path;
+ *   <li>{@link org.djlquant.backend.pytorch.WeightOnlyPackedLinear} is one weight-only linear layer
+ *       (INT8 per channel or INT4 per group, float activations) run by libtorch's CPU weight-only
+ *       kernels ({@code _weight_int8pack_mm}, {@code _weight_int4pack_mm_for_cpu}) through a second
+ *       op-library module; float32 or bfloat16 compute;
  *   <li>{@link org.djlquant.backend.pytorch.QuantizedActivation} is a {@code quint8} tensor held in
  *       libtorch, so chained static layers keep activations INT8 between them;
  *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a

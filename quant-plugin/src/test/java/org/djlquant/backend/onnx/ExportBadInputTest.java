@@ -22,6 +22,7 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.nn.Preparer;
+import org.djlquant.nn.UncalibratedLayerException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

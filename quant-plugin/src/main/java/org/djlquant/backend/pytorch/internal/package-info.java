@@ -10,7 +10,9 @@
  *   <li>{@link org.djlquant.backend.pytorch.internal.TorchScriptArchive}: the zip layout of a
  *       TorchScript {@code .pt} file;
  *   <li>{@link org.djlquant.backend.pytorch.internal.OpLibrary}: the TorchScript module whose
- *       methods run libtorch's quantized operators, loaded once per process.
+ *       methods run libtorch's quantized operators, loaded once per process;
+ *   <li>{@link org.djlquant.backend.pytorch.internal.WeightOnlyOps}: a second such module for the
+ *       weight-only kernels (kept apart so the op library's golden archive does not change).
  * </ul>
  *
  * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine} and {@code
