@@ -21,14 +21,11 @@ import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.calibrate.CalibrationSummary;
 import org.djlquant.calibrate.Calibrator;
 import org.djlquant.config.BackendTarget;
-import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
-import org.djlquant.config.QMode;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
-import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.Twins;
 import org.djlquant.nn.transformer.BertModelBlock;
 import org.djlquant.policy.MixedPrecisionPolicy;
@@ -56,11 +53,11 @@ import org.djlquant.policy.apply.PolicyApplication;
  * #convert}, {@link #export}) to look at each report. Calibration batches are required for STATIC
  * (and for a policy with INT8_STATIC layers) and optional otherwise (weights need none).
  *
- * <p>Weight-only methods: the in-place {@link Converter} is where libtorch's weight-only kernels
- * belong; {@link #convert} and a PyTorch {@link #export} hand weight-only models to it (today it
- * refuses them with {@link org.djlquant.nn.UnsupportedBlockException} naming the layer, leaving the
- * model prepared). The ONNX export writes weight-only INT8 as {@code DequantizeLinear} weights and
- * refuses INT4.
+ * <p>Weight-only methods: {@link #convert} gives libtorch's weight-only kernels in place (INT8 per
+ * channel, INT4 per group); the TorchScript export writes INT8 weights run by {@code
+ * aten::_weight_int8pack_mm} and INT4 as fake-quantized float weights (the manifest says which);
+ * the ONNX export writes weight-only INT8 as {@code DequantizeLinear} weights and refuses INT4. The
+ * facade adds nothing here: each stage decides, and refuses with its typed exception.
  *
  * <p>Immutable after {@code build()}; the stages change the given model and are not thread-safe
  * with respect to it. The batches are consumed (closed) by calibration; give an {@code Iterable}
@@ -297,11 +294,9 @@ public final class Quantizer {
     /**
      * Stage 3b: writes the prepared, calibrated model as an artifact: a TorchScript archive ({@code
      * .pt}, loadable with {@link org.djlquant.backend.pytorch.QuantizedArtifacts#load}) for FBGEMM
-     * / QNNPACK, an ONNX model ({@code .onnx}) for ONNXRUNTIME. The model is read, not changed,
-     * except that a PyTorch export of weight-only layers first goes through the {@link Converter}
-     * (see the class comment). A PyTorch export selects the backend's quantized engine process-wide
-     * ({@link QEngine#select}), as the converter does; the manifest records it and loading checks
-     * it.
+     * / QNNPACK, an ONNX model ({@code .onnx}) for ONNXRUNTIME. The model is read, not changed. A
+     * PyTorch export selects the backend's quantized engine process-wide ({@link QEngine#select}),
+     * as the converter does; the manifest records it and loading checks it.
      *
      * @param model the prepared model
      * @param file the file to write: its name must end with {@code .pt} (PyTorch backends) or
@@ -331,10 +326,6 @@ public final class Quantizer {
         }
         QEngine engine = qengine(backend);
         QEngine.select(engine);
-        if (hasWeightOnly(root)) {
-            Converter.convert(model, engine);
-            root = model.getBlock();
-        }
         String name = file.getFileName().toString();
         name = name.substring(0, name.length() - ".pt".length());
         Path dir = file.toAbsolutePath().getParent();
@@ -383,16 +374,6 @@ public final class Quantizer {
         prepare(model);
         calibrate(model);
         return export(model, file);
-    }
-
-    private static boolean hasWeightOnly(Block root) {
-        for (QuantTwin t : Twins.find(root)) {
-            QConfig c = t.control().config();
-            if (c != null && c.mode() == QMode.WEIGHT_ONLY) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /**

@@ -36,8 +36,7 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.QuantizedLinear;
-import org.djlquant.nn.Twins;
-import org.djlquant.nn.UnsupportedBlockException;
+import org.djlquant.nn.WeightOnlyLinear;
 import org.djlquant.policy.DecisionSource;
 import org.djlquant.policy.LayerDecision;
 import org.djlquant.policy.MixedPrecisionPolicy;
@@ -233,17 +232,59 @@ class QuantizerTest {
     }
 
     @Test
-    void weightOnlyForLibtorchIsRefusedByTheConverterAndLeavesTheModelPrepared(@TempDir Path dir) {
+    void weightOnlyInt8ExportsInt8WeightsThatDjlLoads(@TempDir Path dir) throws Exception {
+        float[] x = input(7);
+        float[] fp32;
+        Quantizer.Artifact artifact;
         try (Model model = ffn()) {
-            Quantizer q = Quantizer.builder().setMethod(Quantizer.Method.WEIGHT_ONLY_INT8).build();
-            q.prepare(model);
-            UnsupportedBlockException e =
-                    assertThrows(
-                            UnsupportedBlockException.class,
-                            () -> q.export(model, dir.resolve("wo.pt")));
-            assertTrue(e.getMessage().contains("WEIGHT_ONLY"), e.getMessage());
-            assertEquals(2, Twins.find(model.getBlock()).size());
-            assertTrue(Files.notExists(dir.resolve("wo.pt")));
+            fp32 = forward(model, x);
+            artifact =
+                    Quantizer.builder()
+                            .setMethod(Quantizer.Method.WEIGHT_ONLY_INT8)
+                            .build()
+                            .quantizeTo(model, dir.resolve("wo.pt"));
+        }
+        assertEquals(2, artifact.manifest().layers().size());
+        // one byte per weight plus one float32 scale per output channel: 8x32 + 4x32, 32x4 + 4x4
+        long[] stored = {8 * 32 + 4 * 32, 32 * 4 + 4 * 4};
+        for (int i = 0; i < 2; i++) {
+            var l = artifact.manifest().layers().get(i);
+            assertEquals(QMode.WEIGHT_ONLY, l.mode());
+            assertEquals("aten::_weight_int8pack_mm", l.kernel());
+            assertEquals(stored[i], l.storedWeightBytes());
+        }
+        QEngine.select(QEngine.FBGEMM);
+        try (ZooModel<NDList, NDList> loaded =
+                        QuantizedArtifacts.load(
+                                dir,
+                                "wo",
+                                Criteria.builder()
+                                        .setTypes(NDList.class, NDList.class)
+                                        .optTranslator(new NoopTranslator()));
+                Predictor<NDList, NDList> p = loaded.newPredictor();
+                NDManager m = NDManager.newBaseManager("PyTorch")) {
+            float[] y = p.predict(new NDList(m.create(x, INPUT))).head().toFloatArray();
+            double db = sqnr(fp32, y);
+            // weights only: per-channel INT8 weight error alone, well above the 8-bit floor
+            assertTrue(db > 30 && Double.isFinite(db), "SQNR " + db);
+        }
+    }
+
+    @Test
+    void weightOnlyInt8ConvertsInPlaceThroughTheConverter() throws Exception {
+        try (Model model = ffn()) {
+            float[] x = input(7);
+            float[] fp32 = forward(model, x);
+            ConvertReport report =
+                    Quantizer.builder()
+                            .setMethod(Quantizer.Method.WEIGHT_ONLY_INT8)
+                            .build()
+                            .quantize(model);
+            assertEquals(2, report.entries().size());
+            SequentialBlock net = (SequentialBlock) model.getBlock();
+            assertInstanceOf(WeightOnlyLinear.class, net.getChildren().get(0).getValue());
+            double db = sqnr(fp32, forward(model, x));
+            assertTrue(db > 30 && Double.isFinite(db), "SQNR " + db);
         }
     }
 

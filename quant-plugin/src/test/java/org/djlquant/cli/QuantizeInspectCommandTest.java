@@ -208,7 +208,7 @@ class QuantizeInspectCommandTest {
     }
 
     @Test
-    void weightOnlyOnLibtorchFailsWithTheConvertersTypedError() throws Exception {
+    void weightOnlyInt8ArtifactRunsTheWeightOnlyKernel() throws Exception {
         CliFixtures.Run r =
                 CliFixtures.run(
                         "quantize",
@@ -216,16 +216,36 @@ class QuantizeInspectCommandTest {
                         "--method",
                         "weight-only-int8",
                         "--out",
-                        p("wo.pt"));
+                        p("wo.pt"),
+                        "--json");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(LINEARS, paths(r.json().getAsJsonArray("layers")));
+        CliFixtures.Run i = CliFixtures.run("inspect", p("wo.pt"), "--json");
+        assertEquals(0, i.code(), i.err());
+        for (JsonElement e : i.json().getAsJsonArray("layers")) {
+            JsonObject l = e.getAsJsonObject();
+            assertEquals("WEIGHT_ONLY INT8", l.get("precision").getAsString());
+            assertEquals("aten::_weight_int8pack_mm", l.get("kernel").getAsString());
+        }
+    }
+
+    @Test
+    void weightOnlyInt4ForOnnxRuntimeFailsWithTheExportersTypedError() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "weight-only-int4",
+                        "--backend",
+                        "onnxruntime",
+                        "--out",
+                        p("w4.onnx"));
         assertEquals(1, r.code(), r.err());
-        assertTrue(r.err().contains("djlq quantize: UnsupportedBlockException: "), r.err());
-        assertTrue(r.err().contains("WEIGHT_ONLY"), r.err());
-        assertTrue(
-                r.err().contains("WEIGHT_ONLY layers have no in-place libtorch INT8 form"),
-                r.err());
-        assertTrue(r.err().contains("query (ObservedLinear)"), r.err());
+        assertTrue(r.err().startsWith("djlq quantize: "), r.err());
+        assertTrue(r.err().contains("Exception: "), r.err());
         assertEquals("", r.out());
-        assertFalse(Files.exists(dir.resolve("wo.pt")));
+        assertFalse(Files.exists(dir.resolve("w4.onnx")));
     }
 
     @Test
