@@ -358,7 +358,7 @@ public final class SensitivityReport {
         int rowH = barH * ps.size() + 6;
         int label = 250;
         int barW = 500;
-        int width = label + barW + (taskOnlyThis.isEmpty() ? 60 : 230);
+        int width = label + barW + (taskOnlyThis.isEmpty() ? 60 : 280);
         int top = 60;
         int height = top + layers.size() * rowH + 30;
         double max = 1;
