@@ -39,9 +39,11 @@ import org.djlquant.policy.apply.UnknownLayerException;
  *   <li>INT8 static / dynamic / weight-only, INT4 weight-only: an {@link ObservedLinear} twin of
  *       the same {@code Linear} (sharing its parameters) with the precision's config from {@link
  *       PrecisionConfigs} (by default {@link PolicyApplication#qconfig}), fake quantization on.
- *       Static twins need {@link #calibrate(Iterable, NDManager)} first. INT4 uses the ONNX Runtime
- *       config (per-group weights as its MatMulNBits runs them; libtorch has no INT4 kernel),
- *       groups of 128 input features, or 32 where the input width is not a multiple of 128;
+ *       Static twins quantize input and output (as the twins {@link org.djlquant.nn.Preparer}
+ *       makes, and as {@link org.djlquant.nn.Converter} runs them) and need {@link
+ *       #calibrate(Iterable, NDManager)} first. INT4 uses the ONNX Runtime config (per-group
+ *       weights as its MatMulNBits runs them; libtorch has no INT4 kernel), groups of 128 input
+ *       features, or 32 where the input width is not a multiple of 128;
  *   <li>FP16 / BF16: input, weight, bias and output cast to the half type and back, product in
  *       FP32.
  * </ul>
@@ -383,8 +385,13 @@ public final class PrecisionSimulator implements AutoCloseable {
         } else {
             config = configs.config(p);
         }
+        // static layers quantize their output too, as Preparer's twins and the converter do
         ObservedLinear twin =
-                new ObservedLinear(original, prepared.get(path).path(), config, false);
+                new ObservedLinear(
+                        original,
+                        prepared.get(path).path(),
+                        config,
+                        config.mode().observesActivations());
         twin.control().setObserving(false);
         twin.control().setFakeQuant(true);
         return twin;

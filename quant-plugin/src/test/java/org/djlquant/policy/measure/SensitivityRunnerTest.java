@@ -311,4 +311,65 @@ class SensitivityRunnerTest {
             }
         }
     }
+
+    @Test
+    void staticStandInQuantizesItsOutputLikeThePreparedTwin() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            List<NDList> batches = Mlp.batches(m, 11, 2, 32);
+            // reference: Preparer's own static twin of the last layer, calibrated on the batches
+            Mlp prepared = new Mlp(m, 5, false);
+            PrepareReport pr =
+                    Preparer.prepare(
+                            prepared.block,
+                            QConfigMapping.builder()
+                                    .optPathGlob("05", QConfig.staticInt8(BackendTarget.FBGEMM))
+                                    .build());
+            ObservedLinear twin = (ObservedLinear) pr.twin("05");
+            ai.djl.training.ParameterStore ps = new ai.djl.training.ParameterStore(m, false);
+            for (NDList b : batches) {
+                try (NDManager sub = m.newSubManager()) {
+                    sub.tempAttachAll(b);
+                    prepared.block.forward(ps, b, false);
+                }
+            }
+            twin.control().setObserving(false);
+            twin.control().setFakeQuant(true);
+            List<float[]> expected = new java.util.ArrayList<>();
+            for (NDList b : batches) {
+                try (NDManager sub = m.newSubManager()) {
+                    sub.tempAttachAll(b);
+                    expected.add(prepared.block.forward(ps, b, false).head().toFloatArray());
+                }
+            }
+            Mlp plain = new Mlp(m, 5, false);
+            PrepareReport report =
+                    Preparer.prepare(
+                            plain.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(plain.block, report, BackendTarget.FBGEMM)) {
+                List<float[]> fp32 = outputs(sim, batches, m);
+                sim.calibrate(batches, m);
+                sim.set(Map.of("05", Precision.INT8_STATIC));
+                List<float[]> got = outputs(sim, batches, m);
+                // hand-derived: a fake-quantized output is scale x (q - zeroPoint), an integer
+                // multiple of the output scale the prepared twin calibrated
+                float scale = twin.control().computeParams().get("output").scale();
+                int offGrid = 0;
+                for (int b = 0; b < batches.size(); b++) {
+                    for (int i = 0; i < got.get(b).length; i++) {
+                        assertEquals(expected.get(b)[i], got.get(b)[i], 1e-6);
+                        double q = got.get(b)[i] / scale;
+                        assertEquals(Math.rint(q), q, 1e-3, "output " + i + " is off the grid");
+                        double f = fp32.get(b)[i] / scale;
+                        if (Math.abs(f - Math.rint(f)) > 1e-3) {
+                            offGrid++;
+                        }
+                    }
+                }
+                // while the FP32 outputs are not on that grid
+                assertTrue(offGrid > 200, offGrid + " FP32 outputs off the grid");
+            }
+        }
+    }
 }
