@@ -333,6 +333,7 @@ public final class Quantizer {
                 TorchScriptExporter.builder()
                         .setBlock(root)
                         .optEngine(engine)
+                        .optPolicy(policy)
                         .build()
                         .export(dir, name);
         Map<String, String> layers = new LinkedHashMap<>();

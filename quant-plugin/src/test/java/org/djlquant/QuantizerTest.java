@@ -228,6 +228,10 @@ class QuantizerTest {
                             .quantizeTo(model, dir.resolve("mixed.pt"));
             assertEquals(List.of("01"), new ArrayList<>(artifact.layers().keySet()));
             assertEquals(QMode.DYNAMIC, artifact.manifest().layers().get(0).mode());
+            assertEquals(
+                    policy,
+                    QuantizedArtifacts.readManifest(dir.resolve("mixed.pt")).policy(),
+                    "the archive's manifest records the policy it was quantized with");
         }
     }
 
