@@ -2,7 +2,6 @@ package org.djlquant.fakequant;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import org.djlquant.scheme.Granularity;
@@ -18,14 +17,14 @@ import org.djlquant.scheme.QParams;
  * PyTorch). Backward: the gradient is 1 where {@code lo <= x <= hi} ({@code lo = (qmin - z) s},
  * {@code hi = (qmax - z) s}, both ends included) and 0 for clipped values.
  *
- * <p><b>Per tensor</b> (activations; 6 engine ops): {@code c = clamp(x, lo, hi)} (libtorch's {@code
- * clamp} passes the gradient exactly where {@code lo <= x <= hi}), {@code q = round(c * (1f / s)) *
- * s} computed on {@code c} detached, and {@code out = c + stopGradient(q - c)}. The value is
- * exactly {@code fq(x)}: clamping first changes no rounded value ({@code fq(lo) = lo}, {@code
- * fq(hi) = hi}), adding and removing {@code z} is exact for integers and is left out, and {@code c
- * + (q - c)} is exactly {@code q} because {@code |q - c| <= s / 2} makes the subtraction exact
- * (Sterbenz) for {@code q != 0}, while {@code q = 0} gives {@code c + (-c) = +0}, which also turns
- * a {@code -0} into {@code +0}.
+ * <p><b>Per tensor</b> (activations; 6 engine ops, two of them in place): {@code c = clamp(x, lo,
+ * hi)} (libtorch's {@code clamp} passes the gradient exactly where {@code lo <= x <= hi}), {@code q
+ * = round(c * (1f / s)) * s} computed on {@code c} detached, and {@code out = c + stopGradient(q -
+ * c)}. The value is exactly {@code fq(x)}: clamping first changes no rounded value ({@code fq(lo) =
+ * lo}, {@code fq(hi) = hi}), adding and removing {@code z} is exact for integers and is left out,
+ * and {@code c + (q - c)} is exactly {@code q} because {@code |q - c| <= s / 2} makes the
+ * subtraction exact (Sterbenz) for {@code q != 0}, while {@code q = 0} gives {@code c + (-c) = +0},
+ * which also turns a {@code -0} into {@code +0}.
  *
  * <p><b>Per channel / per group</b> (weights): {@code out = fq(x) + (m x - stopGradient(m x))} with
  * the 0/1 mask {@code m} of in-range elements: the same gradient, and a forward value that is
@@ -97,11 +96,11 @@ public final class FakeQuant {
         try (NDArray ge = xv.gte(prepared.lo);
                 NDArray le = xv.lte(prepared.hi);
                 NDArray in = ge.logicalAnd(le);
-                NDArray mask = in.toType(DataType.FLOAT32, false);
-                NDArray passed = xv.mul(mask);
-                NDArray held = passed.stopGradient();
-                NDArray zero = passed.sub(held)) {
-            out = fq.add(zero);
+                NDArray passed = xv.mul(in)) { // the boolean mask promotes to 0/1
+            try (NDArray held = passed.stopGradient();
+                    NDArray zero = passed.sub(held)) {
+                out = fq.add(zero);
+            }
         }
         fq.close();
         if (xv != x) {
@@ -122,15 +121,14 @@ public final class FakeQuant {
         float lo = (float) (p.spec().qmin() - z) * s;
         float hi = (float) (p.spec().qmax() - z) * s;
         NDArray c = x.clip(lo, hi);
-        NDArray d;
+        NDArray out;
         try (NDArray cd = c.stopGradient();
                 NDArray t = cd.mul(inv);
-                NDArray r = t.round();
-                NDArray q = r.mul(s)) {
-            d = q.sub(cd);
+                NDArray d = t.round()) {
+            // in place on the detached temporary: q = r * s, then d = q - c
+            d.muli(s).subi(cd);
+            out = c.add(d);
         }
-        NDArray out = c.add(d);
-        d.close();
         return out;
     }
 
