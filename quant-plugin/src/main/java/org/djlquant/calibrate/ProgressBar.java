@@ -5,9 +5,10 @@ import java.util.Locale;
 
 /**
  * A one-line progress bar on a stream (stderr by default, never stdout), redrawn at most every 250
- * ms. Not thread-safe.
+ * ms. Used by the calibrator, the sensitivity runner's callers and the command line for every long
+ * step. Not thread-safe.
  */
-final class ProgressBar {
+public final class ProgressBar {
 
     private static final long REDRAW_NANOS = 250_000_000L;
 
@@ -18,13 +19,25 @@ final class ProgressBar {
     private long lastDraw;
     private boolean drawn;
 
-    ProgressBar(PrintStream out, String label, long total) {
+    /**
+     * Creates a bar; nothing is drawn until {@link #update}.
+     *
+     * @param out the stream (stderr, never stdout), or null to draw nothing
+     * @param label the text before the bar
+     * @param total the number of steps, or a value below 1 when unknown (a counter is drawn)
+     */
+    public ProgressBar(PrintStream out, String label, long total) {
         this.out = out;
         this.label = label;
         this.total = total;
     }
 
-    void update(long done) {
+    /**
+     * Redraws the bar if 250 ms passed since the last draw (or the last step is reached).
+     *
+     * @param done the steps done
+     */
+    public void update(long done) {
         long now = System.nanoTime();
         if (out == null || (drawn && now - lastDraw < REDRAW_NANOS && done != total)) {
             return;
@@ -51,7 +64,12 @@ final class ProgressBar {
         out.flush();
     }
 
-    void finish(long done) {
+    /**
+     * Draws the final state and ends the line.
+     *
+     * @param done the steps done
+     */
+    public void finish(long done) {
         if (out == null) {
             return;
         }

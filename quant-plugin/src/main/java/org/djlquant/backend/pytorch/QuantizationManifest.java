@@ -2,9 +2,16 @@ package org.djlquant.backend.pytorch;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonParser;
+import com.google.gson.TypeAdapter;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonWriter;
+import java.io.IOException;
 import java.util.List;
 import java.util.Objects;
+import org.djlquant.QuantizationException;
 import org.djlquant.config.QMode;
+import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QScheme;
 
@@ -22,6 +29,10 @@ import org.djlquant.scheme.QScheme;
  * @param sourceSha256 SHA-256 (hex) of the source model's FP32 parameters as DJL saves them ({@code
  *     Block.saveParameters})
  * @param layers the quantized layers, in model order
+ * @param policy the mixed-precision policy the model was converted with (the whole decision: every
+ *     layer's precision, why, and the budget), in {@link MixedPrecisionPolicy}'s own JSON form;
+ *     null when the model was not made from a policy (then the entry is absent from the JSON, and
+ *     manifests written before this field existed read back with null)
  */
 public record QuantizationManifest(
         int formatVersion,
@@ -30,7 +41,8 @@ public record QuantizationManifest(
         String libtorchVersion,
         QEngine qengine,
         String sourceSha256,
-        List<Layer> layers) {
+        List<Layer> layers,
+        MixedPrecisionPolicy policy) {
 
     /** The manifest format this version writes and the newest it reads. */
     public static final int FORMAT_VERSION = 1;
@@ -42,7 +54,11 @@ public record QuantizationManifest(
     public static final String FILE_NAME = "djlquant_manifest.json";
 
     private static final Gson GSON =
-            new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+            new GsonBuilder()
+                    .setPrettyPrinting()
+                    .disableHtmlEscaping()
+                    .registerTypeAdapter(MixedPrecisionPolicy.class, new PolicyAdapter().nullSafe())
+                    .create();
 
     /**
      * Copies the layer list.
@@ -54,9 +70,80 @@ public record QuantizationManifest(
      * @param qengine the quantized engine
      * @param sourceSha256 the source checksum
      * @param layers the layers
+     * @param policy the policy, or null
      */
     public QuantizationManifest {
         layers = List.copyOf(Objects.requireNonNull(layers, "layers"));
+    }
+
+    /**
+     * Creates a manifest that records no policy.
+     *
+     * @param formatVersion the format
+     * @param libraryVersion the library version
+     * @param backend the backend
+     * @param libtorchVersion the libtorch version
+     * @param qengine the quantized engine
+     * @param sourceSha256 the source checksum
+     * @param layers the layers
+     */
+    public QuantizationManifest(
+            int formatVersion,
+            String libraryVersion,
+            String backend,
+            String libtorchVersion,
+            QEngine qengine,
+            String sourceSha256,
+            List<Layer> layers) {
+        this(
+                formatVersion,
+                libraryVersion,
+                backend,
+                libtorchVersion,
+                qengine,
+                sourceSha256,
+                layers,
+                null);
+    }
+
+    /**
+     * Returns a copy that records the policy the model was converted with.
+     *
+     * @param policy the policy
+     * @return the copy
+     */
+    public QuantizationManifest withPolicy(MixedPrecisionPolicy policy) {
+        Objects.requireNonNull(policy, "policy");
+        return new QuantizationManifest(
+                formatVersion,
+                libraryVersion,
+                backend,
+                libtorchVersion,
+                qengine,
+                sourceSha256,
+                layers,
+                policy);
+    }
+
+    /** Writes and reads the policy in its own JSON form (the file a person edits). */
+    private static final class PolicyAdapter extends TypeAdapter<MixedPrecisionPolicy> {
+        private static final Gson PLAIN = new Gson();
+
+        @Override
+        public void write(JsonWriter out, MixedPrecisionPolicy policy) throws IOException {
+            PLAIN.toJson(JsonParser.parseString(policy.toJson()), out);
+        }
+
+        @Override
+        public MixedPrecisionPolicy read(JsonReader in) throws IOException {
+            String json = JsonParser.parseReader(in).toString();
+            try {
+                return MixedPrecisionPolicy.fromJson(json);
+            } catch (QuantizationException e) {
+                throw new IllegalArgumentException(
+                        "the manifest's policy is not valid: " + e.getMessage(), e);
+            }
+        }
     }
 
     /**

@@ -22,6 +22,7 @@ import org.djlquant.backend.pytorch.internal.Pickler;
 import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.backend.pytorch.internal.TorchScriptArchive;
 import org.djlquant.nn.UncalibratedLayerException;
+import org.djlquant.policy.MixedPrecisionPolicy;
 
 /**
  * Exports a whole (prepared and calibrated, converted in place, or plain) DJL block tree as ONE
@@ -71,11 +72,13 @@ public final class TorchScriptExporter {
     private final Block block;
     private final QEngine engine;
     private final int inputCount;
+    private final MixedPrecisionPolicy policy;
 
     private TorchScriptExporter(Builder builder) {
         this.block = builder.block;
         this.engine = builder.engine;
         this.inputCount = builder.inputCount;
+        this.policy = builder.policy;
     }
 
     /**
@@ -92,6 +95,7 @@ public final class TorchScriptExporter {
         private Block block;
         private QEngine engine;
         private int inputCount = -1;
+        private MixedPrecisionPolicy policy;
 
         private Builder() {}
 
@@ -127,6 +131,18 @@ public final class TorchScriptExporter {
          */
         public Builder optInputCount(int inputCount) {
             this.inputCount = inputCount;
+            return this;
+        }
+
+        /**
+         * Records the mixed-precision policy the model was quantized with in the manifest, so the
+         * artifact says which precision each layer was given and why. Default: none.
+         *
+         * @param policy the policy, or {@code null} for none
+         * @return this builder
+         */
+        public Builder optPolicy(MixedPrecisionPolicy policy) {
+            this.policy = policy;
             return this;
         }
 
@@ -218,7 +234,7 @@ public final class TorchScriptExporter {
         Map<String, Object> state = new LinkedHashMap<>();
         state.put("training", false);
         state.putAll(session.values);
-        QuantizationManifest manifest =
+        QuantizationManifest built =
                 new QuantizationManifest(
                         QuantizationManifest.FORMAT_VERSION,
                         QuantizationManifest.LIBRARY_VERSION,
@@ -227,6 +243,7 @@ public final class TorchScriptExporter {
                         engine,
                         sourceChecksum(block),
                         session.layers);
+        QuantizationManifest manifest = policy == null ? built : built.withPolicy(policy);
         byte[] bytes =
                 TorchScriptArchive.builder("model")
                         .addCode(MODULE, code.toString())

@@ -27,7 +27,10 @@
  *       class in {@link org.djlquant.backend.pytorch.Lowerings} (users add their own);
  *       parameter-free blocks come from {@link org.djlquant.backend.pytorch.ExportableBlocks};
  *       {@link org.djlquant.backend.pytorch.QuantizedArtifacts} reads the manifest, checks it
- *       against the running libtorch and quantized engine and loads the model: the exported path.
+ *       against the running libtorch and quantized engine and loads the model: the exported path;
+ *   <li>{@link org.djlquant.backend.pytorch.QuantizedRepositoryFactory} registers the {@code djlq:}
+ *       URL scheme with DJL ({@code ServiceLoader}), so a plain {@code Criteria} with {@code
+ *       optModelUrls("djlq:/dir")} runs the same manifest check before libtorch reads the archive.
  * </ul>
  *
  * <p>Export lifecycle: prepare, calibrate, (optionally check the simulation), export; the archive

@@ -100,11 +100,28 @@ public final class PolicyApplication {
      */
     public static QConfigMapping toQConfigMapping(
             MixedPrecisionPolicy policy, BackendTarget target, Block model) {
+        return toQConfigMapping(policy, PrecisionConfigs.presets(target), model);
+    }
+
+    /**
+     * Makes the mapping for {@link org.djlquant.nn.Preparer} with the given configs per precision
+     * (for example {@link PrecisionConfigs#perChannel}); otherwise as {@link
+     * #toQConfigMapping(MixedPrecisionPolicy, BackendTarget, Block)}.
+     *
+     * @param policy the policy
+     * @param configs the config of each quantized precision
+     * @param model the model the policy is for; every policy path must be one of its blocks
+     * @return the mapping
+     * @throws UnknownLayerException if the policy names a layer the model does not have
+     * @throws IllegalArgumentException if the backend cannot run a precision the policy uses
+     */
+    public static QConfigMapping toQConfigMapping(
+            MixedPrecisionPolicy policy, PrecisionConfigs configs, Block model) {
         Map<String, Block> blocks = BlockPaths.byCleanPath(model);
         QConfigMapping.Builder b = QConfigMapping.builder();
         for (Map.Entry<String, Precision> e : policy.assignment().entrySet()) {
             requireLinear(blocks, e.getKey(), "policy");
-            b.optPathGlob(escapeGlob(e.getKey()), qconfig(e.getValue(), target));
+            b.optPathGlob(escapeGlob(e.getKey()), configs.config(e.getValue()));
         }
         return b.build();
     }

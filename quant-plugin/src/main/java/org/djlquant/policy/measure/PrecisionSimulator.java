@@ -24,6 +24,7 @@ import org.djlquant.policy.Evaluator;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.apply.PolicyApplication;
+import org.djlquant.policy.apply.PrecisionConfigs;
 import org.djlquant.policy.apply.UnknownLayerException;
 
 /**
@@ -37,7 +38,9 @@ import org.djlquant.policy.apply.UnknownLayerException;
  *       the cost model);
  *   <li>INT8 static / dynamic / weight-only, INT4 weight-only: an {@link ObservedLinear} twin of
  *       the same {@code Linear} (sharing its parameters) with the precision's config from {@link
- *       PolicyApplication#qconfig}, fake quantization on. Static twins need {@link
+ *       PrecisionConfigs} (by default {@link PolicyApplication#qconfig}), fake quantization on.
+ *       Static twins quantize input and output (as the twins {@link org.djlquant.nn.Preparer}
+ *       makes, and as {@link org.djlquant.nn.Converter} runs them) and need {@link
  *       #calibrate(Iterable, NDManager)} first. INT4 uses the ONNX Runtime config (per-group
  *       weights as its MatMulNBits runs them; libtorch has no INT4 kernel), groups of 128 input
  *       features, or 32 where the input width is not a multiple of 128;
@@ -53,7 +56,7 @@ import org.djlquant.policy.apply.UnknownLayerException;
 public final class PrecisionSimulator implements AutoCloseable {
 
     private final Block root;
-    private final BackendTarget target;
+    private final PrecisionConfigs configs;
     private final List<LayerInfo> layers = new ArrayList<>();
     private final List<String> skipped = new ArrayList<>();
     private final Map<String, QuantTwin> prepared = new LinkedHashMap<>();
@@ -63,9 +66,9 @@ public final class PrecisionSimulator implements AutoCloseable {
     private boolean calibrated;
     private boolean closed;
 
-    private PrecisionSimulator(Block root, PrepareReport report, BackendTarget target) {
+    private PrecisionSimulator(Block root, PrepareReport report, PrecisionConfigs configs) {
         this.root = root;
-        this.target = target;
+        this.configs = configs;
         for (PrepareReport.Entry e : report.entries()) {
             if (e.status() != PrepareReport.Status.WRAPPED) {
                 continue;
@@ -120,7 +123,35 @@ public final class PrecisionSimulator implements AutoCloseable {
         Objects.requireNonNull(root, "root");
         Objects.requireNonNull(report, "report");
         Objects.requireNonNull(target, "target");
-        return new PrecisionSimulator(root, report, target);
+        return new PrecisionSimulator(root, report, PrecisionConfigs.presets(target));
+    }
+
+    /**
+     * Starts a simulator whose INT8 precisions use the given configs (for example {@link
+     * PrecisionConfigs#perChannel}); otherwise as {@link #create(Block, PrepareReport,
+     * BackendTarget)}.
+     *
+     * @param root the prepared model's root block (parameters initialized)
+     * @param report the report {@link org.djlquant.nn.Preparer#prepare} returned for it
+     * @param configs the config of each quantized precision
+     * @return the simulator, every layer at FP32; close it to put the twins back
+     * @throws IllegalArgumentException if the report wraps no Linear layer
+     */
+    public static PrecisionSimulator create(
+            Block root, PrepareReport report, PrecisionConfigs configs) {
+        Objects.requireNonNull(root, "root");
+        Objects.requireNonNull(report, "report");
+        Objects.requireNonNull(configs, "configs");
+        return new PrecisionSimulator(root, report, configs);
+    }
+
+    /**
+     * Returns the configs the quantized precisions are simulated with.
+     *
+     * @return the configs
+     */
+    public PrecisionConfigs configs() {
+        return configs;
     }
 
     /**
@@ -352,10 +383,15 @@ public final class PrecisionSimulator implements AutoCloseable {
             }
             config = QConfig.weightOnlyInt4(group, BackendTarget.ONNXRUNTIME);
         } else {
-            config = PolicyApplication.qconfig(p, target);
+            config = configs.config(p);
         }
+        // static layers quantize their output too, as Preparer's twins and the converter do
         ObservedLinear twin =
-                new ObservedLinear(original, prepared.get(path).path(), config, false);
+                new ObservedLinear(
+                        original,
+                        prepared.get(path).path(),
+                        config,
+                        config.mode().observesActivations());
         twin.control().setObserving(false);
         twin.control().setFakeQuant(true);
         return twin;

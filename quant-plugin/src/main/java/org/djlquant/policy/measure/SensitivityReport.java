@@ -76,8 +76,20 @@ public final class SensitivityReport {
         }
     }
 
+    /**
+     * The task metric with only one layer in a precision (all others FP32).
+     *
+     * @param path the layer path
+     * @param precision the layer's precision
+     * @param metric the task metric measured (higher is better)
+     * @param drop the FP32 task metric minus {@code metric}
+     */
+    public record TaskMeasurement(String path, Precision precision, double metric, double drop) {}
+
     private final List<LayerInfo> layers;
     private final Map<String, Map<Precision, Measurement>> onlyThis;
+    private final double taskFp32;
+    private final Map<String, TaskMeasurement> taskOnlyThis;
     private final Map<String, Measurement> allButThis;
     private final Precision othersPrecision;
     private final boolean logits;
@@ -89,8 +101,12 @@ public final class SensitivityReport {
             Map<String, Measurement> allButThis,
             Precision othersPrecision,
             boolean logits,
-            long batches) {
+            long batches,
+            double taskFp32,
+            Map<String, TaskMeasurement> taskOnlyThis) {
         this.layers = List.copyOf(layers);
+        this.taskFp32 = taskFp32;
+        this.taskOnlyThis = Collections.unmodifiableMap(new LinkedHashMap<>(taskOnlyThis));
         Map<String, Map<Precision, Measurement>> copy = new LinkedHashMap<>();
         onlyThis.forEach(
                 (k, v) -> copy.put(k, Collections.unmodifiableMap(new LinkedHashMap<>(v))));
@@ -162,6 +178,26 @@ public final class SensitivityReport {
     }
 
     /**
+     * Returns the FP32 task metric, if a task metric was given to the runner.
+     *
+     * @return the metric, or NaN if none was measured
+     */
+    public double taskMetricFp32() {
+        return taskFp32;
+    }
+
+    /**
+     * Returns the task-metric measurements: only the layers the proxies ranked most sensitive, each
+     * at its most damaging candidate precision (see {@link
+     * SensitivityRunner.Builder#optTaskMetric}).
+     *
+     * @return by layer path, most proxy-sensitive first; empty if no task metric was given
+     */
+    public Map<String, TaskMeasurement> taskOnlyThis() {
+        return taskOnlyThis;
+    }
+
+    /**
      * Returns the number of batches every measurement ran.
      *
      * @return the batch count
@@ -219,8 +255,12 @@ public final class SensitivityReport {
         if (othersPrecision != null) {
             sb.append(" all but this (others ").append(othersPrecision).append(") SQNR dB |");
         }
+        boolean task = !taskOnlyThis.isEmpty();
+        if (task) {
+            sb.append(" task drop (only this, at) |");
+        }
         sb.append("\n|---|");
-        sb.append("---|".repeat(ps.size() + (othersPrecision != null ? 1 : 0)));
+        sb.append("---|".repeat(ps.size() + (othersPrecision != null ? 1 : 0) + (task ? 1 : 0)));
         sb.append('\n');
         for (LayerInfo l : layers) {
             sb.append("| ").append(l.path()).append(" |");
@@ -235,6 +275,14 @@ public final class SensitivityReport {
             if (othersPrecision != null) {
                 Measurement m = allButThis.get(l.path());
                 sb.append(m == null ? " - |" : String.format(Locale.ROOT, " %.1f |", m.sqnrDb()));
+            }
+            if (task) {
+                TaskMeasurement t = taskOnlyThis.get(l.path());
+                sb.append(
+                        t == null
+                                ? " - |"
+                                : String.format(
+                                        Locale.ROOT, " %.3f (%s) |", t.drop(), t.precision()));
             }
             sb.append('\n');
         }
@@ -252,6 +300,7 @@ public final class SensitivityReport {
         root.addProperty("logits", logits);
         root.addProperty(
                 "othersPrecision", othersPrecision == null ? null : othersPrecision.name());
+        root.addProperty("taskMetricFp32", Double.isFinite(taskFp32) ? taskFp32 : null);
         JsonArray arr = new JsonArray();
         for (LayerInfo l : layers) {
             JsonObject o = new JsonObject();
@@ -263,6 +312,14 @@ public final class SensitivityReport {
             Measurement abt = allButThis.get(l.path());
             if (abt != null) {
                 o.add("allButThis", json(abt));
+            }
+            TaskMeasurement t = taskOnlyThis.get(l.path());
+            if (t != null) {
+                JsonObject tj = new JsonObject();
+                tj.addProperty("precision", t.precision().name());
+                tj.addProperty("metric", t.metric());
+                tj.addProperty("drop", t.drop());
+                o.add("taskOnlyThis", tj);
             }
             arr.add(o);
         }
@@ -301,7 +358,7 @@ public final class SensitivityReport {
         int rowH = barH * ps.size() + 6;
         int label = 250;
         int barW = 500;
-        int width = label + barW + 60;
+        int width = label + barW + (taskOnlyThis.isEmpty() ? 60 : 280);
         int top = 60;
         int height = top + layers.size() * rowH + 30;
         double max = 1;
@@ -339,6 +396,18 @@ public final class SensitivityReport {
                 int y = top + r * rowH;
                 g.setColor(Color.BLACK);
                 g.drawString(path, 10, y + rowH / 2 + 4);
+                TaskMeasurement t = taskOnlyThis.get(path);
+                if (t != null) {
+                    g.setColor(new Color(0xC0392B));
+                    g.drawString(
+                            String.format(
+                                    Locale.ROOT,
+                                    "task drop %.2f at %s",
+                                    t.drop(),
+                                    t.precision().name()),
+                            label + barW + 10,
+                            y + rowH / 2 + 4);
+                }
                 for (int i = 0; i < ps.size(); i++) {
                     Measurement m = onlyThis.get(path).get(ps.get(i));
                     if (m == null) {
@@ -354,6 +423,13 @@ public final class SensitivityReport {
             g.setStroke(new BasicStroke(1));
             g.drawLine(label, top, label, height - 25);
             g.drawString(String.format(Locale.ROOT, "0 dB ... %.0f dB", max), label, height - 10);
+            if (!taskOnlyThis.isEmpty()) {
+                g.setColor(new Color(0xC0392B));
+                g.drawString(
+                        "red: task-metric drop measured on the layers the proxies rank first",
+                        label + 130,
+                        height - 10);
+            }
         } finally {
             g.dispose();
         }

@@ -6,15 +6,20 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import java.io.PrintStream;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import org.djlquant.QuantizationException;
+import org.djlquant.policy.EvaluationException;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.Precision;
+import org.djlquant.policy.ProxyMetric;
 
 /**
  * Measures per-layer sensitivity on a prepared model: the model output against FP32 with only one
@@ -25,8 +30,11 @@ import org.djlquant.policy.Precision;
  * {@link org.djlquant.policy.SensitivityTable}.
  *
  * <p>Cost: one FP32 pass, one calibration pass if INT8_STATIC is a candidate and the simulator is
- * not calibrated yet, then {@code layers x candidates (+ layers)} passes over the batches. The FP32
- * reference outputs are kept in Java memory. Not thread-safe; leaves the simulator at FP32.
+ * not calibrated yet, then {@code layers x candidates (+ layers)} passes over the batches; with a
+ * task metric ({@link Builder#optTaskMetric}) at most {@code maxEvaluations} task-metric calls
+ * more, on the layers the proxies rank most sensitive (cheap proxies first, the task metric where
+ * it matters). The FP32 reference outputs are kept in Java memory. Not thread-safe; leaves the
+ * simulator at FP32.
  */
 public final class SensitivityRunner {
 
@@ -39,8 +47,12 @@ public final class SensitivityRunner {
     private final OutputSelector output;
     private final boolean logits;
     private final PrintStream progress;
+    private final TaskMetric taskMetric;
+    private final int taskEvaluations;
 
     private SensitivityRunner(Builder b) {
+        taskMetric = b.taskMetric;
+        taskEvaluations = b.taskEvaluations;
         simulator = b.simulator;
         manager = b.manager;
         batches = b.batches;
@@ -62,12 +74,15 @@ public final class SensitivityRunner {
     }
 
     /**
-     * Runs every measurement.
+     * Runs every measurement: the proxies for every layer and candidate first, then, if a task
+     * metric was given, the task metric on the layers the proxies rank most sensitive.
      *
      * @return the report
      * @throws IllegalArgumentException if there is no batch
+     * @throws org.djlquant.policy.EvaluationException if the task metric throws or returns a
+     *     non-finite value; it names the layer and precision being measured
      */
-    public SensitivityReport run() {
+    public SensitivityReport run() throws QuantizationException {
         simulator.resetToFp32();
         List<float[]> reference = new ArrayList<>();
         List<Integer> widths = new ArrayList<>();
@@ -110,7 +125,88 @@ public final class SensitivityRunner {
         } finally {
             simulator.resetToFp32();
         }
-        return new SensitivityReport(layers, only, abt, allButThis, logits, reference.size());
+        double taskFp32 = Double.NaN;
+        Map<String, SensitivityReport.TaskMeasurement> task = new LinkedHashMap<>();
+        if (taskMetric != null) {
+            taskFp32 = task(Map.of(), "the FP32 baseline");
+            log(String.format(Locale.ROOT, "task metric FP32 %.4f", taskFp32));
+            for (String path : mostSensitive(layers, only, taskEvaluations - 1)) {
+                Precision worst = worst(only.get(path));
+                double v =
+                        task(
+                                Map.of(path, worst),
+                                "task-metric sensitivity of layer " + path + " at " + worst);
+                task.put(path, new SensitivityReport.TaskMeasurement(path, worst, v, taskFp32 - v));
+                log(
+                        String.format(
+                                Locale.ROOT,
+                                "task metric %s at %s: %.4f (drop %.4f)",
+                                path,
+                                worst,
+                                v,
+                                taskFp32 - v));
+            }
+        }
+        return new SensitivityReport(
+                layers, only, abt, allButThis, logits, reference.size(), taskFp32, task);
+    }
+
+    private double task(Map<String, Precision> assignment, String trying)
+            throws QuantizationException {
+        double v;
+        try {
+            simulator.set(assignment);
+            v = taskMetric.measure();
+        } catch (QuantizationException | RuntimeException e) {
+            throw new EvaluationException(
+                    "the task metric failed while measuring " + trying + ": " + e.getMessage(),
+                    assignment,
+                    trying,
+                    e);
+        } finally {
+            simulator.resetToFp32();
+        }
+        if (!Double.isFinite(v)) {
+            throw new EvaluationException(
+                    "the task metric returned "
+                            + v
+                            + " while measuring "
+                            + trying
+                            + ", must be finite",
+                    assignment,
+                    trying,
+                    null);
+        }
+        return v;
+    }
+
+    /** Noise power of the most damaging candidate of a layer (SQNR damage). */
+    private static double worstDamage(Map<Precision, SensitivityReport.Measurement> row) {
+        return ProxyMetric.SQNR_DB.damage(row.get(worst(row)).sqnrDb(), row.get(worst(row)).path());
+    }
+
+    private static Precision worst(Map<Precision, SensitivityReport.Measurement> row) {
+        Precision worst = null;
+        double max = -1;
+        for (Map.Entry<Precision, SensitivityReport.Measurement> e : row.entrySet()) {
+            double d = ProxyMetric.SQNR_DB.damage(e.getValue().sqnrDb(), e.getValue().path());
+            if (d > max) {
+                max = d;
+                worst = e.getKey();
+            }
+        }
+        return worst;
+    }
+
+    private static List<String> mostSensitive(
+            List<LayerInfo> layers,
+            Map<String, Map<Precision, SensitivityReport.Measurement>> only,
+            int count) {
+        List<String> paths = new ArrayList<>();
+        layers.forEach(l -> paths.add(l.path()));
+        // most damaged first; ties in model order (the sort is stable)
+        paths.sort(Comparator.comparingDouble((String p) -> -worstDamage(only.get(p))));
+        return paths.subList(0, Math.min(count, paths.size()));
     }
 
     private SensitivityReport.Measurement measure(
@@ -159,8 +255,29 @@ public final class SensitivityRunner {
         private OutputSelector output = OutputSelector.FIRST;
         private boolean logits;
         private PrintStream progress;
+        private TaskMetric taskMetric;
+        private int taskEvaluations;
 
         private Builder() {}
+
+        /**
+         * Adds the task metric where it matters: after the proxies, the task metric is measured
+         * once at FP32 and then with only one layer quantized, for the {@code maxEvaluations - 1}
+         * layers whose most damaging candidate has the largest output noise power (SQNR damage),
+         * each at that candidate (ties: the candidate declared first in {@link Precision}; layers
+         * with equal damage: model order). The metric is called exactly {@code min(maxEvaluations,
+         * layers + 1)} times; with the policy search's own bound ({@code 2 * layers + 4}) the task
+         * metric runs at most {@code 2 * layers + 4 + maxEvaluations} times in all.
+         *
+         * @param metric the task metric on held-out data (higher is better)
+         * @param maxEvaluations at least 2
+         * @return this builder
+         */
+        public Builder optTaskMetric(TaskMetric metric, int maxEvaluations) {
+            this.taskMetric = metric;
+            this.taskEvaluations = maxEvaluations;
+            return this;
+        }
 
         /**
          * Sets the simulator of the prepared model (required).
@@ -292,6 +409,12 @@ public final class SensitivityRunner {
                         "candidates were "
                                 + candidates
                                 + "; FP32 is the reference, must not be a candidate");
+            }
+            if (taskMetric != null && taskEvaluations < 2) {
+                throw new IllegalArgumentException(
+                        "task-metric evaluations were "
+                                + taskEvaluations
+                                + ", must be at least 2 (the FP32 baseline and one layer)");
             }
             if (allButThis == Precision.FP32) {
                 throw new IllegalArgumentException(

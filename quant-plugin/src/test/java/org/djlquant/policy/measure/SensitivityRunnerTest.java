@@ -12,15 +12,18 @@ import ai.djl.nn.Block;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
+import org.djlquant.QuantizationException;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
+import org.djlquant.policy.EvaluationException;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.ProxyMetric;
 import org.djlquant.policy.SensitivityTable;
+import org.djlquant.policy.apply.PrecisionConfigs;
 import org.djlquant.policy.apply.UnknownLayerException;
 import org.junit.jupiter.api.Test;
 
@@ -28,7 +31,7 @@ import org.junit.jupiter.api.Test;
 class SensitivityRunnerTest {
 
     @Test
-    void outlierLayerRanksFirstAndMatchesHandDerivedError() {
+    void outlierLayerRanksFirstAndMatchesHandDerivedError() throws QuantizationException {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             Mlp mlp = new Mlp(m, 7, true);
             List<NDList> batches = Mlp.batches(m, 11, 2, 32);
@@ -145,6 +148,227 @@ class SensitivityRunnerTest {
                                 () -> sim.set(Map.of("encoder.07", Precision.BF16)));
                 assertTrue(u.getMessage().contains("'encoder.07'"), u.getMessage());
                 assertTrue(u.getMessage().contains("[01, 03, 05]"), u.getMessage());
+            }
+        }
+    }
+
+    /** Plain-Java relative noise power of the simulator's current output against a reference. */
+    private static double noise(
+            PrecisionSimulator sim, List<NDList> batches, NDManager m, List<float[]> ref) {
+        double signal = 0;
+        double noise = 0;
+        for (int b = 0; b < batches.size(); b++) {
+            try (NDManager sub = m.newSubManager()) {
+                float[] out = sim.forward(batches.get(b), sub).head().toFloatArray();
+                float[] r = ref.get(b);
+                for (int i = 0; i < r.length; i++) {
+                    signal += (double) r[i] * r[i];
+                    noise += (double) (r[i] - out[i]) * (r[i] - out[i]);
+                }
+            }
+        }
+        return noise / signal;
+    }
+
+    private static List<float[]> outputs(
+            PrecisionSimulator sim, List<NDList> batches, NDManager m) {
+        List<float[]> out = new java.util.ArrayList<>();
+        for (NDList b : batches) {
+            try (NDManager sub = m.newSubManager()) {
+                out.add(sim.forward(b, sub).head().toFloatArray());
+            }
+        }
+        return out;
+    }
+
+    @Test
+    void taskMetricRunsOnlyOnTheLayersTheProxiesRankFirstAtTheirWorstPrecision()
+            throws QuantizationException {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Mlp mlp = new Mlp(m, 7, true);
+            List<NDList> batches = Mlp.batches(m, 11, 2, 32);
+            PrepareReport report =
+                    Preparer.prepare(
+                            mlp.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(
+                            mlp.block, report, PrecisionConfigs.perChannel(BackendTarget.FBGEMM))) {
+                List<float[]> ref = outputs(sim, batches, m);
+                int[] calls = {0};
+                // task metric computed in plain Java: 100 minus 100 x relative noise power
+                TaskMetric metric =
+                        () -> {
+                            calls[0]++;
+                            return 100 - 100 * noise(sim, batches, m, ref);
+                        };
+                SensitivityReport r =
+                        SensitivityRunner.builder()
+                                .setSimulator(sim)
+                                .setManager(m)
+                                .setBatches(batches)
+                                .optCandidates(
+                                        EnumSet.of(
+                                                Precision.INT8_DYNAMIC, Precision.INT4_WEIGHT_ONLY))
+                                .optAllButThis(null)
+                                .optTaskMetric(metric, 3)
+                                .build()
+                                .run();
+                assertEquals(3, calls[0]);
+                assertEquals(100.0, r.taskMetricFp32(), 1e-12);
+                assertEquals(2, r.taskOnlyThis().size());
+                assertEquals("03", r.taskOnlyThis().keySet().iterator().next());
+                // the layer left out is the one whose worst candidate has the highest SQNR
+                String least = null;
+                double best = -1;
+                for (String path : List.of("01", "03", "05")) {
+                    double worstSqnr =
+                            Math.min(
+                                    r.onlyThis(path, Precision.INT8_DYNAMIC).sqnrDb(),
+                                    r.onlyThis(path, Precision.INT4_WEIGHT_ONLY).sqnrDb());
+                    if (worstSqnr > best) {
+                        best = worstSqnr;
+                        least = path;
+                    }
+                }
+                assertTrue(!r.taskOnlyThis().containsKey(least), r.toTable());
+                for (SensitivityReport.TaskMeasurement t : r.taskOnlyThis().values()) {
+                    double dyn = r.onlyThis(t.path(), Precision.INT8_DYNAMIC).sqnrDb();
+                    double int4 = r.onlyThis(t.path(), Precision.INT4_WEIGHT_ONLY).sqnrDb();
+                    // ties go to the precision declared first (INT8_DYNAMIC)
+                    Precision worst =
+                            dyn <= int4 ? Precision.INT8_DYNAMIC : Precision.INT4_WEIGHT_ONLY;
+                    assertEquals(worst, t.precision(), t.path());
+                    // the plain-Java drop equals the noise power the runner measured as SQNR
+                    double expected = 100 * Math.pow(10, -Math.min(dyn, int4) / 10);
+                    assertEquals(expected, t.drop(), 1e-4 * expected + 1e-9, t.path());
+                    assertEquals(100 - t.drop(), t.metric(), 1e-9);
+                }
+                assertTrue(r.toTable().contains("task drop"), r.toTable());
+                assertTrue(r.toJson().contains("\"taskOnlyThis\""), r.toJson());
+            }
+        }
+    }
+
+    @Test
+    void taskMetricFailuresNameTheLayerAndLeaveTheModelFp32() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Mlp mlp = new Mlp(m, 7, true);
+            List<NDList> batches = Mlp.batches(m, 11, 1, 8);
+            PrepareReport report =
+                    Preparer.prepare(
+                            mlp.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(mlp.block, report, BackendTarget.FBGEMM)) {
+                List<float[]> ref = outputs(sim, batches, m);
+                int[] calls = {0};
+                SensitivityRunner nanOnLayer =
+                        SensitivityRunner.builder()
+                                .setSimulator(sim)
+                                .setManager(m)
+                                .setBatches(batches)
+                                .optCandidates(EnumSet.of(Precision.INT8_DYNAMIC))
+                                .optAllButThis(null)
+                                .optTaskMetric(() -> ++calls[0] == 1 ? 90.0 : Double.NaN, 2)
+                                .build();
+                EvaluationException nan = assertThrows(EvaluationException.class, nanOnLayer::run);
+                assertTrue(nan.getMessage().contains("NaN"), nan.getMessage());
+                assertTrue(nan.trying().contains("layer 03 at INT8_DYNAMIC"), nan.trying());
+                assertEquals(Map.of("03", Precision.INT8_DYNAMIC), nan.assignment());
+                assertEquals(0.0, noise(sim, batches, m, ref), 0.0);
+
+                SensitivityRunner throwing =
+                        SensitivityRunner.builder()
+                                .setSimulator(sim)
+                                .setManager(m)
+                                .setBatches(batches)
+                                .optCandidates(EnumSet.of(Precision.INT8_DYNAMIC))
+                                .optAllButThis(null)
+                                .optTaskMetric(
+                                        () -> {
+                                            throw new IllegalStateException("probe missing");
+                                        },
+                                        2)
+                                .build();
+                EvaluationException thrown = assertThrows(EvaluationException.class, throwing::run);
+                assertTrue(thrown.getMessage().contains("probe missing"), thrown.getMessage());
+                assertTrue(thrown.trying().contains("FP32 baseline"), thrown.trying());
+                assertSame(IllegalStateException.class, thrown.getCause().getClass());
+                assertEquals(0.0, noise(sim, batches, m, ref), 0.0);
+
+                IllegalArgumentException bound =
+                        assertThrows(
+                                IllegalArgumentException.class,
+                                () ->
+                                        SensitivityRunner.builder()
+                                                .setSimulator(sim)
+                                                .setManager(m)
+                                                .setBatches(batches)
+                                                .optTaskMetric(() -> 1.0, 1)
+                                                .build());
+                assertTrue(bound.getMessage().contains("at least 2"), bound.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void staticStandInQuantizesItsOutputLikeThePreparedTwin() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            List<NDList> batches = Mlp.batches(m, 11, 2, 32);
+            // reference: Preparer's own static twin of the last layer, calibrated on the batches
+            Mlp prepared = new Mlp(m, 5, false);
+            PrepareReport pr =
+                    Preparer.prepare(
+                            prepared.block,
+                            QConfigMapping.builder()
+                                    .optPathGlob("05", QConfig.staticInt8(BackendTarget.FBGEMM))
+                                    .build());
+            ObservedLinear twin = (ObservedLinear) pr.twin("05");
+            ai.djl.training.ParameterStore ps = new ai.djl.training.ParameterStore(m, false);
+            for (NDList b : batches) {
+                try (NDManager sub = m.newSubManager()) {
+                    sub.tempAttachAll(b);
+                    prepared.block.forward(ps, b, false);
+                }
+            }
+            twin.control().setObserving(false);
+            twin.control().setFakeQuant(true);
+            List<float[]> expected = new java.util.ArrayList<>();
+            for (NDList b : batches) {
+                try (NDManager sub = m.newSubManager()) {
+                    sub.tempAttachAll(b);
+                    expected.add(prepared.block.forward(ps, b, false).head().toFloatArray());
+                }
+            }
+            Mlp plain = new Mlp(m, 5, false);
+            PrepareReport report =
+                    Preparer.prepare(
+                            plain.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(plain.block, report, BackendTarget.FBGEMM)) {
+                List<float[]> fp32 = outputs(sim, batches, m);
+                sim.calibrate(batches, m);
+                sim.set(Map.of("05", Precision.INT8_STATIC));
+                List<float[]> got = outputs(sim, batches, m);
+                // hand-derived: a fake-quantized output is scale x (q - zeroPoint), an integer
+                // multiple of the output scale the prepared twin calibrated
+                float scale = twin.control().computeParams().get("output").scale();
+                int offGrid = 0;
+                for (int b = 0; b < batches.size(); b++) {
+                    for (int i = 0; i < got.get(b).length; i++) {
+                        assertEquals(expected.get(b)[i], got.get(b)[i], 1e-6);
+                        double q = got.get(b)[i] / scale;
+                        assertEquals(Math.rint(q), q, 1e-3, "output " + i + " is off the grid");
+                        double f = fp32.get(b)[i] / scale;
+                        if (Math.abs(f - Math.rint(f)) > 1e-3) {
+                            offGrid++;
+                        }
+                    }
+                }
+                // while the FP32 outputs are not on that grid
+                assertTrue(offGrid > 200, offGrid + " FP32 outputs off the grid");
             }
         }
     }

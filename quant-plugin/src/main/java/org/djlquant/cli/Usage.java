@@ -1,0 +1,65 @@
+package org.djlquant.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.djlquant.QuantizationException;
+import picocli.CommandLine;
+
+/** Usage checks that fail with exit code 2 and a message naming the option and the value. */
+final class Usage {
+
+    private Usage() {}
+
+    static void existingFile(CommandLine cl, String option, Path file) {
+        if (!Files.isRegularFile(file)) {
+            throw new CommandLine.ParameterException(
+                    cl,
+                    option
+                            + " '"
+                            + file
+                            + "' "
+                            + (Files.isDirectory(file) ? "is a folder" : "does not exist")
+                            + ", must be an existing file");
+        }
+    }
+
+    static void positive(CommandLine cl, String option, long value) {
+        atLeast(cl, option, value, 1);
+    }
+
+    static void atLeast(CommandLine cl, String option, long value, long min) {
+        if (value < min) {
+            throw new CommandLine.ParameterException(
+                    cl, option + " was " + value + ", must be at least " + min);
+        }
+    }
+
+    static ModelSource source(CommandLine cl, Path model, Path tokenizer) {
+        if (tokenizer != null) {
+            existingFile(cl, "--tokenizer", tokenizer);
+        }
+        try {
+            return ModelSource.resolve(model, tokenizer);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+
+    static Path tokenizer(CommandLine cl, ModelSource source) {
+        try {
+            return source.requireTokenizer();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+
+    static TextData.Data readData(CommandLine cl, String option, Path file)
+            throws QuantizationException {
+        existingFile(cl, option, file);
+        try {
+            return TextData.read(file, option);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+}

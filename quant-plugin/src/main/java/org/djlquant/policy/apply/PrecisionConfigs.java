@@ -1,0 +1,139 @@
+package org.djlquant.policy.apply;
+
+import java.util.Objects;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QMode;
+import org.djlquant.observer.HistogramMethod;
+import org.djlquant.observer.Observers;
+import org.djlquant.policy.Precision;
+import org.djlquant.scheme.QSpec;
+
+/**
+ * Which {@link QConfig} stands for each quantized {@link Precision} on a backend: the form the
+ * simulator measures and the converter runs. Two forms exist:
+ *
+ * <ul>
+ *   <li>{@link Form#PRESET}: the {@link QConfig} presets ({@code dynamicInt8}, {@code staticInt8},
+ *       after PyTorch's defaults: per-tensor dynamic weights, activations reduced to 7 bits on
+ *       fbgemm);
+ *   <li>{@link Form#PER_CHANNEL}: INT8 symmetric per-output-channel weights (axis 0) for dynamic
+ *       and static INT8, full 8-bit UINT8 affine per-tensor activations (static: histogram observer
+ *       minimising MSE). Full 8-bit activations are exact on fbgemm with VNNI (AVX-512 VNNI or
+ *       AVX-VNNI); without VNNI, fbgemm's 16-bit intermediate sums may saturate, which is why the
+ *       presets reduce the range. The backend must declare per-channel weights for the mode (fbgemm
+ *       and ONNX Runtime do; qnnpack's static kernels do not).
+ * </ul>
+ *
+ * <p>Weight-only precisions are the same in both forms ({@code weightOnlyInt8}, {@code
+ * weightOnlyInt4} with groups of {@link PolicyApplication#INT4_GROUP_SIZE}). Every config is
+ * validated against the backend's declared capabilities when it is asked for; a precision the
+ * backend cannot run is refused, not degraded. Immutable and thread-safe.
+ *
+ * @param target the backend
+ * @param form the INT8 form
+ */
+public record PrecisionConfigs(BackendTarget target, Form form) {
+
+    /** How INT8 dynamic / static layers are quantized. */
+    public enum Form {
+        /** The QConfig presets: per-tensor dynamic weights, reduced-range activations on fbgemm. */
+        PRESET,
+        /** Per-channel INT8 weights and full 8-bit activations. */
+        PER_CHANNEL
+    }
+
+    /**
+     * Validates the fields: with {@link Form#PER_CHANNEL} the backend must declare per-channel
+     * weights for dynamic and static INT8.
+     *
+     * @param target the backend
+     * @param form the INT8 form
+     * @throws IllegalArgumentException naming the backend and what it allows if it cannot run the
+     *     form
+     */
+    public PrecisionConfigs {
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(form, "form");
+        if (form == Form.PER_CHANNEL) {
+            perChannel(QMode.DYNAMIC, target);
+            perChannel(QMode.STATIC, target);
+        }
+    }
+
+    /**
+     * The presets on a backend (what {@link PolicyApplication#qconfig} returns).
+     *
+     * @param target the backend
+     * @return the configs
+     */
+    public static PrecisionConfigs presets(BackendTarget target) {
+        return new PrecisionConfigs(target, Form.PRESET);
+    }
+
+    /**
+     * Per-channel INT8 weights with full 8-bit activations on a backend.
+     *
+     * @param target the backend; must declare per-channel weights for dynamic and static INT8
+     * @return the configs
+     * @throws IllegalArgumentException if the backend cannot run them (for example QNNPACK)
+     */
+    public static PrecisionConfigs perChannel(BackendTarget target) {
+        return new PrecisionConfigs(target, Form.PER_CHANNEL);
+    }
+
+    /**
+     * Returns the config of a precision.
+     *
+     * @param precision the precision
+     * @return the config, or {@code null} for FP32, FP16 and BF16 (not quantized)
+     * @throws IllegalArgumentException naming the backend and what it allows if it cannot run the
+     *     precision (for example INT4 weight-only on fbgemm)
+     */
+    public QConfig config(Precision precision) {
+        Objects.requireNonNull(precision, "precision");
+        if (form == Form.PRESET) {
+            return PolicyApplication.qconfig(precision, target);
+        }
+        switch (precision) {
+            case INT8_DYNAMIC:
+            case INT8_STATIC:
+                return perChannel(
+                        precision == Precision.INT8_DYNAMIC ? QMode.DYNAMIC : QMode.STATIC, target);
+            default:
+                return PolicyApplication.qconfig(precision, target);
+        }
+    }
+
+    /**
+     * Tells whether the backend can run a precision in this form.
+     *
+     * @param precision the precision
+     * @return true for FP32 / FP16 / BF16 and every quantized precision whose config the backend
+     *     declares
+     */
+    public boolean supports(Precision precision) {
+        try {
+            config(precision);
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
+    }
+
+    private static QConfig perChannel(QMode mode, BackendTarget target) {
+        QConfig.Builder b =
+                QConfig.builder()
+                        .setMode(mode)
+                        .setWeightObserver(
+                                Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                        .optBackend(target);
+        if (mode == QMode.DYNAMIC) {
+            b.optDynamicActivationSpec(QSpec.uint8AffinePerTensor());
+        } else {
+            b.optActivationObserver(
+                    Observers.histogram(QSpec.uint8AffinePerTensor(), HistogramMethod.MSE));
+        }
+        return b.build();
+    }
+}

@@ -1,0 +1,153 @@
+package org.djlquant.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.djlquant.policy.MixedPrecisionPolicy;
+import org.djlquant.policy.Precision;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** djlq sensitivity and djlq policy on a tiny BERT, then quantize with the policy found. */
+class SensitivityPolicyCommandTest {
+
+    @TempDir static Path dir;
+
+    @BeforeAll
+    static void fixtures() throws Exception {
+        CliFixtures.write(dir);
+    }
+
+    private static String p(String name) {
+        return dir.resolve(name).toString();
+    }
+
+    @Test
+    void sensitivityWritesReportFilesAndRanksEveryLayer() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "sensitivity",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--candidates",
+                        "int8-dynamic,bf16",
+                        "--max-sentences",
+                        "8",
+                        "--out",
+                        p("sens"),
+                        "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = r.json();
+        assertEquals(
+                Set.of(
+                        "schema",
+                        "model",
+                        "backend",
+                        "data",
+                        "mostSensitiveFirst",
+                        "report",
+                        "files"),
+                new TreeSet<>(o.keySet()));
+        assertEquals("djlq.sensitivity/1", o.get("schema").getAsString());
+        assertEquals(1, o.getAsJsonObject("data").get("batches").getAsInt()); // 8 / 8
+        JsonObject ranking = o.getAsJsonObject("mostSensitiveFirst");
+        assertEquals(Set.of("int8-dynamic", "bf16"), ranking.keySet());
+        List<String> ranked = new ArrayList<>();
+        ranking.getAsJsonArray("int8-dynamic").forEach(e -> ranked.add(e.getAsString()));
+        assertEquals(new TreeSet<>(QuantizeInspectCommandTest.LINEARS), new TreeSet<>(ranked));
+        JsonArray layers = o.getAsJsonObject("report").getAsJsonArray("layers");
+        assertEquals(12, layers.size());
+        for (String f : List.of("sensitivity.json", "sensitivity.md", "sensitivity.png")) {
+            assertTrue(Files.size(dir.resolve("sens").resolve(f)) > 0, f);
+        }
+        byte[] png = Files.readAllBytes(dir.resolve("sens").resolve("sensitivity.png"));
+        assertEquals((byte) 0x89, png[0]);
+        assertEquals('P', png[1]);
+    }
+
+    @Test
+    void policySearchWritesAPolicyThatQuantizeApplies() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "policy",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--max-drop",
+                        "5",
+                        "--objective",
+                        "size",
+                        "--precisions",
+                        "fp32,int8-dynamic",
+                        "--max-sentences",
+                        "8",
+                        "--cost-runs",
+                        "2",
+                        "--cost-cache",
+                        p("costs"),
+                        "--out",
+                        p("found.json"),
+                        "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = r.json();
+        assertEquals("djlq.policy/1", o.get("schema").getAsString());
+        double baseline = o.get("baselineMetric").getAsDouble();
+        assertEquals(100.0, baseline, 1e-3); // FP32 against itself: cosine 1
+        JsonObject chosen = o.getAsJsonObject("chosen");
+        assertTrue(chosen.get("drop").getAsDouble() <= 5, chosen.toString());
+        MixedPrecisionPolicy policy = MixedPrecisionPolicy.read(dir.resolve("found.json"));
+        assertEquals(
+                new TreeSet<>(QuantizeInspectCommandTest.LINEARS),
+                new TreeSet<>(policy.assignment().keySet()));
+        for (Precision prec : policy.assignment().values()) {
+            assertTrue(
+                    Set.of(Precision.FP32, Precision.INT8_DYNAMIC).contains(prec), prec.toString());
+        }
+        CliFixtures.Run q =
+                CliFixtures.run(
+                        "--quiet",
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--policy",
+                        p("found.json"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--out",
+                        p("found.pt"),
+                        "--json");
+        assertEquals(0, q.code(), q.err());
+        long quantized =
+                policy.assignment().values().stream().filter(Precision::isQuantized).count();
+        assertEquals(quantized, q.json().getAsJsonArray("layers").size());
+        assertTrue(
+                quantized > 0,
+                "minimising size within 5 points quantizes some layer: " + policy.toTable());
+    }
+
+    @Test
+    void onnxRuntimeIsNotAPolicyBackend() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "policy",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--backend",
+                        "onnxruntime",
+                        "--out",
+                        p("x.json"));
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--backend was 'onnxruntime'"), r.err());
+        assertTrue(r.err().contains("allowed: fbgemm, qnnpack"), r.err());
+    }
+}
