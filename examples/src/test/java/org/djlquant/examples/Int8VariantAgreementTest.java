@@ -136,7 +136,8 @@ class Int8VariantAgreementTest {
         double ts = min(cosines(inPlace, out.get("int8-" + m + "-ts")));
         double onnx = min(cosines(inPlace, out.get("int8-" + m + "-onnx")));
         if (mode == QMode.DYNAMIC) {
-            // same kernels (quantized::linear_dynamic on fbgemm, range per batch): measured 1.00000;
+            // same kernels (quantized::linear_dynamic on fbgemm, range per batch): measured
+            // 1.00000;
             // ONNX Runtime's DynamicQuantizeLinear rounds the range to include zero its own way:
             // measured 0.989
             assertTrue(ts >= 0.9999, "TorchScript vs in place, min cosine " + ts);
