@@ -87,12 +87,16 @@ public final class TorchCostModel implements CostModel {
      * Returns the cost-cache key of these measurements.
      *
      * @param workload how the input shapes were obtained, for example {@code "sentiment batch 32"}
-     * @return the key: this machine, backend {@code pytorch-<qengine>}, the thread count
+     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16} (the suffix names
+     *     the weight-only kernels in bfloat16 compute, so that caches written when weight-only
+     *     layers were timed as dequantize-then-linear are not read back), the thread count
      */
     public CostCacheKey cacheKey(String workload) {
         return new CostCacheKey(
                 CostCacheKey.currentMachineId(),
-                "pytorch-" + QEngine.current().name().toLowerCase(java.util.Locale.ROOT),
+                "pytorch-"
+                        + QEngine.current().name().toLowerCase(java.util.Locale.ROOT)
+                        + "-wo-bf16",
                 threads,
                 workload);
     }
