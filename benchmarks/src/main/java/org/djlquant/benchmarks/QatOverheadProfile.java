@@ -90,15 +90,15 @@ public final class QatOverheadProfile {
                         }
                     });
             ops.put(
-                    "histogram observe, act [8,128,3072] (copy to Java + bin)",
+                    "histogram observe, act [8,128,3072] (native min/max, 64,199-value subsample to Java)",
                     s -> hist.observe(act));
             ops.put("min/max observe, act [8,128,3072]", s -> mm.observe(act));
             ops.put("per-channel moving min/max observe, weight [3072,768]", s -> pc.observe(w));
             ops.put(
-                    "FakeQuant.apply per-tensor, act [8,128,3072], forward",
+                    "FakeQuant.apply per-tensor (clip form), act [8,128,3072], forward",
                     s -> FakeQuant.apply(act, actParams));
             ops.put(
-                    "FakeQuant.apply per-tensor, act, forward+backward",
+                    "FakeQuant.apply per-tensor (clip form), act, forward+backward",
                     s -> fakeQuantGrad(engine, act, s, a -> FakeQuant.apply(a, actParams)));
             ops.put(
                     "plain STE x+(fq(x)-x).stopGradient(), act, forward+backward",
@@ -117,8 +117,12 @@ public final class QatOverheadProfile {
                     "clip-STE c=clip(x,lo,hi); c+(round(c/s)*s-c).stopGradient(), act, fwd+bwd",
                     s -> fakeQuantGrad(engine, act, s, a -> clipSte(a, actParams)));
             ops.put(
-                    "FakeQuant.apply per-channel, weight [3072,768], forward+backward",
+                    "FakeQuant.apply per-channel (mask form), weight [3072,768], forward+backward",
                     s -> fakeQuantGrad(engine, w, s, a -> FakeQuant.apply(a, wParams)));
+            FakeQuant.Prepared wPrepared = FakeQuant.prepare(wParams, w.getShape(), m);
+            ops.put(
+                    "  same with parameter arrays prepared once (FakeQuant.Prepared)",
+                    s -> fakeQuantGrad(engine, w, s, a -> FakeQuant.apply(a, wPrepared)));
 
             double[] diff = compare(engine, act, actParams, m);
             System.out.printf(
@@ -223,12 +227,13 @@ public final class QatOverheadProfile {
                         String.format(
                                 Locale.ROOT,
                                 "PyTorch %s, %d thread(s), %d rounds after %d warm-up; load"
-                                        + " average at the end: %s\n\n",
+                                        + " average (1, 5, 15 min) at the end: %s on %d cores\n\n",
                                 engine.getVersion(),
                                 threads,
                                 rounds,
                                 warmup,
-                                loadAverage()))
+                                loadAverage(),
+                                Runtime.getRuntime().availableProcessors()))
                 .append("| operation | median ms | min ms | vs Linear forward |\n")
                 .append("|---|---|---|---|\n");
         JsonArray rows = new JsonArray();
@@ -253,7 +258,8 @@ public final class QatOverheadProfile {
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "\nclip-STE against FakeQuant.apply on 1.5x the calibrated activation:"
+                        "\nclip-STE (this class's own copy) against FakeQuant.apply on 1.5x the"
+                                + " calibrated activation:"
                                 + " max |forward diff| %.3g, max |gradient diff| %.3g\n",
                         diff[0],
                         diff[1]));

@@ -83,9 +83,19 @@ public final class ObservedAttention extends AttentionTwin<ScaledDotProductAtten
         long to = queryIn.getShape().get(1);
         long head = embeddingSize / headCount;
 
-        NDArray k = project(original.getKeyProjection(), ps, keyIn, training, params);
-        NDArray q = project(original.getQueryProjection(), ps, queryIn, training, params);
-        NDArray v = project(original.getValueProjection(), ps, valueIn, training, params);
+        NDArray k;
+        NDArray q;
+        NDArray v;
+        // with one input for K, Q and V, fake-quantize it once for the three
+        try (TwinControl.InputShare share =
+                TwinControl.InputShare.install(
+                        original.getKeyProjection(),
+                        original.getQueryProjection(),
+                        original.getValueProjection())) {
+            k = project(original.getKeyProjection(), ps, keyIn, training, params);
+            q = project(original.getQueryProjection(), ps, queryIn, training, params);
+            v = project(original.getValueProjection(), ps, valueIn, training, params);
+        }
         NDArray kh = heads(k, batch, from, head);
         NDArray qh = heads(q, batch, to, head);
         NDArray vh = heads(v, batch, from, head);

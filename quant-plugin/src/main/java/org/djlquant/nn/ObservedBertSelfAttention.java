@@ -42,9 +42,17 @@ public final class ObservedBertSelfAttention extends AttentionTwin<BertSelfAtten
         int heads = original.getHeadCount();
         int hidden = original.getHiddenSize();
         int headSize = hidden / heads;
-        NDArray q = split(original.getQuery(), ps, x, training, batch, tokens, heads, headSize);
-        NDArray k = split(original.getKey(), ps, x, training, batch, tokens, heads, headSize);
-        NDArray v = split(original.getValue(), ps, x, training, batch, tokens, heads, headSize);
+        NDArray q;
+        NDArray k;
+        NDArray v;
+        // Q, K and V read the same x: fake-quantize it once for the three
+        try (TwinControl.InputShare share =
+                TwinControl.InputShare.install(
+                        original.getQuery(), original.getKey(), original.getValue())) {
+            q = split(original.getQuery(), ps, x, training, batch, tokens, heads, headSize);
+            k = split(original.getKey(), ps, x, training, batch, tokens, heads, headSize);
+            v = split(original.getValue(), ps, x, training, batch, tokens, heads, headSize);
+        }
         NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).div((float) Math.sqrt(headSize));
         NDArray probs = scores.add(mask).softmax(-1);
         probs = control.activation(TwinControl.PROBS, probs, ps, training, false);

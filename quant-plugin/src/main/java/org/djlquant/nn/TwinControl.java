@@ -5,12 +5,15 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import org.djlquant.config.QConfig;
@@ -58,6 +61,8 @@ public final class TwinControl {
     private final Map<String, Observer> observers = new LinkedHashMap<>();
     private final Map<String, QParams> cache = new HashMap<>();
     private final Map<String, Parameter> lsqScales = new HashMap<>();
+    private final Map<String, FakeQuant.Prepared> prepared = new HashMap<>();
+    private InputShare share;
     private boolean observing = true;
     private boolean fakeQuant;
     private ErrorProbe probe;
@@ -262,7 +267,96 @@ public final class TwinControl {
         if (!(fakeQuant || force)) {
             return x;
         }
+        if (share != null && INPUT.equals(role) && !config.learnableScale()) {
+            QParams p = params(role);
+            NDArray shared = share.lookup(x, p);
+            if (shared == null) {
+                shared = fakeQuantize(role, x, p);
+                share.store(x, p, shared);
+            }
+            return shared;
+        }
         return quantize(role, x, ps, training, null);
+    }
+
+    /**
+     * Fake-quantizes with the role's parameter arrays kept between calls while the parameters and
+     * the shape stay the same (per-channel / per-group weights; per-tensor needs no arrays).
+     */
+    private NDArray fakeQuantize(String role, NDArray x, QParams p) {
+        if (p.spec().granularity().kind() == Granularity.Kind.PER_TENSOR || paramManager == null) {
+            return FakeQuant.apply(x, p);
+        }
+        FakeQuant.Prepared fp = prepared.get(role);
+        if (fp == null || !fp.matches(p, x.getShape())) {
+            if (fp != null) {
+                fp.close();
+            }
+            fp = FakeQuant.prepare(p, x.getShape(), paramManager);
+            prepared.put(role, fp);
+        }
+        return FakeQuant.apply(x, fp);
+    }
+
+    /**
+     * Lets twins whose inputs are the same array (the Q, K and V projections of attention) share
+     * one fake-quantized input while it is installed: the first twin stores its result, a later one
+     * given the same array (by identity) and equal parameters gets that result back instead of
+     * computing it again. Install with {@link #install}, remove with {@link #close()} after the
+     * projections ran. Holds at most one result; not thread-safe (one forward at a time).
+     */
+    static final class InputShare implements AutoCloseable {
+        private final TwinControl[] controls;
+        private NDArray in;
+        private QParams params;
+        private NDArray out;
+
+        private InputShare(TwinControl[] controls) {
+            this.controls = controls;
+        }
+
+        /**
+         * Installs a share on the controls of those blocks that are twins.
+         *
+         * @param blocks the blocks (non-twins are skipped)
+         * @return the share; close it after the blocks ran
+         */
+        static InputShare install(Block... blocks) {
+            List<TwinControl> cs = new ArrayList<>();
+            for (Block b : blocks) {
+                if (b instanceof QuantTwin) {
+                    cs.add(((QuantTwin) b).control());
+                }
+            }
+            InputShare s = new InputShare(cs.toArray(new TwinControl[0]));
+            for (TwinControl c : s.controls) {
+                c.share = s;
+            }
+            return s;
+        }
+
+        NDArray lookup(NDArray x, QParams p) {
+            return x == in && p.equals(params) && out != null && !out.isReleased() ? out : null;
+        }
+
+        void store(NDArray x, QParams p, NDArray result) {
+            in = x;
+            params = p;
+            out = result;
+        }
+
+        /** Removes the share from its controls and drops the arrays it pointed to. */
+        @Override
+        public void close() {
+            for (TwinControl c : controls) {
+                if (c.share == this) {
+                    c.share = null;
+                }
+            }
+            in = null;
+            params = null;
+            out = null;
+        }
     }
 
     /** Observes and/or fake-quantizes a weight (identity when both are off). */
@@ -294,7 +388,7 @@ public final class TwinControl {
     private NDArray quantize(
             String role, NDArray x, ParameterStore ps, boolean training, NDManager scope) {
         if (!config.learnableScale()) {
-            return FakeQuant.apply(x, params(role));
+            return fakeQuantize(role, x, params(role));
         }
         QParams p = params(role);
         QSpec spec = p.spec();

@@ -17,11 +17,14 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
 import javax.imageio.ImageIO;
 import org.djlquant.QuantizationException;
+import org.djlquant.nn.BlockPaths;
 import org.djlquant.nn.ErrorProbe;
 import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.Twins;
@@ -31,8 +34,10 @@ import org.djlquant.nn.Twins;
  * in dB ({@code 10 log10(sum y^2 / sum (y_q - y)^2)}) and the maximum absolute error between its
  * float output {@code y} and its fake-quantized output {@code y_q}, each layer measured on float
  * inputs (errors do not accumulate from earlier layers); and the same numbers for the whole model's
- * output with every layer fake-quantized at once. Rendered as a text table, JSON, and a bar-chart
- * PNG (Java2D, headless).
+ * output with every layer fake-quantized at once. Layers are named by their clean paths ({@link
+ * BlockPaths}: {@code encoder.03.attention.query}, not DJL's {@code 01SequentialBlock}-style child
+ * names, which stay available as {@link LayerError#rawPath()}). Rendered as a text table, JSON, and
+ * a bar-chart PNG (Java2D, headless).
  *
  * <p>Measuring needs calibrated observers (STATIC/QAT layers refuse otherwise); the twins' switches
  * are restored afterwards. Immutable once measured.
@@ -42,12 +47,15 @@ public final class ErrorReport {
     /**
      * The error of one layer.
      *
-     * @param path the layer path
+     * @param path the layer's clean path ({@link BlockPaths}, e.g. {@code
+     *     encoder.03.attention.query}), as configs, policies and prepare reports name layers
      * @param blockClass the twin's class
      * @param mode the quantization mode
      * @param sqnrDb SQNR in dB (Infinity when exact)
      * @param maxAbsError largest absolute difference
      * @param mse mean squared error
+     * @param rawPath the path from DJL's child names (e.g. {@code 01SequentialBlock.03Linear}), as
+     *     {@link QuantTwin#path()} gives it
      */
     public record LayerError(
             String path,
@@ -55,7 +63,8 @@ public final class ErrorReport {
             String mode,
             double sqnrDb,
             float maxAbsError,
-            double mse) {}
+            double mse,
+            String rawPath) {}
 
     private final List<LayerError> layers;
     private final LayerError model;
@@ -133,6 +142,8 @@ public final class ErrorReport {
                 twins.get(i).control().setFakeQuant(saved[i][1]);
             }
         }
+        Map<Block, String> clean = new IdentityHashMap<>();
+        BlockPaths.byCleanPath(block).forEach((path, b) -> clean.putIfAbsent(b, path));
         List<LayerError> layers = new ArrayList<>();
         for (int i = 0; i < twins.size(); i++) {
             ErrorProbe p = probes.get(i);
@@ -142,12 +153,13 @@ public final class ErrorReport {
             QuantTwin t = twins.get(i);
             layers.add(
                     new LayerError(
-                            t.path(),
+                            clean.getOrDefault((Block) t, t.path()),
                             t.getClass().getSimpleName(),
                             t.control().config().mode().name(),
                             p.sqnrDb(),
                             p.maxAbsError(),
-                            p.mse()));
+                            p.mse(),
+                            t.path()));
         }
         LayerError m =
                 new LayerError(
@@ -156,7 +168,8 @@ public final class ErrorReport {
                         "all",
                         whole.sqnrDb(),
                         whole.maxAbsError(),
-                        whole.mse());
+                        whole.mse(),
+                        "(model output)");
         return new ErrorReport(layers, m, count);
     }
 
@@ -243,6 +256,7 @@ public final class ErrorReport {
     private static JsonObject json(LayerError l) {
         JsonObject o = new JsonObject();
         o.addProperty("path", l.path());
+        o.addProperty("rawPath", l.rawPath());
         o.addProperty("block", l.blockClass());
         o.addProperty("mode", l.mode());
         o.addProperty("sqnrDb", l.sqnrDb());

@@ -2,6 +2,8 @@ package org.djlquant.fakequant;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -110,6 +112,90 @@ class FakeQuantTest {
                 assertArrayEquals(ref, out, 0f, spec.toString());
             }
         }
+    }
+
+    @Test
+    void preparedParametersGiveTheSameResultAndGradientAndRefuseOtherShapes() {
+        Random r = new Random(11);
+        float[] x = new float[4 * 64];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian() * 3;
+        }
+        long[] shape = {4, 64};
+        QSpec perGroup = QSpec.int4SymmetricPerGroup(1, 32);
+        QSpec perChannel = QSpec.int8SymmetricPerChannel(0);
+        QSpec affineChannel =
+                new QSpec(
+                        org.djlquant.scheme.QDataType.UINT8,
+                        org.djlquant.scheme.QScheme.AFFINE,
+                        Granularity.perChannel(0),
+                        false);
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            for (QSpec spec : new QSpec[] {INT8_SYM, perChannel, perGroup, affineChannel}) {
+                QParams p = params(spec, x, shape);
+                // shrink the range so that some values are clipped
+                QParams narrow =
+                        new QParams(spec, scaled(p.scales(), 0.5f), p.zeroPoints(), p.paramShape());
+                float[] ref = QuantMath.fakeQuantize(x, shape, narrow);
+                FakeQuant.Prepared prepared = FakeQuant.prepare(narrow, new Shape(shape), m);
+                assertTrue(prepared.matches(narrow, new Shape(shape)));
+                assertTrue(!prepared.matches(p, new Shape(shape)));
+                for (int call = 0; call < 2; call++) {
+                    NDArray in = m.create(x, new Shape(shape));
+                    in.setRequiresGradient(true);
+                    NDArray out;
+                    try (GradientCollector gc =
+                            Engine.getEngine("PyTorch").newGradientCollector()) {
+                        out = FakeQuant.apply(in, prepared);
+                        gc.backward(out.sum());
+                    }
+                    float[] o = out.toFloatArray();
+                    float[] g = in.getGradient().toFloatArray();
+                    for (int i = 0; i < x.length; i++) {
+                        assertEquals(
+                                Float.floatToRawIntBits(ref[i]),
+                                Float.floatToRawIntBits(o[i]),
+                                spec + " x=" + x[i]);
+                        // the STE's definition: 1 inside [lo, hi] of the element's parameters
+                        int row = i / 64;
+                        int k =
+                                spec == INT8_SYM
+                                        ? 0
+                                        : spec == perGroup ? row * 2 + (i % 64) / 32 : row;
+                        float sk = narrow.scaleAt(k);
+                        long zk = narrow.zeroPointAt(k);
+                        float lo = (float) (spec.qmin() - zk) * sk;
+                        float hi = (float) (spec.qmax() - zk) * sk;
+                        assertEquals(
+                                x[i] >= lo && x[i] <= hi ? 1f : 0f, g[i], 0f, spec + " x=" + x[i]);
+                    }
+                }
+                if (spec != INT8_SYM) { // per-tensor parameters fit any shape
+                    Exception e =
+                            assertThrows(
+                                    IllegalArgumentException.class,
+                                    () -> FakeQuant.apply(m.create(x, new Shape(8, 32)), prepared));
+                    assertTrue(
+                            e.getMessage().contains("prepared for shape (4, 64)"), e.getMessage());
+                }
+                prepared.close();
+                prepared.close(); // twice is harmless
+                assertTrue(!prepared.matches(narrow, new Shape(shape)));
+                if (spec != INT8_SYM) {
+                    assertThrows(
+                            IllegalStateException.class,
+                            () -> FakeQuant.apply(m.create(x, new Shape(shape)), prepared));
+                }
+            }
+        }
+    }
+
+    private static float[] scaled(float[] s, float f) {
+        float[] o = s.clone();
+        for (int i = 0; i < o.length; i++) {
+            o[i] *= f;
+        }
+        return o;
     }
 
     private static QParams params(QSpec spec, float[] x, long[] shape) {

@@ -3,6 +3,7 @@ package org.djlquant.report;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -38,6 +39,7 @@ class ErrorReportTest {
     @Test
     void layerSqnrMatchesAnIndependentJavaComputationAndRendersEverywhere(@TempDir Path dir)
             throws Exception {
+        Engine.getEngine("PyTorch").setRandomSeed(23);
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             SequentialBlock net = new SequentialBlock();
             net.add(Linear.builder().setUnits(8).build());
@@ -99,10 +101,18 @@ class ErrorReportTest {
             assertEquals(expectedDb, report.layers().get(0).sqnrDb(), 0.01);
             assertTrue(report.model().sqnrDb() > 15, report.toTable());
 
+            // clean paths (as configs and prepare reports name layers), raw DJL names kept aside
+            assertEquals("01", report.layers().get(0).path());
+            assertEquals("01Linear", report.layers().get(0).rawPath());
+            assertEquals("03", report.layers().get(1).path());
+            assertEquals(prep.twins().get(1).path(), report.layers().get(1).rawPath());
             String table = report.toTable();
-            assertTrue(table.contains("01Linear") && table.contains("(model output)"), table);
+            assertTrue(!table.contains("01Linear") && table.contains("(model output)"), table);
             JsonObject json = JsonParser.parseString(report.toJson()).getAsJsonObject();
             assertEquals(2, json.getAsJsonArray("layers").size());
+            JsonObject firstJson = json.getAsJsonArray("layers").get(0).getAsJsonObject();
+            assertEquals("01", firstJson.get("path").getAsString());
+            assertEquals("01Linear", firstJson.get("rawPath").getAsString());
             assertEquals(
                     report.layers().get(1).sqnrDb(),
                     json.getAsJsonArray("layers")
@@ -120,6 +130,41 @@ class ErrorReportTest {
                     assertTrue(!a.isReleased(), "report must not close the caller's batches");
                 }
             }
+        }
+    }
+
+    @Test
+    void nestedLayersAreNamedByCleanPathsNotDjlChildNames() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock inner = new SequentialBlock();
+            inner.add(Linear.builder().setUnits(5).build());
+            inner.add(Linear.builder().setUnits(3).build());
+            SequentialBlock net = new SequentialBlock();
+            net.add(inner);
+            net.initialize(m, DataType.FLOAT32, new Shape(4, 6));
+            QConfig cfg =
+                    QConfig.builder()
+                            .setMode(QMode.STATIC)
+                            .setWeightObserver(
+                                    Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                            .optActivationObserver(Observers.minMax(QSpec.uint8AffinePerTensor()))
+                            .build();
+            PrepareReport prep = Preparer.prepare(net, QConfigMapping.global(cfg));
+            List<NDList> data = new ArrayList<>();
+            for (int i = 0; i < 2; i++) {
+                data.add(new NDList(m.randomNormal(new Shape(4, 6))));
+            }
+            Calibrator.builder().setBlock(net, m).optProgress(null).build().calibrate(data);
+            List<NDList> eval = List.of(new NDList(m.randomNormal(new Shape(4, 6))));
+            ErrorReport report = ErrorReport.measure(net, m, eval);
+            assertEquals(
+                    List.of("01.01", "01.02"),
+                    report.layers().stream().map(ErrorReport.LayerError::path).toList());
+            assertEquals(
+                    List.of("01SequentialBlock.01Linear", "01SequentialBlock.02Linear"),
+                    report.layers().stream().map(ErrorReport.LayerError::rawPath).toList());
+            // the names a prepare report gives the same layers
+            assertEquals("01.01", prep.entry("01SequentialBlock.01Linear").cleanPath());
         }
     }
 }

@@ -85,7 +85,15 @@ class MiniLmExportTest {
         return QConfig.builder()
                 .setMode(QMode.STATIC)
                 .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
-                .optActivationObserver(Observers.histogram(activations(), HistogramMethod.MSE))
+                // every activation value binned (no per-batch subsample): the simulation guards
+                // below were measured with these exact calibration parameters
+                .optActivationObserver(
+                        Observers.histogram(
+                                activations(),
+                                HistogramMethod.MSE,
+                                Observers.DEFAULT_BINS,
+                                Observers.DEFAULT_PERCENTILE,
+                                Long.MAX_VALUE))
                 .optBackend(BackendTarget.FBGEMM)
                 .build();
     }
