@@ -37,14 +37,41 @@ import org.djlquant.policy.measure.OutputSelector;
  * to the candidate model's embeddings of the held-out slice; the search, the task-metric
  * sensitivity and the table all use that held-out slice. Writes {@code results/policy/}.
  *
- * <p>Arguments (all optional, positional): {@code budgetPoints=0.3 heldOut=400 train=600 threads=1
- * sensitivitySentences=32 taskEvaluations=6 rounds=5 int4Search=true}. The 3000 sentences are
+ * <p>Arguments (all optional, positional): {@code budgetPoints heldOut train threads
+ * sensitivitySentences taskEvaluations rounds int4Search}. Defaults (a run of about 5 minutes on an
+ * idle 2-core machine): {@code 0.5 200 300 1 32 4 3 true}; the budget is one held-out sentence (1
+ * sentence = 0.5 points at 200). {@code --full} (alone) runs the earlier, slower settings, the ones
+ * of the published report: {@code 0.3 400 600 1 32 6 5 true} (1 sentence = 0.25 points; about 24
+ * minutes on the loaded shared machine); {@code --help} prints this. The 3000 sentences are
  * shuffled with seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train,
  * then held-out.
+ *
+ * <p>Where the time goes (each phase prints its wall and JVM CPU time): every task-metric
+ * evaluation embeds the held-out slice once (sensitivity, both searches and the simulated table
+ * rows together make about 30 of them, plus one per real table row), the sensitivity proxies run
+ * about 5 forwards of the sensitivity sentences per Linear layer (36 layers), the probe is trained
+ * on one FP32 embedding of the train slice, and the throughput rounds time one batch of 32 per
+ * round and table row.
  */
 public final class MixedPrecisionPolicyDemo {
 
     private static final int BATCH = 32;
+
+    /** Defaults: about 5 minutes on an idle 2-core machine. */
+    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "3", "true"};
+
+    /** The earlier settings (the published report): about 4-5x longer. */
+    private static final String[] FULL = {"0.3", "400", "600", "1", "32", "6", "5", "true"};
+
+    private static final String USAGE =
+            "usage: ./run-example policy [budgetPoints heldOut train threads sensitivitySentences"
+                    + " taskEvaluations rounds int4Search] | --full | --help\n"
+                    + "  defaults: "
+                    + String.join(" ", DEFAULTS)
+                    + " (about 5 minutes on an idle 2-core machine)\n"
+                    + "  --full:   "
+                    + String.join(" ", FULL)
+                    + " (the earlier settings; about 24 minutes on the loaded shared machine)";
 
     private MixedPrecisionPolicyDemo() {}
 
@@ -56,14 +83,28 @@ public final class MixedPrecisionPolicyDemo {
      * @throws IOException if results cannot be written
      */
     public static void main(String[] args) throws QuantizationException, IOException {
-        double budget = args.length > 0 ? Double.parseDouble(args[0]) : 0.3;
-        int heldOutN = args.length > 1 ? Integer.parseInt(args[1]) : 400;
-        int trainN = args.length > 2 ? Integer.parseInt(args[2]) : 600;
-        int threads = args.length > 3 ? Integer.parseInt(args[3]) : 1;
-        int sensN = args.length > 4 ? Integer.parseInt(args[4]) : 32;
-        int taskEvals = args.length > 5 ? Integer.parseInt(args[5]) : 6;
-        int rounds = args.length > 6 ? Integer.parseInt(args[6]) : 5;
-        boolean int4Search = args.length <= 7 || Boolean.parseBoolean(args[7]);
+        if (args.length == 1 && "--help".equals(args[0])) {
+            System.out.println(USAGE);
+            return;
+        }
+        if (args.length == 1 && "--full".equals(args[0])) {
+            args = FULL.clone();
+        }
+        String[] a = DEFAULTS.clone();
+        if (args.length > a.length) {
+            throw new IllegalArgumentException(
+                    "got " + args.length + " arguments, at most " + a.length + "; " + USAGE);
+        }
+        System.arraycopy(args, 0, a, 0, args.length);
+        double budget = Double.parseDouble(a[0]);
+        int heldOutN = Integer.parseInt(a[1]);
+        int trainN = Integer.parseInt(a[2]);
+        int threads = Integer.parseInt(a[3]);
+        int sensN = Integer.parseInt(a[4]);
+        int taskEvals = Integer.parseInt(a[5]);
+        int rounds = Integer.parseInt(a[6]);
+        boolean int4Search = Boolean.parseBoolean(a[7]);
+        System.out.println("settings: " + String.join(" ", a));
         Path tmp = Files.createTempDirectory("djlq-policy");
         try {
             Path onnx = extract("all-minilm-l6-v2.onnx", tmp);
