@@ -38,29 +38,32 @@ import org.djlquant.policy.measure.OutputSelector;
  * sensitivity and the table all use that held-out slice. Writes {@code results/policy/}.
  *
  * <p>Arguments (all optional, positional): {@code budgetPoints heldOut train threads
- * sensitivitySentences taskEvaluations rounds int4Search}. Defaults (a run of about 5 minutes on an
- * idle 2-core machine): {@code 0.5 200 300 1 32 4 3 true}; the budget is one held-out sentence (1
- * sentence = 0.5 points at 200). {@code --full} (alone) runs the earlier, slower settings, the ones
- * of the published report: {@code 0.3 400 600 1 32 6 5 true} (1 sentence = 0.25 points; about 24
- * minutes on the loaded shared machine); {@code --help} prints this. The 3000 sentences are
- * shuffled with seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train,
- * then held-out.
+ * sensitivitySentences taskEvaluations rounds int4Search}. Defaults: {@code 0.5 200 300 1 32 4 3
+ * true}; the budget is one held-out sentence (1 sentence = 0.5 points at 200). {@code --full}
+ * (alone) runs the earlier settings of the published report, {@code 0.3 400 600 1 32 6 5 true} (1
+ * sentence = 0.25 points); {@code --help} prints the usage. The 3000 sentences are shuffled with
+ * seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train, then
+ * held-out.
  *
- * <p>Where the time goes (each phase prints its wall and JVM CPU time): every task-metric
- * evaluation embeds the held-out slice once (sensitivity, both searches and the simulated table
- * rows together make about 30 of them, plus one per real table row), the sensitivity proxies run
- * about 5 forwards of the sensitivity sentences per Linear layer (36 layers), the probe is trained
- * on one FP32 embedding of the train slice, and the throughput rounds time one batch of 32 per
- * round and table row.
+ * <p>Run time: each phase prints its wall and JVM CPU time. The demo computes on one intra-op
+ * thread, so its CPU time is about its wall time on an idle 2-core machine. With the defaults it
+ * took 200 s of CPU (setup and probe training 20 s, sensitivity 96 s, costs 3 s, both searches 27
+ * s, simulated table rows 21 s, real table rows 29 s, throughput rounds 5 s): about 3.5 minutes
+ * idle, with room for a search that needs more task evaluations (about 3 s each at 200 held-out
+ * sentences). Every task-metric evaluation embeds the held-out slice once (about 25 of them); the
+ * sensitivity proxies run about 5 forwards of the sensitivity sentences per Linear layer; the probe
+ * is trained on one FP32 embedding of the train slice. {@code --full} is about twice the work
+ * (twice the held-out and train slices, more task evaluations and rounds); it took 24 minutes on
+ * the shared machine at load 14-16.
  */
 public final class MixedPrecisionPolicyDemo {
 
     private static final int BATCH = 32;
 
-    /** Defaults: about 5 minutes on an idle 2-core machine. */
+    /** Defaults: about 200 s of CPU, 3-4 minutes on an idle 2-core machine. */
     private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "3", "true"};
 
-    /** The earlier settings (the published report): about 4-5x longer. */
+    /** The earlier settings (the published report): about twice the work. */
     private static final String[] FULL = {"0.3", "400", "600", "1", "32", "6", "5", "true"};
 
     private static final String USAGE =
@@ -68,10 +71,10 @@ public final class MixedPrecisionPolicyDemo {
                     + " taskEvaluations rounds int4Search] | --full | --help\n"
                     + "  defaults: "
                     + String.join(" ", DEFAULTS)
-                    + " (about 5 minutes on an idle 2-core machine)\n"
+                    + " (about 200 s of CPU: 3-4 minutes on an idle 2-core machine)\n"
                     + "  --full:   "
                     + String.join(" ", FULL)
-                    + " (the earlier settings; about 24 minutes on the loaded shared machine)";
+                    + " (the earlier settings: about twice the work)";
 
     private MixedPrecisionPolicyDemo() {}
 
