@@ -25,6 +25,7 @@ import java.util.OptionalLong;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.djlquant.QuantizationException;
+import org.djlquant.config.QMode;
 import org.djlquant.eval.EmbeddingAgreement;
 import org.djlquant.eval.LabelledText;
 import org.djlquant.eval.ProbeEvaluation;
@@ -35,9 +36,15 @@ import org.djlquant.io.text.SentenceEmbeddingTranslator;
 /**
  * The real-model pipeline: all-MiniLM-L6-v2 from its Maven jar and the 3000 labelled sentences of
  * the UCI sentiment set, run as every {@link Variant} (FP32 on DJL PyTorch, FP32 and ONNX Runtime's
- * INT8 twin on DJL OnnxRuntime, and more as they land), measured side by side in one process: size
- * on disk, compression, sentences/s at batch 32 (natural lengths and 128 tokens), latency at batch
- * 1, speed-ups, probe accuracy and its drop, cosine to FP32.
+ * INT8 twin on DJL OnnxRuntime, and our real INT8 model — static and dynamic, from the one {@link
+ * MiniLmRecipe} — converted in place on fbgemm, exported to TorchScript and loaded by plain DJL,
+ * exported to ONNX and run on ONNX Runtime), measured side by side in one process: size on disk,
+ * compression, sentences/s at batch 32 (natural lengths and 128 tokens), latency at batch 1,
+ * speed-ups, probe accuracy and its drop, cosine to FP32.
+ *
+ * <p>By default it runs {@link #DEFAULT_VARIANTS} (the two FP32 references, ONNX Runtime's twin,
+ * static INT8 in place, as TorchScript and as ONNX, dynamic INT8 as ONNX); {@code --variants all}
+ * adds dynamic INT8 in place and as TorchScript and the fake-quantized simulations.
  *
  * <p>Writes one table to stdout, {@code summary.json} + {@code summary.txt} and {@code chart.png}
  * to the output directory ({@code results/minilm} by default), and progress to stderr. Flags:
@@ -51,6 +58,9 @@ import org.djlquant.io.text.SentenceEmbeddingTranslator;
  *   --speed-passes P      timed passes per throughput measurement (default 5)
  *   --calibration N       sentences a static variant calibrates on (default 256)
  *   --data DIR            data folder (default $DJLQ_DATA_DIR or ~/.cache/djl-quant/data)
+ *   --variants LIST       default | all | comma-separated names out of {@link #ALL_VARIANTS}
+ *                         (fp32-djl, the reference, is always run); default {@link #DEFAULT_VARIANTS}
+ *   --ffn-down P          static recipe's FFN down-projections: fp32 (default) | dynamic-int8
  * </pre>
  */
 public final class MiniLmPipeline {
@@ -64,28 +74,91 @@ public final class MiniLmPipeline {
     /** Longest input of the natural-length setting (all-MiniLM-L6-v2 was trained on 256). */
     public static final int MAX_LENGTH = 256;
 
-    private static final String FP32_ONNX = "all-minilm-l6-v2.onnx";
-    private static final String INT8_ONNX = "all-minilm-l6-v2-q.onnx";
-    private static final String TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
+    static final String FP32_ONNX = "all-minilm-l6-v2.onnx";
+    static final String INT8_ONNX = "all-minilm-l6-v2-q.onnx";
+    static final String TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
     private static final int LATENCY_WARMUP = 10;
 
     private MiniLmPipeline() {}
 
+    /** The variants run by default: the references, the peer and the four main INT8 rows. */
+    public static final List<String> DEFAULT_VARIANTS =
+            List.of(
+                    Fp32DjlVariant.NAME,
+                    Fp32OrtVariant.NAME,
+                    OrtInt8TwinVariant.NAME,
+                    "int8-static-inplace",
+                    "int8-static-ts",
+                    "int8-static-onnx",
+                    "int8-dynamic-onnx");
+
+    /** Every variant there is, in table order ({@code --variants all}). */
+    public static final List<String> ALL_VARIANTS =
+            List.of(
+                    Fp32DjlVariant.NAME,
+                    Fp32OrtVariant.NAME,
+                    OrtInt8TwinVariant.NAME,
+                    "int8-static-inplace",
+                    "int8-static-ts",
+                    "int8-static-onnx",
+                    "int8-dynamic-inplace",
+                    "int8-dynamic-ts",
+                    "int8-dynamic-onnx",
+                    "sim-static-int8",
+                    "sim-dynamic-int8");
+
     /**
-     * The variants measured, in the order they run; the first is the FP32 reference.
-     *
-     * <p>Extension point: a new variant (in-place INT8, exported TorchScript INT8, exported ONNX
-     * INT8) is one class implementing {@link Variant}, added here.
+     * The default variants with the default recipe, in the order they run; the first is the FP32
+     * reference.
      *
      * @return new, unbuilt variants
      */
     static List<Variant> variants() {
-        return List.of(
-                new Fp32DjlVariant(),
-                new Fp32OrtVariant(),
-                new OrtInt8TwinVariant(),
-                SimulatedInt8Variant.dynamicInt8(),
-                SimulatedInt8Variant.staticInt8());
+        return variants(DEFAULT_VARIANTS, MiniLmRecipe.DEFAULT);
+    }
+
+    /**
+     * The named variants, in the order of {@link #ALL_VARIANTS}; the real INT8 variants of one mode
+     * share one prepared, calibrated model (see {@link QuantizedMiniLm}).
+     *
+     * <p>Extension point: a new variant is one class implementing {@link Variant}, named here.
+     *
+     * @param names variant names out of {@link #ALL_VARIANTS}; must include {@code fp32-djl}
+     * @param recipe the INT8 recipe of every INT8 row
+     * @return new, unbuilt variants
+     * @throws IllegalArgumentException naming an unknown variant and the known ones
+     */
+    static List<Variant> variants(List<String> names, MiniLmRecipe recipe) {
+        for (String n : names) {
+            if (!ALL_VARIANTS.contains(n)) {
+                throw new IllegalArgumentException(
+                        "variant was '" + n + "', must be one of " + ALL_VARIANTS);
+            }
+        }
+        QuantizedMiniLm st = new QuantizedMiniLm(QMode.STATIC, recipe);
+        QuantizedMiniLm dyn = new QuantizedMiniLm(QMode.DYNAMIC, recipe);
+        List<Variant> out = new ArrayList<>();
+        for (String n : ALL_VARIANTS) {
+            if (!names.contains(n)) {
+                continue;
+            }
+            out.add(
+                    switch (n) {
+                        case Fp32DjlVariant.NAME -> new Fp32DjlVariant();
+                        case Fp32OrtVariant.NAME -> new Fp32OrtVariant();
+                        case OrtInt8TwinVariant.NAME -> new OrtInt8TwinVariant();
+                        case "int8-static-inplace" -> new InPlaceInt8Variant(st);
+                        case "int8-static-ts" -> new TorchScriptInt8Variant(st);
+                        case "int8-static-onnx" -> new OnnxInt8Variant(st);
+                        case "int8-dynamic-inplace" -> new InPlaceInt8Variant(dyn);
+                        case "int8-dynamic-ts" -> new TorchScriptInt8Variant(dyn);
+                        case "int8-dynamic-onnx" -> new OnnxInt8Variant(dyn);
+                        case "sim-static-int8" -> SimulatedInt8Variant.of(QMode.STATIC, recipe);
+                        case "sim-dynamic-int8" -> SimulatedInt8Variant.of(QMode.DYNAMIC, recipe);
+                        default -> throw new IllegalStateException("no factory for " + n);
+                    });
+        }
+        return out;
     }
 
     /**
@@ -99,6 +172,9 @@ public final class MiniLmPipeline {
      * @param speedPasses timed passes per throughput measurement, {@code >= 1}
      * @param calibration sentences a static variant calibrates on, {@code >= 1}
      * @param dataDir the data folder holding {@code sentiment/}
+     * @param variants the variant names to run, out of {@link #ALL_VARIANTS}; {@code fp32-djl} is
+     *     added if missing
+     * @param recipe the INT8 recipe of every INT8 row
      */
     public record Options(
             int sentences,
@@ -108,7 +184,9 @@ public final class MiniLmPipeline {
             int speedSentences,
             int speedPasses,
             int calibration,
-            Path dataDir) {
+            Path dataDir,
+            List<String> variants,
+            MiniLmRecipe recipe) {
 
         /** Validates the options. */
         public Options {
@@ -133,6 +211,39 @@ public final class MiniLmPipeline {
             }
             java.util.Objects.requireNonNull(out, "out");
             java.util.Objects.requireNonNull(dataDir, "dataDir");
+            java.util.Objects.requireNonNull(recipe, "recipe");
+            for (String v : variants) {
+                if (!ALL_VARIANTS.contains(v)) {
+                    throw new IllegalArgumentException(
+                            "--variants named '" + v + "', must name some of " + ALL_VARIANTS);
+                }
+            }
+            List<String> names = new ArrayList<>(variants);
+            if (!names.contains(Fp32DjlVariant.NAME)) {
+                names.add(0, Fp32DjlVariant.NAME);
+            }
+            variants = List.copyOf(names);
+        }
+
+        /**
+         * The same options with other variants and recipe.
+         *
+         * @param names the variant names
+         * @param recipe the recipe
+         * @return new options
+         */
+        public Options withVariants(List<String> names, MiniLmRecipe recipe) {
+            return new Options(
+                    sentences,
+                    threads,
+                    out,
+                    skipThroughput,
+                    speedSentences,
+                    speedPasses,
+                    calibration,
+                    dataDir,
+                    names,
+                    recipe);
         }
 
         /**
@@ -149,7 +260,9 @@ public final class MiniLmPipeline {
                     256,
                     5,
                     256,
-                    SentimentData.defaultDataDir());
+                    SentimentData.defaultDataDir(),
+                    DEFAULT_VARIANTS,
+                    MiniLmRecipe.DEFAULT);
         }
 
         /**
@@ -169,6 +282,8 @@ public final class MiniLmPipeline {
             int speedPasses = o.speedPasses;
             int calibration = o.calibration;
             Path data = o.dataDir;
+            List<String> variants = o.variants;
+            MiniLmRecipe recipe = o.recipe;
             for (int i = 0; i < args.length; i++) {
                 String flag = args[i];
                 if (flag.equals("--skip-throughput")) {
@@ -188,13 +303,46 @@ public final class MiniLmPipeline {
                     case "--speed-passes" -> speedPasses = integer(flag, value);
                     case "--calibration" -> calibration = integer(flag, value);
                     case "--data" -> data = Path.of(value);
+                    case "--variants" -> variants = variantList(value);
+                    case "--ffn-down" ->
+                            recipe =
+                                    switch (value) {
+                                        case "fp32" ->
+                                                new MiniLmRecipe(MiniLmRecipe.DownProjections.FP32);
+                                        case "dynamic-int8" ->
+                                                new MiniLmRecipe(
+                                                        MiniLmRecipe.DownProjections.DYNAMIC_INT8);
+                                        default ->
+                                                throw new IllegalArgumentException(
+                                                        "--ffn-down was '"
+                                                                + value
+                                                                + "', must be fp32 or"
+                                                                + " dynamic-int8");
+                                    };
                     default ->
                             throw new IllegalArgumentException(
                                     "flag was " + flag + ", must be one of: " + USAGE);
                 }
             }
             return new Options(
-                    sentences, threads, out, skip, speedSentences, speedPasses, calibration, data);
+                    sentences,
+                    threads,
+                    out,
+                    skip,
+                    speedSentences,
+                    speedPasses,
+                    calibration,
+                    data,
+                    variants,
+                    recipe);
+        }
+
+        private static List<String> variantList(String value) {
+            return switch (value) {
+                case "default" -> DEFAULT_VARIANTS;
+                case "all" -> ALL_VARIANTS;
+                default -> List.of(value.split(","));
+            };
         }
 
         private static int integer(String flag, String value) {
@@ -210,7 +358,8 @@ public final class MiniLmPipeline {
     /** The flags, for error messages. */
     public static final String USAGE =
             "--sentences N, --threads T, --out DIR, --skip-throughput, --speed-sentences N,"
-                    + " --speed-passes P, --calibration N, --data DIR";
+                    + " --speed-passes P, --calibration N, --data DIR,"
+                    + " --variants default|all|NAME,NAME..., --ffn-down fp32|dynamic-int8";
 
     /**
      * Runs the pipeline and prints the table.
@@ -264,7 +413,7 @@ public final class MiniLmPipeline {
      */
     public static PipelineSummary run(Options options, PrintStream log)
             throws QuantizationException, TranslateException {
-        return run(options, log, variants());
+        return run(options, log, variants(options.variants(), options.recipe()));
     }
 
     /**
@@ -400,6 +549,14 @@ public final class MiniLmPipeline {
                             + calibration.size()
                             + " of the evaluation list (also evaluated, not held out);"
                             + " used only by static variants");
+            setup.put("variants", variants.stream().map(Variant::name).toList());
+            setup.put(
+                    "int8Recipe",
+                    Map.of(
+                            "static", options.recipe().describe(QMode.STATIC),
+                            "dynamic", options.recipe().describe(QMode.DYNAMIC),
+                            "qengine", QuantizedMiniLm.ENGINE.pytorchName(),
+                            "vnni", MiniLmRecipe.fullRangeActivations()));
             setup.put("engines", engineVersions());
             setup.put("machine", machine());
             setup.put("loadAverageStart", loadStart);
@@ -794,7 +951,7 @@ public final class MiniLmPipeline {
         return m;
     }
 
-    private static Path createWorkDir() throws QuantizationException {
+    static Path createWorkDir() throws QuantizationException {
         try {
             Path work = Files.createTempDirectory("djlq-minilm-");
             for (String name : List.of(FP32_ONNX, INT8_ONNX, TOKENIZER)) {
@@ -836,7 +993,7 @@ public final class MiniLmPipeline {
         }
     }
 
-    private static void deleteRecursively(Path dir) {
+    static void deleteRecursively(Path dir) {
         try (Stream<Path> files = Files.walk(dir)) {
             for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(p);

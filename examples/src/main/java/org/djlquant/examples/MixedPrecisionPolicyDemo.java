@@ -37,14 +37,44 @@ import org.djlquant.policy.measure.OutputSelector;
  * to the candidate model's embeddings of the held-out slice; the search, the task-metric
  * sensitivity and the table all use that held-out slice. Writes {@code results/policy/}.
  *
- * <p>Arguments (all optional, positional): {@code budgetPoints=0.3 heldOut=400 train=600 threads=1
- * sensitivitySentences=32 taskEvaluations=6 rounds=5 int4Search=true}. The 3000 sentences are
- * shuffled with seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train,
- * then held-out.
+ * <p>Arguments (all optional, positional): {@code budgetPoints heldOut train threads
+ * sensitivitySentences taskEvaluations rounds int4Search}. Defaults: {@code 0.5 200 300 1 32 4 3
+ * true}; the budget is one held-out sentence (1 sentence = 0.5 points at 200). {@code --full}
+ * (alone) runs the earlier settings of the published report, {@code 0.3 400 600 1 32 6 5 true} (1
+ * sentence = 0.25 points); {@code --help} prints the usage. The 3000 sentences are shuffled with
+ * seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train, then
+ * held-out.
+ *
+ * <p>Run time: each phase prints its wall and JVM CPU time. The demo computes on one intra-op
+ * thread, so its CPU time is about its wall time on an idle 2-core machine. With the defaults it
+ * took 200 s of CPU (setup and probe training 20 s, sensitivity 96 s, costs 3 s, both searches 27
+ * s, simulated table rows 21 s, real table rows 29 s, throughput rounds 5 s): about 3.5 minutes
+ * idle, with room for a search that needs more task evaluations (about 3 s each at 200 held-out
+ * sentences). Every task-metric evaluation embeds the held-out slice once (about 25 of them); the
+ * sensitivity proxies run about 5 forwards of the sensitivity sentences per Linear layer; the probe
+ * is trained on one FP32 embedding of the train slice. {@code --full} is about twice the work
+ * (twice the held-out and train slices, more task evaluations and rounds); it took 24 minutes on
+ * the shared machine at load 14-16.
  */
 public final class MixedPrecisionPolicyDemo {
 
     private static final int BATCH = 32;
+
+    /** Defaults: about 200 s of CPU, 3-4 minutes on an idle 2-core machine. */
+    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "3", "true"};
+
+    /** The earlier settings (the published report): about twice the work. */
+    private static final String[] FULL = {"0.3", "400", "600", "1", "32", "6", "5", "true"};
+
+    private static final String USAGE =
+            "usage: ./run-example policy [budgetPoints heldOut train threads sensitivitySentences"
+                    + " taskEvaluations rounds int4Search] | --full | --help\n"
+                    + "  defaults: "
+                    + String.join(" ", DEFAULTS)
+                    + " (about 200 s of CPU: 3-4 minutes on an idle 2-core machine)\n"
+                    + "  --full:   "
+                    + String.join(" ", FULL)
+                    + " (the earlier settings: about twice the work)";
 
     private MixedPrecisionPolicyDemo() {}
 
@@ -56,14 +86,28 @@ public final class MixedPrecisionPolicyDemo {
      * @throws IOException if results cannot be written
      */
     public static void main(String[] args) throws QuantizationException, IOException {
-        double budget = args.length > 0 ? Double.parseDouble(args[0]) : 0.3;
-        int heldOutN = args.length > 1 ? Integer.parseInt(args[1]) : 400;
-        int trainN = args.length > 2 ? Integer.parseInt(args[2]) : 600;
-        int threads = args.length > 3 ? Integer.parseInt(args[3]) : 1;
-        int sensN = args.length > 4 ? Integer.parseInt(args[4]) : 32;
-        int taskEvals = args.length > 5 ? Integer.parseInt(args[5]) : 6;
-        int rounds = args.length > 6 ? Integer.parseInt(args[6]) : 5;
-        boolean int4Search = args.length <= 7 || Boolean.parseBoolean(args[7]);
+        if (args.length == 1 && "--help".equals(args[0])) {
+            System.out.println(USAGE);
+            return;
+        }
+        if (args.length == 1 && "--full".equals(args[0])) {
+            args = FULL.clone();
+        }
+        String[] a = DEFAULTS.clone();
+        if (args.length > a.length) {
+            throw new IllegalArgumentException(
+                    "got " + args.length + " arguments, at most " + a.length + "; " + USAGE);
+        }
+        System.arraycopy(args, 0, a, 0, args.length);
+        double budget = Double.parseDouble(a[0]);
+        int heldOutN = Integer.parseInt(a[1]);
+        int trainN = Integer.parseInt(a[2]);
+        int threads = Integer.parseInt(a[3]);
+        int sensN = Integer.parseInt(a[4]);
+        int taskEvals = Integer.parseInt(a[5]);
+        int rounds = Integer.parseInt(a[6]);
+        boolean int4Search = Boolean.parseBoolean(a[7]);
+        System.out.println("settings: " + String.join(" ", a));
         Path tmp = Files.createTempDirectory("djlq-policy");
         try {
             Path onnx = extract("all-minilm-l6-v2.onnx", tmp);

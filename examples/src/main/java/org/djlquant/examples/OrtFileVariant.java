@@ -58,7 +58,16 @@ abstract class OrtFileVariant extends ModelVariant {
                     "cannot load " + onnx + " on ONNX Runtime: " + e.getMessage(), e);
         }
         setModel(model);
-        file = fileName + " (ONNX file as shipped)";
+        file = fileName + " (" + artifactNote() + ")";
+    }
+
+    /**
+     * Says where the file comes from, for the artifact column.
+     *
+     * @return the note; by default {@code ONNX file as shipped}
+     */
+    protected String artifactNote() {
+        return "ONNX file as shipped";
     }
 
     /** {@inheritDoc} */

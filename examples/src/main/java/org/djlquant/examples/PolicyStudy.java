@@ -19,6 +19,7 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,8 +79,9 @@ import org.djlquant.policy.measure.TorchCostModel;
  *       (cheap proxies), with every layer but one in dynamic INT8, and the task metric itself on
  *       the layers the proxies rank first.
  *   <li>Cost: per-layer latency and bytes measured on libtorch (FP32, FP16, BF16, INT8 dynamic,
- *       INT8 static), cached per machine; INT4 latency is not measured (no INT4 kernel on main):
- *       the FP32 latency stands in, bytes are estimated.
+ *       INT8 static), cached per machine; INT4 latency is not measured by this study
+ *       (TorchCostModel can time it on libtorch's INT4 kernel, but not every layer here has a shape
+ *       it takes): the FP32 latency stands in, bytes are estimated.
  *   <li>Search A (the headline): accuracy-driven fallback under the budget with the task metric as
  *       the evaluator, over what the PyTorch fbgemm path runs in place: FP32, BF16, INT8 dynamic,
  *       INT8 static (per-channel weights, full 8-bit activations).
@@ -147,6 +149,8 @@ final class PolicyStudy {
     /** Runs the study and writes {@code policy.{json,md}}, the charts and the chosen policies. */
     static void run(Case c, Options o) throws QuantizationException, IOException {
         long t0 = System.nanoTime();
+        Phases phases = new Phases();
+        phases.mark("data, model import and probe training (before the study)");
         Files.createDirectories(o.out());
         PrecisionConfigs configs = PrecisionConfigs.perChannel(BackendTarget.FBGEMM);
         QEngine.select(QEngine.X86);
@@ -203,6 +207,7 @@ final class PolicyStudy {
                 Files.writeString(o.out().resolve("sensitivity.json"), sensitivity.toJson() + "\n");
                 Files.writeString(o.out().resolve("sensitivity.md"), sensitivity.toTable());
                 sensitivity.writeChart(o.out().resolve("sensitivity.png"));
+                phases.mark("sensitivity (proxies + task metric)");
                 int sensitivityCalls = calls[0];
 
                 TorchCostModel costModel =
@@ -231,7 +236,9 @@ final class PolicyStudy {
                     for (Precision p : measured) {
                         cb.put(l.path(), p, measuredCosts.cost(l.path(), p));
                     }
-                    // INT4: no kernel on main; FP32 latency stands in, bytes estimated
+                    // INT4: not timed here (not every layer shape fits the kernel); FP32 latency
+                    // stands in,
+                    // bytes estimated
                     LayerCost f = measuredCosts.cost(l.path(), Precision.FP32);
                     long biasBytes = f.bytes() - 4 * l.params();
                     cb.put(
@@ -241,6 +248,7 @@ final class PolicyStudy {
                             Precision.INT4_WEIGHT_ONLY.estimatedBytes(l.params()) + biasBytes);
                 }
                 costs = cb.build();
+                phases.mark("cost model (measured or from the cache)");
 
                 ResolvedRules inPlace =
                         PolicyRules.empty()
@@ -262,6 +270,7 @@ final class PolicyStudy {
                 System.out.printf(
                         "fallback search: %d task-metric calls (limit %d), sensitivity used %d%n",
                         calls[0], search.evaluatorCallLimit(), sensitivityCalls);
+                phases.mark("fallback search");
                 if (o.int4Search()) {
                     ResolvedRules ort =
                             PolicyRules.empty()
@@ -287,6 +296,7 @@ final class PolicyStudy {
                     System.out.printf(
                             "size search (INT4 allowed): %d task-metric calls (limit %d)%n",
                             calls[0], sizeSearch.evaluatorCallLimit());
+                    phases.mark("size search");
                 }
 
                 // simulated accuracy of every row, on the same held-out slice
@@ -309,6 +319,7 @@ final class PolicyStudy {
                     r.linearMsModel = latency(costs, layers, v.getValue());
                     rows.put(v.getKey(), r);
                 }
+                phases.mark("simulated accuracy of the table rows");
             }
         }
 
@@ -346,7 +357,9 @@ final class PolicyStudy {
                         r.simAcc);
             }
             fp32Acc = rows.get("uniform FP32").realAcc;
+            phases.mark("real models built and evaluated");
             time(c, real, rows, o.rounds());
+            phases.mark("throughput rounds");
         } finally {
             swaps.forEach(PolicyApplication.HalfSwaps::restore);
             real.values().forEach(Model::close);
@@ -367,6 +380,32 @@ final class PolicyStudy {
                 fp32Ms,
                 layers.size(),
                 seconds);
+    }
+
+    /**
+     * Prints the wall time and this JVM's CPU time (all threads) of each phase. With one intra-op
+     * thread the demo is mostly single-threaded, so the CPU time approximates the wall time on an
+     * idle machine with a core to spare for the JVM's own threads.
+     */
+    private static final class Phases {
+        private long wall = ManagementFactory.getRuntimeMXBean().getStartTime();
+        private long cpu;
+
+        void mark(String name) {
+            long nowWall = System.currentTimeMillis();
+            long nowCpu =
+                    ((com.sun.management.OperatingSystemMXBean)
+                                    ManagementFactory.getOperatingSystemMXBean())
+                            .getProcessCpuTime();
+            System.out.printf(
+                    Locale.ROOT,
+                    "phase %-58s wall %7.1f s, JVM CPU %7.1f s%n",
+                    name,
+                    (nowWall - wall) / 1e3,
+                    (nowCpu - cpu) / 1e9);
+            wall = nowWall;
+            cpu = nowCpu;
+        }
     }
 
     /** One row of the comparison. */
@@ -559,7 +598,7 @@ final class PolicyStudy {
                             mb,
                             r.linearBytes / 1e6,
                             Double.isNaN(ips)
-                                    ? "unmeasured (no INT4 kernel on main)"
+                                    ? "unmeasured (INT4 row not built)"
                                     : String.format(Locale.ROOT, "%.1f", ips),
                             Double.isNaN(ips)
                                     ? "-"

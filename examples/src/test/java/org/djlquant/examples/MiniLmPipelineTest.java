@@ -43,7 +43,17 @@ class MiniLmPipelineTest {
                 "sentiment data missing at " + data + " (run scripts/fetch-data.sh)");
         System.setProperty("java.awt.headless", "true");
         MiniLmPipeline.Options options =
-                new MiniLmPipeline.Options(60, 1, out, false, 32, 1, 32, data);
+                new MiniLmPipeline.Options(
+                        60,
+                        1,
+                        out,
+                        false,
+                        32,
+                        1,
+                        32,
+                        data,
+                        MiniLmPipeline.ALL_VARIANTS,
+                        MiniLmRecipe.DEFAULT);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         summary = MiniLmPipeline.run(options, new PrintStream(log, true, StandardCharsets.UTF_8));
         System.out.print(summary.toTable());
@@ -108,10 +118,12 @@ class MiniLmPipelineTest {
                 assertNotNull(v.note(), v.name());
                 continue;
             }
+            if (!v.name().endsWith("-inplace")) {
+                assertNotNull(v.sizeMb(), v.name() + " has no size");
+                assertNotNull(v.compression(), v.name() + " has no compression");
+            }
             for (Double d :
                     new Double[] {
-                        v.sizeMb(),
-                        v.compression(),
                         v.sentencesPerSecondNatural(),
                         v.sentencesPerSecond128(),
                         v.latencyMsBatch1(),
@@ -129,6 +141,62 @@ class MiniLmPipelineTest {
     }
 
     @Test
+    void everyRealInt8RowIsPresentAndLabelledInt8() {
+        for (String mode : List.of("static", "dynamic")) {
+            for (String form : List.of("inplace", "ts", "onnx")) {
+                VariantResult v = summary.variant("int8-" + mode + "-" + form);
+                assertEquals("INT8", v.kind(), v.name());
+                assertEquals(form.equals("onnx") ? "OnnxRuntime" : "PyTorch", v.engine());
+                assertNull(v.note(), v.name() + " is timed and has no caveat");
+                assertTrue(v.description().startsWith(mode + " INT8"), v.description());
+            }
+        }
+        // the static recipe keeps the six FFN down-projections FP32 and says so in every row
+        for (String form : List.of("inplace", "ts", "onnx")) {
+            String artifact = summary.variant("int8-static-" + form).artifact();
+            assertTrue(artifact.contains("30 Linear INT8, 6 FP32 (encoder.*.output)"), artifact);
+            assertTrue(artifact.contains("calibrated on 32 sentences"), artifact);
+        }
+        assertTrue(
+                summary.variant("int8-dynamic-onnx").artifact().contains("36 Linear INT8"),
+                summary.variant("int8-dynamic-onnx").artifact());
+    }
+
+    @Test
+    void compressionFollowsFromTheSizesAndInt8FilesAreSmallerThanFp32() {
+        VariantResult ref = summary.variant(Fp32DjlVariant.NAME);
+        for (VariantResult v : summary.variants()) {
+            if (v.sizeMb() == null) {
+                assertNull(v.compression(), v.name());
+                continue;
+            }
+            assertEquals(ref.sizeMb() / v.sizeMb(), v.compression(), 1e-9, v.name());
+            if (v.kind().equals("INT8") || v.kind().equals("PEER")) {
+                assertTrue(v.sizeMb() < ref.sizeMb(), v.name() + " " + v.sizeMb() + " MB");
+            }
+        }
+        // in place has no file of its own and says why
+        for (String name : List.of("int8-static-inplace", "int8-dynamic-inplace")) {
+            VariantResult v = summary.variant(name);
+            assertNull(v.sizeMb(), name);
+            assertTrue(v.artifact().contains("converted at load"), v.artifact());
+        }
+        // INT8 Linear weights and INT8 word embeddings: below half of FP32 whatever the recipe
+        for (String name : List.of("int8-static-onnx", "int8-dynamic-onnx", "int8-static-ts")) {
+            VariantResult v = summary.variant(name);
+            assertTrue(v.compression() > 2.0, name + " compression " + v.compression());
+        }
+    }
+
+    @Test
+    void cosinesAreCosines() {
+        for (VariantResult v : summary.variants()) {
+            assertTrue(v.cosineMin() >= -1 - 1e-6 && v.cosineMean() <= 1 + 1e-6, v.name());
+            assertTrue(v.cosineMin() <= v.cosineMean() + 1e-12, v.name());
+        }
+    }
+
+    @Test
     void summaryJsonParsesAndFollowsTheDocumentedSchema() throws Exception {
         JsonObject root =
                 JsonParser.parseString(Files.readString(out.resolve("summary.json")))
@@ -136,7 +204,15 @@ class MiniLmPipelineTest {
         assertEquals(PipelineSummary.SCHEMA, root.get("schema").getAsString());
         JsonObject setup = root.getAsJsonObject("setup");
         for (String key :
-                List.of("sentences", "threads", "batch", "throughput", "probe", "calibration")) {
+                List.of(
+                        "sentences",
+                        "threads",
+                        "batch",
+                        "throughput",
+                        "probe",
+                        "calibration",
+                        "variants",
+                        "int8Recipe")) {
             assertTrue(setup.has(key), "setup lacks " + key);
         }
         assertEquals(60, setup.get("sentences").getAsInt());
@@ -189,5 +265,28 @@ class MiniLmPipelineTest {
                 MiniLmPipeline.Options.parse("--sentences", "300", "--skip-throughput");
         assertEquals(300, o.sentences());
         assertTrue(o.skipThroughput());
+        assertEquals(MiniLmPipeline.DEFAULT_VARIANTS, o.variants());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> MiniLmPipeline.Options.parse("--variants", "int8-static-tflite"));
+        assertTrue(e.getMessage().contains("'int8-static-tflite'"), e.getMessage());
+        assertTrue(e.getMessage().contains("int8-dynamic-ts"), e.getMessage());
+        o = MiniLmPipeline.Options.parse("--variants", "int8-dynamic-ts,fp32-ort");
+        // the reference is always run, first
+        assertEquals(List.of("fp32-djl", "int8-dynamic-ts", "fp32-ort"), o.variants());
+        assertEquals(
+                List.of("fp32-djl", "fp32-ort", "int8-dynamic-ts"),
+                MiniLmPipeline.variants(o.variants(), o.recipe()).stream()
+                        .map(Variant::name)
+                        .toList());
+        assertEquals(
+                MiniLmPipeline.ALL_VARIANTS,
+                MiniLmPipeline.Options.parse("--variants", "all").variants());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> MiniLmPipeline.Options.parse("--ffn-down", "int4"));
+        assertTrue(e.getMessage().contains("--ffn-down was 'int4'"), e.getMessage());
     }
 }

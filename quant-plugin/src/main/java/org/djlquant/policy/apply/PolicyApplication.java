@@ -2,6 +2,7 @@ package org.djlquant.policy.apply;
 
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -106,13 +107,18 @@ public final class PolicyApplication {
     /**
      * Makes the mapping for {@link org.djlquant.nn.Preparer} with the given configs per precision
      * (for example {@link PrecisionConfigs#perChannel}); otherwise as {@link
-     * #toQConfigMapping(MixedPrecisionPolicy, BackendTarget, Block)}.
+     * #toQConfigMapping(MixedPrecisionPolicy, BackendTarget, Block)}. An INT4 weight-only layer of
+     * an initialized model gets the group {@link PrecisionConfigs#int4GroupSize} chooses for its
+     * input features (the group the precision simulator measured); an uninitialized one gets {@link
+     * #INT4_GROUP_SIZE}.
      *
      * @param policy the policy
      * @param configs the config of each quantized precision
      * @param model the model the policy is for; every policy path must be one of its blocks
      * @return the mapping
      * @throws UnknownLayerException if the policy names a layer the model does not have
+     * @throws org.djlquant.nn.WeightOnlyShapeException if an INT4 layer's input features are not a
+     *     multiple of 32
      * @throws IllegalArgumentException if the backend cannot run a precision the policy uses
      */
     public static QConfigMapping toQConfigMapping(
@@ -121,7 +127,12 @@ public final class PolicyApplication {
         QConfigMapping.Builder b = QConfigMapping.builder();
         for (Map.Entry<String, Precision> e : policy.assignment().entrySet()) {
             requireLinear(blocks, e.getKey(), "policy");
-            b.optPathGlob(escapeGlob(e.getKey()), configs.config(e.getValue()));
+            long in = inFeatures(blocks.get(e.getKey()));
+            b.optPathGlob(
+                    escapeGlob(e.getKey()),
+                    in > 0
+                            ? configs.config(e.getValue(), e.getKey(), in)
+                            : configs.config(e.getValue()));
         }
         return b.build();
     }
@@ -206,6 +217,19 @@ public final class PolicyApplication {
             return DataType.FLOAT16;
         }
         return precision == Precision.BF16 ? DataType.BFLOAT16 : null;
+    }
+
+    /** The input features of an initialized Linear (or its twin), else -1. */
+    private static long inFeatures(Block b) {
+        Block linear = b instanceof QuantTwin ? ((QuantTwin) b).original() : b;
+        Parameter w =
+                linear.getParameters().contains("weight")
+                        ? linear.getParameters().get("weight")
+                        : null;
+        if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+            return -1;
+        }
+        return w.getArray().getShape().get(1);
     }
 
     private static void requireLinear(Map<String, Block> blocks, String path, String what) {

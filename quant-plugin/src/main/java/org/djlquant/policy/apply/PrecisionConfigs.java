@@ -4,6 +4,7 @@ import java.util.Objects;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.observer.HistogramMethod;
 import org.djlquant.observer.Observers;
 import org.djlquant.policy.Precision;
@@ -25,10 +26,17 @@ import org.djlquant.scheme.QSpec;
  *       and ONNX Runtime do; qnnpack's static kernels do not).
  * </ul>
  *
- * <p>Weight-only precisions are the same in both forms ({@code weightOnlyInt8}, {@code
- * weightOnlyInt4} with groups of {@link PolicyApplication#INT4_GROUP_SIZE}). Every config is
- * validated against the backend's declared capabilities when it is asked for; a precision the
- * backend cannot run is refused, not degraded. Immutable and thread-safe.
+ * <p>Weight-only precisions are the same in both forms ({@code weightOnlyInt8} per channel, {@code
+ * weightOnlyInt4} affine per group of input features). The INT4 group is {@link
+ * PolicyApplication#INT4_GROUP_SIZE} by default ({@link #config(Precision)}); for a given layer
+ * ({@link #config(Precision, String, long)}) it is the largest of 128, 64, 32 that divides the
+ * layer's input features ({@link #int4GroupSize}), so the simulator, the policy mapping and the
+ * converter quantize the same groups. On FBGEMM / QNNPACK these configs run on libtorch's
+ * weight-only kernels ({@code aten::_weight_int8pack_mm}, {@code
+ * aten::_weight_int4pack_mm_for_cpu}, see {@link org.djlquant.nn.WeightOnlyLinear}); on ONNX
+ * Runtime INT4 runs as MatMulNBits. Every config is validated against the backend's declared
+ * capabilities when it is asked for; a precision the backend cannot run is refused, not degraded.
+ * Immutable and thread-safe.
  *
  * @param target the backend
  * @param form the INT8 form
@@ -88,7 +96,7 @@ public record PrecisionConfigs(BackendTarget target, Form form) {
      * @param precision the precision
      * @return the config, or {@code null} for FP32, FP16 and BF16 (not quantized)
      * @throws IllegalArgumentException naming the backend and what it allows if it cannot run the
-     *     precision (for example INT4 weight-only on fbgemm)
+     *     precision
      */
     public QConfig config(Precision precision) {
         Objects.requireNonNull(precision, "precision");
@@ -103,6 +111,53 @@ public record PrecisionConfigs(BackendTarget target, Form form) {
             default:
                 return PolicyApplication.qconfig(precision, target);
         }
+    }
+
+    /**
+     * Returns the config of a precision for one Linear layer: as {@link #config(Precision)}, except
+     * that INT4 weight-only uses the group {@link #int4GroupSize} chooses for the layer's input
+     * features.
+     *
+     * @param precision the precision
+     * @param path the layer path, for messages
+     * @param inFeatures the layer's input features ({@code K} of its {@code [out, in]} weight)
+     * @return the config, or {@code null} for FP32, FP16 and BF16 (not quantized)
+     * @throws WeightOnlyShapeException for INT4 if no INT4 group size divides {@code inFeatures}
+     * @throws IllegalArgumentException naming the backend and what it allows if it cannot run the
+     *     precision
+     */
+    public QConfig config(Precision precision, String path, long inFeatures) {
+        Objects.requireNonNull(precision, "precision");
+        if (precision != Precision.INT4_WEIGHT_ONLY) {
+            return config(precision);
+        }
+        return QConfig.weightOnlyInt4(int4GroupSize(path, inFeatures), target);
+    }
+
+    /**
+     * Chooses the INT4 group of a layer: {@link PolicyApplication#INT4_GROUP_SIZE} (128, what
+     * {@link Precision#INT4_WEIGHT_ONLY}'s size estimate assumes) where it divides the input
+     * features, else 64, else 32 (all in {@link QConfig#INT4_GROUP_SIZES}, the sizes libtorch's
+     * INT4 kernel takes).
+     *
+     * @param path the layer path, for messages
+     * @param inFeatures the layer's input features
+     * @return 128, 64 or 32
+     * @throws WeightOnlyShapeException naming the layer, the value and what is allowed if {@code
+     *     inFeatures} is not a multiple of 32
+     */
+    public static int int4GroupSize(String path, long inFeatures) {
+        for (int g : new int[] {PolicyApplication.INT4_GROUP_SIZE, 64, 32}) {
+            if (inFeatures > 0 && inFeatures % g == 0) {
+                return g;
+            }
+        }
+        throw new WeightOnlyShapeException(
+                path,
+                "INT4 in features (K) was "
+                        + inFeatures
+                        + ", must be a multiple of 32 (INT4 groups of 128, 64 or 32 input"
+                        + " features)");
     }
 
     /**

@@ -41,9 +41,14 @@ import org.djlquant.policy.apply.UnknownLayerException;
  *       PrecisionConfigs} (by default {@link PolicyApplication#qconfig}), fake quantization on.
  *       Static twins quantize input and output (as the twins {@link org.djlquant.nn.Preparer}
  *       makes, and as {@link org.djlquant.nn.Converter} runs them) and need {@link
- *       #calibrate(Iterable, NDManager)} first. INT4 uses the ONNX Runtime config (per-group
- *       weights as its MatMulNBits runs them; libtorch has no INT4 kernel), groups of 128 input
- *       features, or 32 where the input width is not a multiple of 128;
+ *       #calibrate(Iterable, NDManager)} first. INT4 uses the weight-only INT4 config of the
+ *       simulator's backend ({@link PrecisionConfigs#config(Precision, String, long)}: INT4 affine
+ *       per group of input features, {@code QConfig.weightOnlyInt4(group, target)}), with the group
+ *       {@link PrecisionConfigs#int4GroupSize} chooses (128, else 64, else 32): on FBGEMM / QNNPACK
+ *       the form libtorch's {@code aten::_weight_int4pack_mm_for_cpu} runs after {@link
+ *       org.djlquant.nn.Converter}, on ONNX Runtime the form of its MatMulNBits. The simulation
+ *       does not check libtorch's output-width rule (a multiple of 16); the cost model and the
+ *       converter refuse such layers;
  *   <li>FP16 / BF16: input, weight, bias and output cast to the half type and back, product in
  *       FP32.
  * </ul>
@@ -114,7 +119,8 @@ public final class PrecisionSimulator implements AutoCloseable {
      *
      * @param root the prepared model's root block (parameters initialized)
      * @param report the report {@link org.djlquant.nn.Preparer#prepare} returned for it
-     * @param target the backend whose configs simulate the INT8 / INT4 precisions
+     * @param target the backend whose configs ({@link PrecisionConfigs#presets}) simulate the INT8
+     *     / INT4 precisions
      * @return the simulator, every layer at FP32; close it to put the twins back
      * @throws IllegalArgumentException if the report wraps no Linear layer
      */
@@ -127,7 +133,7 @@ public final class PrecisionSimulator implements AutoCloseable {
     }
 
     /**
-     * Starts a simulator whose INT8 precisions use the given configs (for example {@link
+     * Starts a simulator whose INT8 / INT4 precisions use the given configs (for example {@link
      * PrecisionConfigs#perChannel}); otherwise as {@link #create(Block, PrepareReport,
      * BackendTarget)}.
      *
@@ -368,23 +374,9 @@ public final class PrecisionSimulator implements AutoCloseable {
                     path,
                     p == Precision.BF16 ? HalfPrecisionOps.BFLOAT16 : HalfPrecisionOps.FLOAT16);
         }
-        QConfig config;
-        if (p == Precision.INT4_WEIGHT_ONLY) {
-            // libtorch has no INT4 kernel: INT4 is simulated as ONNX Runtime's MatMulNBits runs it
-            long in = original.getParameters().get("weight").getArray().getShape().get(1);
-            int group = in % 128 == 0 ? 128 : in % 32 == 0 ? 32 : -1;
-            if (group < 0) {
-                throw new IllegalArgumentException(
-                        "layer "
-                                + path
-                                + " has "
-                                + in
-                                + " input features; INT4 weight-only needs a multiple of 32");
-            }
-            config = QConfig.weightOnlyInt4(group, BackendTarget.ONNXRUNTIME);
-        } else {
-            config = configs.config(p);
-        }
+        // the backend's config; INT4 with the group chosen for this layer's input width
+        long in = original.getParameters().get("weight").getArray().getShape().get(1);
+        QConfig config = configs.config(p, path, in);
         // static layers quantize their output too, as Preparer's twins and the converter do
         ObservedLinear twin =
                 new ObservedLinear(

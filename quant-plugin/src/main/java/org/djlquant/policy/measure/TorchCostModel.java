@@ -3,7 +3,6 @@ package org.djlquant.policy.measure;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
@@ -15,11 +14,14 @@ import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.HalfPrecisionOps;
 import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.CostCacheKey;
 import org.djlquant.policy.CostModel;
 import org.djlquant.policy.LayerCost;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.Precision;
+import org.djlquant.policy.apply.PrecisionConfigs;
 
 /**
  * Measures a Linear layer's latency on libtorch in each precision, at the input shape the layer saw
@@ -35,14 +37,27 @@ import org.djlquant.policy.Precision;
  *       org.djlquant.policy.apply.HalfPrecisionLinear} runs;
  *   <li>INT8 dynamic / static: {@link PackedLinear} (fbgemm/qnnpack kernels of the current {@link
  *       QEngine}; static includes quantizing the input and dequantizing the output);
- *   <li>INT8 weight-only: libtorch has no weight-only INT8 kernel, so what a weight-only layer
- *       costs there is measured: the INT8 weight dequantized per call, then {@code aten::linear};
- *   <li>INT4 weight-only: refused (libtorch has no INT4 kernel; leave it out of the PyTorch
- *       capabilities).
+ *   <li>INT8 / INT4 weight-only: {@link WeightOnlyPackedLinear}, libtorch's weight-only kernels
+ *       ({@code aten::_weight_int8pack_mm} with one scale per output channel; {@code
+ *       aten::_weight_int4pack_mm_for_cpu} with a scale and a zero offset per group of {@link
+ *       PrecisionConfigs#int4GroupSize} input features, the group the simulator uses), with {@link
+ *       WeightOnlyPackedLinear.Compute#BFLOAT16} compute: the form a user deploys (what {@code
+ *       Converter.convert(model, engine, Compute.BFLOAT16)} builds). FLOAT32 compute, which equals
+ *       the simulation up to float32 summation order, runs libtorch's non-vectorized loops and is
+ *       not what anyone would ship, so it is not what is timed. These kernels do not depend on the
+ *       quantized engine. Shapes the kernel cannot take are refused with a {@link
+ *       WeightOnlyShapeException} naming the layer, its weight shape and the values allowed: INT8
+ *       needs {@code in} a multiple of {@value WeightOnlyPackedLinear#BF16_IN_MULTIPLE}; INT4 needs
+ *       {@code in} a multiple of 32 and {@code out} a multiple of {@value
+ *       WeightOnlyPackedLinear#INT4_OUT_MULTIPLE}.
  * </ul>
  *
- * <p>Bytes: 4 per FP32 weight and bias, 2 per FP16/BF16 element, INT8 from {@link
- * Precision#estimatedBytes} plus 4 per bias. Each call creates and closes its own arrays. Not
+ * <p>Bytes: what the layer holds when it runs. FP32: 4 per weight and bias; FP16 / BF16: 2 per
+ * weight and bias; INT8 dynamic / static: {@link Precision#estimatedBytes} plus 4 per bias;
+ * weight-only: the kernel's native bytes ({@link WeightOnlyPackedLinear#weightBytes()}: {@code out
+ * · in} for INT8, {@code out · in / 2} for INT4; plus {@link WeightOnlyPackedLinear#paramBytes()}:
+ * one bfloat16 scale per output channel for INT8, a bfloat16 scale and zero per group and output
+ * channel for INT4) plus 4 per (float32) bias. Each call creates and closes its own arrays. Not
  * thread-safe (it changes libtorch's thread count while measuring).
  */
 public final class TorchCostModel implements CostModel {
@@ -72,12 +87,16 @@ public final class TorchCostModel implements CostModel {
      * Returns the cost-cache key of these measurements.
      *
      * @param workload how the input shapes were obtained, for example {@code "sentiment batch 32"}
-     * @return the key: this machine, backend {@code pytorch-<qengine>}, the thread count
+     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16} (the suffix names
+     *     the weight-only kernels in bfloat16 compute, so that caches written when weight-only
+     *     layers were timed as dequantize-then-linear are not read back), the thread count
      */
     public CostCacheKey cacheKey(String workload) {
         return new CostCacheKey(
                 CostCacheKey.currentMachineId(),
-                "pytorch-" + QEngine.current().name().toLowerCase(java.util.Locale.ROOT),
+                "pytorch-"
+                        + QEngine.current().name().toLowerCase(java.util.Locale.ROOT)
+                        + "-wo-bf16",
                 threads,
                 workload);
     }
@@ -91,7 +110,17 @@ public final class TorchCostModel implements CostModel {
         return threads;
     }
 
-    /** {@inheritDoc} */
+    /**
+     * Measures one layer in one precision (see the class comment for the kernel of each).
+     *
+     * @param layer a layer of the simulator
+     * @param precision the precision
+     * @return the median latency in milliseconds and the bytes the layer holds
+     * @throws IllegalStateException if the layer's input shape was not recorded yet
+     * @throws WeightOnlyShapeException for a weight-only precision whose kernel cannot take the
+     *     layer's weight shape (the message names the layer, the shape and the values allowed)
+     * @throws QuantizationException if libtorch refuses the packed weights
+     */
     @Override
     public LayerCost measure(LayerInfo layer, Precision precision) throws QuantizationException {
         Linear original = simulator.original(layer.path());
@@ -142,41 +171,13 @@ public final class TorchCostModel implements CostModel {
                                 precision.estimatedBytes(w.length) + 4 * biasCount);
                     }
                 case INT8_WEIGHT_ONLY:
-                    {
-                        float[] scales = rowScales(w, out, in);
-                        byte[] q = new byte[w.length];
-                        for (int i = 0; i < w.length; i++) {
-                            q[i] =
-                                    (byte)
-                                            Math.max(
-                                                    -127,
-                                                    Math.min(
-                                                            127,
-                                                            Math.rint(
-                                                                    w[i]
-                                                                            / scales[
-                                                                                    (int)
-                                                                                            (i
-                                                                                                    / in)])));
-                        }
-                        NDArray qa = m.create(q, new Shape(out, in));
-                        NDArray sa = m.create(scales, new Shape(out, 1));
-                        return new LayerCost(
-                                time(
-                                        m,
-                                        () ->
-                                                linear(
-                                                        x,
-                                                        qa.toType(DataType.FLOAT32, false).mul(sa),
-                                                        ba)),
-                                precision.estimatedBytes(w.length) + 4 * biasCount);
-                    }
                 case INT4_WEIGHT_ONLY:
-                    throw new QuantizationException(
-                            "layer "
-                                    + layer.path()
-                                    + ": libtorch has no INT4 weight-only kernel; leave"
-                                    + " INT4_WEIGHT_ONLY out of the PyTorch backend capabilities");
+                    try (WeightOnlyPackedLinear p =
+                            weightOnly(layer.path(), precision, w, out, in, bias)) {
+                        return new LayerCost(
+                                time(m, () -> p.forward(x)),
+                                p.weightBytes() + p.paramBytes() + 4 * biasCount);
+                    }
                 default:
                     throw new AssertionError(precision);
             }
@@ -187,6 +188,64 @@ public final class TorchCostModel implements CostModel {
 
     private static NDArray linear(NDArray x, NDArray w, NDArray b) {
         return (b == null ? Linear.linear(x, w) : Linear.linear(x, w, b)).singletonOrThrow();
+    }
+
+    /**
+     * Quantizes the weights (INT8 symmetric per output channel; INT4 per group from each group's
+     * min and max, in the kernel's {@code (u - 8) · scale + zero} form) and packs them for bfloat16
+     * compute.
+     */
+    private static WeightOnlyPackedLinear weightOnly(
+            String path, Precision p, float[] w, long out, long in, float[] bias)
+            throws QuantizationException {
+        long[] shape = {out, in};
+        WeightOnlyPackedLinear.Compute bf16 = WeightOnlyPackedLinear.Compute.BFLOAT16;
+        if (p == Precision.INT8_WEIGHT_ONLY) {
+            String why = WeightOnlyPackedLinear.int8ShapeProblem(shape, bf16);
+            if (why != null) {
+                throw new WeightOnlyShapeException(
+                        path, "weight " + Arrays.toString(shape) + ": " + why);
+            }
+            float[] scales = rowScales(w, out, in);
+            byte[] q = new byte[w.length];
+            for (int i = 0; i < w.length; i++) {
+                q[i] =
+                        (byte)
+                                Math.max(
+                                        -127,
+                                        Math.min(127, Math.rint(w[i] / scales[(int) (i / in)])));
+            }
+            return WeightOnlyPackedLinear.int8(q, shape, scales, bias, bf16);
+        }
+        int group = PrecisionConfigs.int4GroupSize(path, in);
+        String why = WeightOnlyPackedLinear.int4ShapeProblem(shape, group);
+        if (why != null) {
+            throw new WeightOnlyShapeException(
+                    path, "weight " + Arrays.toString(shape) + ": " + why);
+        }
+        int groups = (int) (in / group);
+        byte[] u = new byte[w.length];
+        float[] scales = new float[(int) out * groups];
+        float[] zeros = new float[scales.length];
+        for (int o = 0; o < out; o++) {
+            for (int g = 0; g < groups; g++) {
+                int from = (int) (o * in) + g * group;
+                float lo = w[from];
+                float hi = w[from];
+                for (int i = from; i < from + group; i++) {
+                    lo = Math.min(lo, w[i]);
+                    hi = Math.max(hi, w[i]);
+                }
+                float s = hi > lo ? (hi - lo) / 15f : 1f;
+                scales[o * groups + g] = s;
+                // w ≈ (u - 8) · s + zero with u = rint((w - lo) / s) ∈ [0, 15]: zero = lo + 8 s
+                zeros[o * groups + g] = lo + 8 * s;
+                for (int i = from; i < from + group; i++) {
+                    u[i] = (byte) Math.max(0, Math.min(15, Math.rint((w[i] - lo) / s)));
+                }
+            }
+        }
+        return WeightOnlyPackedLinear.int4(u, shape, group, scales, zeros, bias, bf16);
     }
 
     private static float[] rowScales(float[] w, long out, long in) {

@@ -13,11 +13,16 @@
  * org.djlquant.policy.CostCache}); give the search {@link
  * org.djlquant.policy.measure.PrecisionSimulator#evaluator} around the user's task metric.
  *
- * <p>Simulation: INT8 / INT4 through the twins' fake quantization with each precision's config;
- * FP16 / BF16 by rounding input, weight, bias and output to the half type in libtorch and back (the
- * product in FP32). SQNR = {@code 10 log10(sum ref^2 / sum (ref - out)^2)} over all output
- * elements; cosine = mean over output rows (the last dimension); KL = mean over rows of {@code
- * KL(softmax(ref) || softmax(out))}.
+ * <p>Simulation: INT8 / INT4 through the twins' fake quantization with each precision's config for
+ * the simulator's backend ({@link org.djlquant.policy.apply.PrecisionConfigs}); FP16 / BF16 by
+ * rounding input, weight, bias and output to the half type in libtorch and back (the product in
+ * FP32). SQNR = {@code 10 log10(sum ref^2 / sum (ref - out)^2)} over all output elements; cosine =
+ * mean over output rows (the last dimension); KL = mean over rows of {@code KL(softmax(ref) ||
+ * softmax(out))}.
+ *
+ * <p>Cost: every precision is timed on a real libtorch kernel, weight-only INT8 / INT4 on
+ * libtorch's weight-only kernels with bfloat16 compute (see {@link
+ * org.djlquant.policy.measure.TorchCostModel}).
  *
  * <p>Thread-safety: none of these classes is thread-safe; measure while nothing else runs the
  * model.

@@ -7,28 +7,38 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.OptionalDouble;
+import java.util.Random;
+import org.djlquant.QuantizationException;
+import org.djlquant.Quantizer;
+import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
+import org.djlquant.nn.WeightOnlyLinear;
 import org.djlquant.policy.DecisionSource;
 import org.djlquant.policy.LayerDecision;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.Strategy;
+import org.djlquant.policy.measure.PrecisionSimulator;
 import org.junit.jupiter.api.Test;
 
 /** A policy becomes a QConfigMapping plus half-precision layers, and reads back from the model. */
@@ -165,6 +175,108 @@ class PolicyApplicationTest {
                             IllegalArgumentException.class,
                             () -> PolicyApplication.applyHalfPrecision(q, net));
             assertTrue(notLinear.getMessage().contains("02"), notLinear.getMessage());
+        }
+    }
+
+    /** FFN 128 → 256 → ReLU → 128 with weights from a seeded {@link Random}, in a new model. */
+    private static Model ffn(String name) {
+        Model model = Model.newInstance(name, "PyTorch");
+        SequentialBlock block =
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(256).build())
+                        .add(Activation::relu)
+                        .add(Linear.builder().setUnits(128).build());
+        block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(1, 128));
+        model.setBlock(block);
+        Random r = new Random(11);
+        for (Pair<String, Parameter> p : block.getParameters()) {
+            NDArray a = p.getValue().getArray();
+            float[] v = new float[(int) a.size()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (r.nextGaussian() * 0.05);
+            }
+            a.set(v);
+        }
+        return model;
+    }
+
+    /**
+     * A policy with INT4 and INT8 weight-only layers converts in place on fbgemm through the {@link
+     * Quantizer} facade (policy → mapping → prepare → {@link org.djlquant.nn.Converter}, FLOAT32
+     * compute) into libtorch's weight-only kernels, and the converted model computes what the
+     * {@link org.djlquant.policy.measure.PrecisionSimulator} simulated for the same policy: {@code
+     * max|y - y_sim| ≤ 2e-5 · max|y_sim|} (the tolerance of WeightOnlyConvertTest for FLOAT32
+     * compute: same dequantized weights, float32 summation order only).
+     */
+    @Test
+    void weightOnlyPolicyConvertsInPlaceOnFbgemmAndMatchesTheSimulator()
+            throws QuantizationException {
+        MixedPrecisionPolicy p = policy(Precision.INT4_WEIGHT_ONLY, Precision.INT8_WEIGHT_ONLY);
+        Random r = new Random(5);
+        float[] xs = new float[4 * 128];
+        for (int i = 0; i < xs.length; i++) {
+            xs[i] = (float) r.nextGaussian();
+        }
+        Shape xShape = new Shape(4, 128);
+        float[] fp32;
+        float[] sim;
+        try (Model a = ffn("wo-policy-sim")) {
+            NDManager m = a.getNDManager();
+            NDList x = new NDList(m.create(xs, xShape));
+            fp32 =
+                    a.getBlock()
+                            .forward(new ParameterStore(m, false), x, false)
+                            .head()
+                            .toFloatArray();
+            PrepareReport report =
+                    Preparer.prepare(
+                            a,
+                            QConfigMapping.global(
+                                    org.djlquant.config.QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator s =
+                    PrecisionSimulator.create(a.getBlock(), report, BackendTarget.FBGEMM)) {
+                s.set(p.assignment());
+                sim = s.forward(x, m).head().toFloatArray();
+            }
+        }
+        QEngine before = QEngine.current();
+        try (Model b = ffn("wo-policy-convert")) {
+            NDManager m = b.getNDManager();
+            ConvertReport report =
+                    Quantizer.builder()
+                            .setPolicy(p)
+                            .optBackend(BackendTarget.FBGEMM)
+                            .build()
+                            .quantize(b);
+            assertEquals(2, report.weightOnlyLinears().size(), report.toTable());
+            WeightOnlyLinear int4 = report.weightOnlyLinears().get(0);
+            WeightOnlyLinear int8 = report.weightOnlyLinears().get(1);
+            assertEquals(4, int4.bits());
+            assertEquals(128, int4.groupSize());
+            assertEquals(8, int8.bits());
+            assertSame(int4, b.getBlock().getChildren().get(0).getValue());
+            assertSame(int8, b.getBlock().getChildren().get(2).getValue());
+            float[] got =
+                    b.getBlock()
+                            .forward(
+                                    new ParameterStore(m, false),
+                                    new NDList(m.create(xs, xShape)),
+                                    false)
+                            .head()
+                            .toFloatArray();
+            double maxSim = 0;
+            double maxDiff = 0;
+            double maxFromFp32 = 0;
+            for (int i = 0; i < got.length; i++) {
+                maxSim = Math.max(maxSim, Math.abs(sim[i]));
+                maxDiff = Math.max(maxDiff, Math.abs(got[i] - sim[i]));
+                maxFromFp32 = Math.max(maxFromFp32, Math.abs(got[i] - fp32[i]));
+            }
+            assertTrue(maxDiff <= 2e-5 * maxSim, "vs simulation " + maxDiff + " of " + maxSim);
+            // the comparison is not vacuous: INT4 weights move the output well beyond that
+            assertTrue(maxFromFp32 > 1e-3 * maxSim, "vs FP32 " + maxFromFp32);
+        } finally {
+            QEngine.select(before);
         }
     }
 }

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.Precision;
 import org.djlquant.scheme.Granularity;
 import org.djlquant.scheme.QDataType;
@@ -60,18 +61,34 @@ class PrecisionConfigsTest {
     }
 
     @Test
-    void int4IsRunOnlyWhereTheBackendDeclaresIt() {
+    void int4WeightOnlyIsAffinePerGroupOnEveryBackendWithTheGroupChosenPerLayer() {
+        for (BackendTarget t : BackendTarget.values()) {
+            PrecisionConfigs c = PrecisionConfigs.presets(t);
+            assertTrue(c.supports(Precision.INT4_WEIGHT_ONLY), t.name());
+            QConfig q = c.config(Precision.INT4_WEIGHT_ONLY);
+            assertEquals(QConfig.weightOnlyInt4(128, t).weightSpec(), q.weightSpec(), t.name());
+            assertEquals(QDataType.INT4, q.weightSpec().dtype());
+            assertEquals(QScheme.AFFINE, q.weightSpec().scheme());
+            assertEquals(Precision.INT4_WEIGHT_ONLY, PolicyApplication.precisionOf(q));
+        }
         PrecisionConfigs fbgemm = PrecisionConfigs.perChannel(BackendTarget.FBGEMM);
-        assertFalse(fbgemm.supports(Precision.INT4_WEIGHT_ONLY));
-        IllegalArgumentException e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () -> fbgemm.config(Precision.INT4_WEIGHT_ONLY));
-        assertTrue(e.getMessage().contains("FBGEMM"), e.getMessage());
-        PrecisionConfigs ort = PrecisionConfigs.perChannel(BackendTarget.ONNXRUNTIME);
-        assertTrue(ort.supports(Precision.INT4_WEIGHT_ONLY));
+        // 128 where it divides the input features, else 64, else 32
+        int[][] cases = {{384, 128}, {1536, 128}, {192, 64}, {96, 32}, {32, 32}};
+        for (int[] k : cases) {
+            QConfig q = fbgemm.config(Precision.INT4_WEIGHT_ONLY, "l", k[0]);
+            assertEquals(Granularity.perGroup(1, k[1]), q.weightSpec().granularity(), "K " + k[0]);
+        }
+        // other precisions ignore the width
         assertEquals(
-                Precision.INT4_WEIGHT_ONLY,
-                PolicyApplication.precisionOf(ort.config(Precision.INT4_WEIGHT_ONLY)));
+                fbgemm.config(Precision.INT8_WEIGHT_ONLY).weightSpec(),
+                fbgemm.config(Precision.INT8_WEIGHT_ONLY, "l", 48).weightSpec());
+        assertNull(fbgemm.config(Precision.BF16, "l", 48));
+        WeightOnlyShapeException e =
+                assertThrows(
+                        WeightOnlyShapeException.class,
+                        () -> fbgemm.config(Precision.INT4_WEIGHT_ONLY, "encoder.01.output", 48));
+        assertEquals("encoder.01.output", e.path());
+        assertTrue(e.getMessage().contains("was 48"), e.getMessage());
+        assertTrue(e.getMessage().contains("multiple of 32"), e.getMessage());
     }
 }

@@ -16,6 +16,7 @@ import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.CostCache;
 import org.djlquant.policy.CostModel;
 import org.djlquant.policy.LayerCost;
@@ -70,22 +71,21 @@ class TorchCostModelTest {
                                 Precision.INT8_STATIC)) {
                     LayerCost c = cached.measure(mid, p);
                     assertTrue(c.latencyMs() > 0, p + " " + c);
+                    // weight-only INT8 [32, 32]: 1024 int8 weights + 32 bfloat16 scales + 32
+                    // float32 biases
                     long expected =
                             p == Precision.FP32
                                     ? 4 * (w + b)
                                     : p == Precision.FP16 || p == Precision.BF16
                                             ? 2 * (w + b)
-                                            : (long) Math.ceil(w * (1 + 4.0 / 256)) + 4 * b;
+                                            : p == Precision.INT8_WEIGHT_ONLY
+                                                    ? 1024 + 2 * 32 + 4 * 32
+                                                    : (long) Math.ceil(w * (1 + 4.0 / 256)) + 4 * b;
                     assertEquals(expected, c.bytes(), p.toString());
                     // second ask: from the cache, not measured again
                     assertEquals(c, cached.measure(mid, p));
                 }
                 assertEquals(6, calls.get());
-                QuantizationException int4 =
-                        assertThrows(
-                                QuantizationException.class,
-                                () -> model.measure(mid, Precision.INT4_WEIGHT_ONLY));
-                assertTrue(int4.getMessage().contains("03"), int4.getMessage());
                 cache.save();
 
                 CostCache reread = CostCache.open(dir, model.cacheKey("mlp batch 8"));
@@ -96,6 +96,53 @@ class TorchCostModelTest {
                 }
                 reread.caching(counting).measure(mid, Precision.INT8_DYNAMIC);
                 assertEquals(6, calls.get());
+            }
+        }
+    }
+
+    /**
+     * Weight-only layers run on libtorch's weight-only kernels (bfloat16 compute). Bytes by hand
+     * for the [32, 32] layer 03 with 32 float32 biases: INT8 1024 int8 weights + 32 bfloat16 scales
+     * (64 B) + 128 B bias = 1216; INT4, one group of 32 per row: 512 B of packed 4-bit weights + 32
+     * rows x 1 group x (bfloat16 scale + bfloat16 zero) = 128 B + 128 B bias = 768.
+     */
+    @Test
+    void measuresWeightOnlyInt8AndInt4OnTheKernelsAndRefusesShapesTheyCannotTake()
+            throws QuantizationException {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Mlp mlp = new Mlp(m, 3, false);
+            PrepareReport report =
+                    Preparer.prepare(
+                            mlp.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(mlp.block, report, BackendTarget.FBGEMM)) {
+                sim.forward(Mlp.batches(m, 4, 1, 8).get(0), m);
+                TorchCostModel model =
+                        TorchCostModel.builder().setSimulator(sim).optWarmup(1).optRuns(3).build();
+                LayerInfo mid = sim.layers().get(1);
+                LayerCost int8 = model.measure(mid, Precision.INT8_WEIGHT_ONLY);
+                LayerCost int4 = model.measure(mid, Precision.INT4_WEIGHT_ONLY);
+                for (LayerCost c : new LayerCost[] {int8, int4}) {
+                    assertTrue(c.latencyMs() > 0 && Double.isFinite(c.latencyMs()), c.toString());
+                }
+                assertEquals(1024 + 64 + 128, int8.bytes());
+                assertEquals(512 + 128 + 128, int4.bytes());
+
+                // layer 05 is [4, 32]: the INT4 packing needs out features a multiple of 16
+                LayerInfo last = sim.layers().get(2);
+                WeightOnlyShapeException e =
+                        assertThrows(
+                                WeightOnlyShapeException.class,
+                                () -> model.measure(last, Precision.INT4_WEIGHT_ONLY));
+                assertEquals("05", e.path());
+                assertTrue(e.getMessage().contains("[4, 32]"), e.getMessage());
+                assertTrue(e.getMessage().contains("was 4"), e.getMessage());
+                assertTrue(e.getMessage().contains("multiple of 16"), e.getMessage());
+                // INT8 takes it (in = 32 is a multiple of 16)
+                assertEquals(
+                        4 * 32 + 2 * 4 + 4 * 4,
+                        model.measure(last, Precision.INT8_WEIGHT_ONLY).bytes());
             }
         }
     }
