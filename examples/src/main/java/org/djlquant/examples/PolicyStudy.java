@@ -87,8 +87,10 @@ import org.djlquant.policy.measure.TorchCostModel;
  *       INT8 static (per-channel weights, full 8-bit activations).
  *   <li>Search B: the smallest model within the budget over what ONNX Runtime declares (FP32, INT8
  *       dynamic / static, INT4 weight-only per group of 128), accuracy simulated.
- *   <li>One table: uniform FP32 / BF16 / INT8 dynamic / INT8 static and the chosen policies, each
- *       built for real (in-place INT8 through {@link Converter}, BF16 through {@code
+ *   <li>One table: uniform FP32 / BF16 / INT8 dynamic / INT8 static and the chosen policies (the
+ *       searches evaluate every uniform assignment as a seed; when one is chosen, its uniform row
+ *       is labelled "&lt;search&gt;: chosen = uniform X" instead of a duplicate row), each built
+ *       for real (in-place INT8 through {@link Converter}, BF16 through {@code
  *       HalfPrecisionLinear}) where it can run, with accuracy from the real model and throughput
  *       from timed forwards, interleaved; simulated accuracy alongside.
  * </ol>
@@ -304,16 +306,26 @@ final class PolicyStudy {
                 for (Precision p : PYTORCH_IN_PLACE) {
                     variants.put("uniform " + p, uniform(layers, p));
                 }
+                // a search may choose one of its uniform seeds: that row is then marked, not
+                // built twice
+                Map<String, List<String>> chosenBy = new LinkedHashMap<>();
                 if (headline != null) {
-                    variants.put(
-                            "chosen policy (fallback, budget)", headline.policy().assignment());
+                    addChosen(
+                            variants,
+                            chosenBy,
+                            "chosen policy (fallback, budget)",
+                            headline.policy().assignment());
                 }
                 if (small != null) {
-                    variants.put(
-                            "smallest within budget, INT4 allowed", small.policy().assignment());
+                    addChosen(
+                            variants,
+                            chosenBy,
+                            "smallest within budget, INT4 allowed",
+                            small.policy().assignment());
                 }
                 for (Map.Entry<String, Map<String, Precision>> v : variants.entrySet()) {
                     Row r = new Row(v.getValue());
+                    r.chosenBy.addAll(chosenBy.getOrDefault(v.getKey(), List.of()));
                     r.simAcc = sim.evaluator(task).evaluate(v.getValue());
                     r.linearBytes = bytes(costs, layers, v.getValue());
                     r.linearMsModel = latency(costs, layers, v.getValue());
@@ -408,9 +420,44 @@ final class PolicyStudy {
         }
     }
 
+    /**
+     * Adds a search's chosen assignment as a row, or, if it equals a row already there (a uniform
+     * seed the search chose), records that the search chose that row.
+     */
+    private static void addChosen(
+            Map<String, Map<String, Precision>> variants,
+            Map<String, List<String>> chosenBy,
+            String search,
+            Map<String, Precision> chosen) {
+        for (Map.Entry<String, Map<String, Precision>> v : variants.entrySet()) {
+            if (v.getValue().equals(chosen)) {
+                chosenBy.computeIfAbsent(v.getKey(), k -> new ArrayList<>()).add(search);
+                return;
+            }
+        }
+        Set<Precision> used = EnumSet.copyOf(chosen.values());
+        variants.put(
+                used.size() == 1 ? search + ": chosen = uniform " + used.iterator().next() : search,
+                chosen);
+    }
+
+    /**
+     * The table label of a row: its key, or for a uniform row a search chose, {@code "<search>:
+     * chosen = uniform X"}.
+     */
+    private static String label(String key, Row r) {
+        if (r.chosenBy.isEmpty()) {
+            return key;
+        }
+        List<String> parts = new ArrayList<>();
+        r.chosenBy.forEach(search -> parts.add(search + ": chosen = " + key));
+        return String.join("; ", parts);
+    }
+
     /** One row of the comparison. */
     private static final class Row {
         final Map<String, Precision> assignment;
+        final List<String> chosenBy = new ArrayList<>();
         double simAcc = Double.NaN;
         double realAcc = Double.NaN;
         long linearBytes;
@@ -590,7 +637,7 @@ final class PolicyStudy {
                     String.format(
                             Locale.ROOT,
                             "| %s | %s | %.2f%s | %.2f | %.3f | %.3f | %s | %s | %s |%n",
-                            e.getKey(),
+                            label(e.getKey(), r),
                             real ? String.format(Locale.ROOT, "%.2f", acc) : "- (sim only)",
                             drop,
                             real ? "" : " (sim)",
@@ -606,7 +653,10 @@ final class PolicyStudy {
                                             Locale.ROOT, "%.2f", fp32.medianMs / r.medianMs),
                             counts(r.assignment)));
             JsonObject j = new JsonObject();
-            j.addProperty("variant", e.getKey());
+            j.addProperty("variant", label(e.getKey(), r));
+            JsonArray by = new JsonArray();
+            r.chosenBy.forEach(by::add);
+            j.add("chosenBy", by);
             j.addProperty("realAccuracyPct", real ? acc : null);
             j.addProperty("simulatedAccuracyPct", r.simAcc);
             j.addProperty("dropPoints", drop);
@@ -704,7 +754,8 @@ final class PolicyStudy {
         }
         return String.format(
                 Locale.ROOT,
-                "%s: %d task-metric evaluations (bound %d = 2 x layers + 4), chosen candidate #%d"
+                "%s: %d task-metric evaluations (bound %d = 2 x layers + 4 + precisions, one"
+                        + " uniform seed per precision), chosen candidate #%d"
                         + " (%s), simulated drop %.2f points; %d candidates on the Pareto frontier"
                         + " (accuracy, latency, size).%n%n",
                 name,
@@ -766,11 +817,14 @@ final class PolicyStudy {
             int ly = 70;
             Color[] cs = palette();
             int k = 0;
-            for (String name : rows.keySet()) {
+            for (Map.Entry<String, Row> e : rows.entrySet()) {
                 g.setColor(cs[k++ % cs.length]);
                 g.fillRect(1020, ly - 9, 10, 10);
                 g.setColor(Color.BLACK);
-                g.drawString(name, 1034, ly);
+                g.drawString(
+                        e.getKey() + (e.getValue().chosenBy.isEmpty() ? "" : " (chosen)"),
+                        1034,
+                        ly);
                 ly += 18;
             }
             g.setColor(new Color(0x2E86C1));

@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,9 +22,18 @@ import org.djlquant.QuantizationException;
  *
  * <ul>
  *   <li>The drop is measured against the all-FP32 model, which is always evaluated first.
- *   <li>The evaluator runs at most {@link #evaluatorCallLimit()} = {@code 2 * layers + 4} times per
- *       search, never twice on the same assignment; exceeding it would be a bug and throws {@link
- *       IllegalStateException}.
+ *   <li>{@link #fallback} and {@link #optimise} also evaluate the <em>uniform seeds</em>: for each
+ *       precision some layer may use, every layer at that precision (see {@link
+ *       #uniformSeed(Precision)}). A uniform assignment is the first thing a user tries; the
+ *       sensitivity-guided moves rank layers by an additive proxy and can miss it when the proxy
+ *       misjudges a precision (on MiniLM uniform dynamic INT8 dropped nothing and was smaller than
+ *       the policy the moves reached). The result is the best candidate within budget among
+ *       everything evaluated, seeds included, so it is never worse by the objective than a uniform
+ *       seed the search could choose.
+ *   <li>The evaluator runs at most {@link #evaluatorCallLimit()} = {@code 2 * layers + 4 +
+ *       precisions} times per search ({@code precisions}: how many distinct precisions the layers
+ *       may use, one call per uniform seed), never twice on the same assignment; exceeding it would
+ *       be a bug and throws {@link IllegalStateException}.
  *   <li>The returned candidate was evaluated and its measured drop is within the budget.
  *   <li>No randomness: the same inputs give the same evaluator calls in the same order and the same
  *       result. Ties are broken as documented on each method.
@@ -40,6 +50,7 @@ public final class PolicySearch {
     private final List<LayerInfo> layers;
     private final int n;
     private final Precision[] fp32;
+    private final List<Precision> seedPrecisions;
 
     /**
      * Creates a search, checking that every allowed precision has a sensitivity (FP32 may be left
@@ -58,22 +69,97 @@ public final class PolicySearch {
         this.n = layers.size();
         this.fp32 = new Precision[n];
         Arrays.fill(fp32, Precision.FP32);
+        Set<Precision> union = EnumSet.noneOf(Precision.class);
         for (LayerInfo layer : layers) {
             costs.cost(layer.path(), Precision.FP32);
             for (Precision p : rules.allowed(layer.path())) {
                 sensitivity.damage(layer.path(), p);
                 costs.cost(layer.path(), p);
             }
+            union.addAll(rules.allowed(layer.path()));
         }
+        this.seedPrecisions = List.copyOf(union);
     }
 
     /**
-     * Returns the most evaluator calls one search makes: {@code 2 * layers + 4}.
+     * Returns the most evaluator calls one search makes: {@code 2 * layers + 4 + precisions}, where
+     * {@code precisions} is the number of distinct precisions the layers may use (one call per
+     * uniform seed).
      *
      * @return the bound
      */
     public int evaluatorCallLimit() {
-        return 2 * n + 4;
+        return 2 * n + 4 + seedPrecisions.size();
+    }
+
+    /**
+     * Returns the uniform seed for a precision: every layer at {@code precision} where its allowed
+     * set contains it (a layer pinned by a rule has a one-element allowed set, so it keeps its
+     * pin); any other layer at its allowed precision nearest in {@link Precision#fidelityRank()},
+     * ties towards the higher fidelity.
+     *
+     * @param precision the precision
+     * @return layer path to precision, in model order; unmodifiable
+     * @throws IllegalArgumentException if {@code precision} is null
+     */
+    public Map<String, Precision> uniformSeed(Precision precision) {
+        if (precision == null) {
+            throw new IllegalArgumentException(
+                    "precision must be one of " + Precision.allowedNames() + ", was null");
+        }
+        return toMap(uniform(precision));
+    }
+
+    private Precision[] uniform(Precision target) {
+        Precision[] out = new Precision[n];
+        for (int i = 0; i < n; i++) {
+            Set<Precision> allowed = rules.allowed(layers.get(i).path());
+            if (allowed.contains(target)) {
+                out[i] = target;
+                continue;
+            }
+            for (Precision p : allowed) {
+                int d = Math.abs(p.fidelityRank() - target.fidelityRank());
+                int best =
+                        out[i] == null
+                                ? Integer.MAX_VALUE
+                                : Math.abs(out[i].fidelityRank() - target.fidelityRank());
+                if (d < best || (d == best && p.fidelityRank() > out[i].fidelityRank())) {
+                    out[i] = p;
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Evaluates the uniform seed of every precision some layer may use, in declaration order of
+     * {@link Precision} (FP32 first), skipping seeds outside the size / latency bounds (they could
+     * not be chosen) and seeds already evaluated (the memo returns them without a call).
+     */
+    private void seeds(Run run, long maxBytes, double maxLatency) throws QuantizationException {
+        for (Precision p : seedPrecisions) {
+            Precision[] a = uniform(p);
+            if (sumBytes(a) > maxBytes || sumLatency(a) > maxLatency) {
+                continue;
+            }
+            int kept = 0;
+            for (Precision q : a) {
+                if (q != p) {
+                    kept++;
+                }
+            }
+            run.eval(
+                    a,
+                    Stage.UNIFORM,
+                    "uniform "
+                            + p
+                            + (kept == 0
+                                    ? ""
+                                    : " ("
+                                            + kept
+                                            + " layer(s) at their pinned or nearest allowed precision)"));
+        }
     }
 
     /**
@@ -81,11 +167,13 @@ public final class PolicySearch {
      *
      * <ol>
      *   <li>Evaluate FP32 (baseline) and the fastest allowed assignment (each layer at its lowest
-     *       latency precision; ties: fewer bytes, less damage, higher fidelity). Done if its drop
-     *       is within budget.
+     *       latency precision; ties: fewer bytes, less damage, higher fidelity), then the uniform
+     *       seeds ({@link #uniformSeed(Precision)}). Done if the fastest one's drop is within
+     *       budget.
      *   <li>Evaluate the least-damaging allowed assignment (each layer at its lowest-damage
-     *       precision; ties: higher fidelity); if even it breaks the budget, throw {@link
-     *       InfeasibleBudgetException}.
+     *       precision; ties: higher fidelity). If it breaks the budget: return the best uniform
+     *       seed within budget, or if there is none throw {@link InfeasibleBudgetException} with
+     *       the smallest measured drop.
      *   <li>Order the layers where the two differ by sensitivity, most sensitive first: by the "all
      *       but this layer" damage ascending when the table has it for all of them, else by the
      *       damage removed by raising the layer, descending; ties by model order. Raise them one at
@@ -94,15 +182,20 @@ public final class PolicySearch {
      *   <li>Refine: for each raised layer, latest first, try once its lowest-latency precision that
      *       is faster than its current one (excluding the one just shown insufficient); keep it if
      *       the drop stays within budget.
+     *   <li>Return the best evaluated candidate within budget: lowest latency, then measured drop,
+     *       then bytes, then higher fidelity layer by layer in model order (the order of {@link
+     *       #optimise} with {@link Objective#LATENCY}); a uniform seed is chosen when it beats what
+     *       the moves reached.
      * </ol>
      *
-     * Calls: at most {@code 3 + layers + layers}.
+     * Calls: at most {@code 3 + precisions + layers + layers}.
      *
      * @param evaluator the task metric
      * @param maxMetricDrop the largest allowed drop against FP32, at least 0
      * @return the result; the policy's strategy is {@link Strategy#FALLBACK}
      * @throws IllegalArgumentException if the budget is negative or NaN
-     * @throws InfeasibleBudgetException if even the least-damaging allowed assignment breaks it
+     * @throws InfeasibleBudgetException if the least-damaging allowed assignment and every uniform
+     *     seed break it
      * @throws EvaluationException if the evaluator throws or returns a non-finite metric
      */
     public SearchResult fallback(Evaluator evaluator, double maxMetricDrop)
@@ -112,13 +205,25 @@ public final class PolicySearch {
         run.baseline();
         Precision[] start = perLayer(this::fastestKey);
         Candidate c = run.eval(start, Stage.START, "fastest allowed assignment");
+        seeds(run, Long.MAX_VALUE, Double.POSITIVE_INFINITY);
         if (c.drop() <= maxMetricDrop) {
-            return finish(run, c, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+            return finishFallback(run, maxMetricDrop);
         }
         Precision[] ref = perLayer(this::leastDamageKey);
-        Candidate best = run.eval(ref, Stage.MIN_DAMAGE, "least-damaging allowed assignment");
-        if (best.drop() > maxMetricDrop) {
-            throw infeasible(best, maxMetricDrop, "the least-damaging allowed assignment");
+        Candidate safe = run.eval(ref, Stage.MIN_DAMAGE, "least-damaging allowed assignment");
+        if (safe.drop() > maxMetricDrop) {
+            if (bestFeasible(run, maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true)
+                    != null) {
+                // the moves lead towards an assignment measured over budget; a seed is within
+                return finishFallback(run, maxMetricDrop);
+            }
+            Candidate least = smallestDrop(run, safe, Long.MAX_VALUE, Double.POSITIVE_INFINITY);
+            throw infeasible(
+                    least,
+                    maxMetricDrop,
+                    least == safe
+                            ? "the least-damaging allowed assignment"
+                            : "the best evaluated candidate (" + least.note() + ")");
         }
         List<Integer> order = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -155,7 +260,6 @@ public final class PolicySearch {
                             Stage.FALLBACK,
                             "raise " + layers.get(i).path() + " " + from + " -> " + ref[i]);
             if (c.drop() <= maxMetricDrop) {
-                best = c;
                 break;
             }
         }
@@ -183,10 +287,32 @@ public final class PolicySearch {
                             "lower " + layers.get(i).path() + " " + cur[i] + " -> " + lower);
             if (c.drop() <= maxMetricDrop) {
                 cur = trial;
-                best = c;
             }
         }
+        return finishFallback(run, maxMetricDrop);
+    }
+
+    private SearchResult finishFallback(Run run, double maxMetricDrop) {
+        Candidate best =
+                bestFeasible(run, maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true);
         return finish(run, best, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+    }
+
+    /**
+     * The evaluated, allowed candidate within the size / latency bounds with the smallest measured
+     * drop; {@code first} unless another one is strictly smaller.
+     */
+    private Candidate smallestDrop(Run run, Candidate first, long maxBytes, double maxLatency) {
+        Candidate least = first;
+        for (Candidate t : run.tried) {
+            if (t.drop() < least.drop()
+                    && t.bytes() <= maxBytes
+                    && t.latencyMs() <= maxLatency
+                    && isAllowed(t.assignment())) {
+                least = t;
+            }
+        }
+        return least;
     }
 
     /**
@@ -196,9 +322,12 @@ public final class PolicySearch {
      * <ol>
      *   <li>Evaluate FP32, then the assignment minimising the objective under the size / latency
      *       bounds only (no assignment fits: {@link InfeasibleBudgetException} with the smallest
-     *       size and latency reachable). If its drop is within budget it is optimal: done.
-     *   <li>Evaluate the least-damaging assignment within the bounds; if its drop breaks the
-     *       budget, throw {@link InfeasibleBudgetException} with that drop and its cost.
+     *       size and latency reachable), then the uniform seeds ({@link #uniformSeed(Precision)})
+     *       that are within the size / latency bounds. If the first one's drop is within budget it
+     *       is optimal: done.
+     *   <li>Evaluate the least-damaging assignment within the bounds; if its drop breaks the budget
+     *       and no uniform seed is within all bounds, throw {@link InfeasibleBudgetException} with
+     *       the smallest measured drop and its cost.
      *   <li>Calibrate the additive proxy: predicted drop = {@code alpha * sum(damage)}, {@code
      *       alpha} the largest {@code drop / damage} seen. Solve exactly (Pareto dynamic
      *       programming) for the best assignment with predicted drop within budget; evaluate it. If
@@ -210,15 +339,18 @@ public final class PolicySearch {
      *       under that cap and evaluate if it is strictly better in the objective; repeat within
      *       the call limit until no new, better proposal appears. This recovers the budget the
      *       conservative {@code alpha} leaves unused when errors compound.
-     *   <li>Return the best evaluated candidate within all bounds: objective, then measured drop,
-     *       then the other cost, then higher fidelity layer by layer in model order.
+     *   <li>Return the best evaluated candidate within all bounds, uniform seeds included:
+     *       objective, then measured drop, then the other cost, then higher fidelity layer by layer
+     *       in model order.
      * </ol>
      *
      * <p>Guarantee: the result was measured within budget. It is the optimum among all allowed
      * assignments if the fastest one is within budget, or if the measured drop equals {@code alpha
      * * damage} for some {@code alpha} (the proxy is exact up to scale, as in the tests); otherwise
      * it is a heuristic answer: no proposal of the proxy under the interpolated damage cap was
-     * better and still within budget. Calls: at most {@link #evaluatorCallLimit()}.
+     * better and still within budget. In every case it is no worse by the objective than any
+     * uniform seed within the bounds, whatever the proxy says. Calls: at most {@link
+     * #evaluatorCallLimit()}.
      *
      * @param evaluator the task metric
      * @param budget the constraints and the objective
@@ -259,16 +391,26 @@ public final class PolicySearch {
         }
         exact &= fastest.exact();
         Candidate c = run.eval(fastest.choice(), Stage.START, "fastest within size/latency bounds");
+        seeds(run, maxBytes, maxLatency);
         if (c.drop() <= maxDrop) {
-            return finish(run, c, Strategy.BUDGETED, maxDrop, List.of(), exact);
+            Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
+            return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
         }
         ChoiceSolver.Solution safest =
                 solve(latencyObjective, true, 0.0, maxDrop, maxBytes, maxLatency);
         exact &= safest.exact();
         Candidate m = run.eval(safest.choice(), Stage.MIN_DAMAGE, "least damage within bounds");
-        if (m.drop() > maxDrop) {
+        if (m.drop() > maxDrop
+                && bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective) == null) {
+            Candidate least = smallestDrop(run, m, maxBytes, maxLatency);
             throw infeasible(
-                    m, maxDrop, "the least-damaging assignment within the size/latency bounds");
+                    least,
+                    maxDrop,
+                    least == m
+                            ? "the least-damaging assignment within the size/latency bounds"
+                            : "the best evaluated candidate within the size/latency bounds ("
+                                    + least.note()
+                                    + ")");
         }
         double alpha = 0.0;
         for (Candidate t : run.tried) {
@@ -289,7 +431,7 @@ public final class PolicySearch {
             }
             alpha = Math.max(alpha, t.drop() / t.damage());
         }
-        // m is within all bounds, so best is not null
+        // m or a uniform seed is within all bounds (checked above), so best is not null
         Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
         // refine: regula falsi on the damage cap between the best feasible candidate and the
         // least-damaging infeasible one above it (the proxy is rarely exactly linear)

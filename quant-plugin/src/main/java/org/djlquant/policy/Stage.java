@@ -6,6 +6,11 @@ public enum Stage {
     BASELINE,
     /** The fastest (or smallest) allowed assignment the search starts from. */
     START,
+    /**
+     * A uniform seed: every layer at one precision where it may use it, other layers at their
+     * nearest allowed precision (see {@link PolicySearch#uniformSeed(Precision)}).
+     */
+    UNIFORM,
     /** Every layer at its least damaging allowed precision. */
     MIN_DAMAGE,
     /** A step of the accuracy-driven fallback (layers moved up in precision). */

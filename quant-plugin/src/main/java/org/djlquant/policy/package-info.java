@@ -72,7 +72,8 @@
  *       then fall back the most sensitive operators to higher precision one at a time until the
  *       accuracy criterion holds): start from the fastest allowed assignment, raise layers in order
  *       of sensitivity (or of the "all but this layer" measurement when present) until the drop is
- *       within budget, then try once to lower each raised layer again.
+ *       within budget, then try once to lower each raised layer again; the fastest candidate within
+ *       budget among these moves and the uniform seeds wins.
  *   <li><b>Budgeted optimisation</b> ({@link org.djlquant.policy.PolicySearch#optimise}): minimise
  *       latency or size subject to drop ≤ δ, size ≤ S and latency ≤ L. The proxy problem is a
  *       multiple-choice knapsack solved exactly by dynamic programming over Pareto sets of partial
@@ -91,8 +92,12 @@
  * <h2>Guarantees</h2>
  *
  * <ul>
- *   <li>At most {@code 2 * layers + 4} evaluator calls per search, enforced; an assignment is never
- *       evaluated twice.
+ *   <li>At most {@code 2 * layers + 4 + precisions} evaluator calls per search ({@code precisions}:
+ *       the distinct precisions the layers may use), enforced; an assignment is never evaluated
+ *       twice.
+ *   <li>The fallback and the budgeted search also evaluate the uniform assignment of every allowed
+ *       precision (pinned layers keep their pin) and choose the best candidate within budget among
+ *       everything evaluated, so a uniform assignment the proxy-guided moves miss is still found.
  *   <li>The chosen assignment was evaluated and is within budget; an infeasible budget is an {@link
  *       org.djlquant.policy.InfeasibleBudgetException} stating the smallest drop reached and its
  *       cost (or the smallest size / latency reachable).

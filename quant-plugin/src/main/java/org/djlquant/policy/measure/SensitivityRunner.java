@@ -266,8 +266,9 @@ public final class SensitivityRunner {
          * layers whose most damaging candidate has the largest output noise power (SQNR damage),
          * each at that candidate (ties: the candidate declared first in {@link Precision}; layers
          * with equal damage: model order). The metric is called exactly {@code min(maxEvaluations,
-         * layers + 1)} times; with the policy search's own bound ({@code 2 * layers + 4}) the task
-         * metric runs at most {@code 2 * layers + 4 + maxEvaluations} times in all.
+         * layers + 1)} times; with the policy search's own bound ({@code 2 * layers + 4 +
+         * precisions}) the task metric runs at most {@code 2 * layers + 4 + precisions +
+         * maxEvaluations} times in all.
          *
          * @param metric the task metric on held-out data (higher is better)
          * @param maxEvaluations at least 2

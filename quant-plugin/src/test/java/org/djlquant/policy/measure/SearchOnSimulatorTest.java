@@ -84,11 +84,12 @@ class SearchOnSimulatorTest {
                                         BackendCapabilities.uniform("pytorch", ALLOWED));
                 PolicySearch search = new PolicySearch(rules, table, costs(sim.layers()));
 
-                // baseline 1.0, fastest 0.5 (over budget), least damaging 1.0, then NaN while
-                // raising the most sensitive layer to its least-damaging precision (BF16: FP32 has
-                // no measured damage and ties go to ... )
+                // baseline 1.0, fastest (uniform INT8) 0.5 (over budget), uniform BF16 seed 1.0;
+                // the least damaging assignment is the FP32 baseline (no call); raising the most
+                // sensitive layer 03 to FP32 gives 1.0 (within budget), then NaN while refining
+                // 03 down to BF16
                 AtomicInteger calls = new AtomicInteger();
-                double[] answers = {1.0, 0.5, 1.0, Double.NaN};
+                double[] answers = {1.0, 0.5, 1.0, 1.0, Double.NaN};
                 EvaluationException nan =
                         assertThrows(
                                 EvaluationException.class,
@@ -97,7 +98,8 @@ class SearchOnSimulatorTest {
                                                 sim.evaluator(
                                                         () -> answers[calls.getAndIncrement()]),
                                                 0.01));
-                assertEquals(4, calls.get());
+                assertEquals(5, calls.get());
+                assertTrue(nan.trying().contains("lower 03 FP32 -> BF16"), nan.trying());
                 assertTrue(nan.getMessage().contains("NaN"), nan.getMessage());
                 // the outlier layer 03 is the most sensitive, so it is the one being raised
                 assertTrue(nan.getMessage().contains("03"), nan.getMessage());
