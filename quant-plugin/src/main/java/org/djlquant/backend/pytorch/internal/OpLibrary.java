@@ -1,13 +1,7 @@
 package org.djlquant.backend.pytorch.internal;
 
-import ai.djl.engine.Engine;
-import ai.djl.engine.EngineException;
-import ai.djl.pytorch.engine.PtNDManager;
-import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import org.djlquant.QuantizationException;
 
 /**
@@ -158,46 +152,32 @@ public final class OpLibrary {
 
     private static OpLibrary instance;
 
-    private final PtNDManager manager;
-    private final PtSymbolBlock module;
+    private final ScriptLibrary library;
 
-    private OpLibrary(PtNDManager manager, PtSymbolBlock module) {
-        this.manager = manager;
-        this.module = module;
+    private OpLibrary(ScriptLibrary library) {
+        this.library = library;
     }
 
     /**
-     * Returns the op library, writing and loading it on first use.
+     * Returns the library, writing and loading it on first use.
      *
      * @return the library
      * @throws QuantizationException if libtorch refuses the module
      */
     public static synchronized OpLibrary get() throws QuantizationException {
         if (instance == null) {
-            PtNDManager manager = (PtNDManager) Engine.getEngine("PyTorch").newBaseManager();
-            try {
-                PtSymbolBlock module = TorchScriptArchive.load(archive(), manager);
-                instance = new OpLibrary(manager, module);
-            } catch (QuantizationException | RuntimeException e) {
-                manager.close();
-                throw e;
-            }
+            instance = new OpLibrary(ScriptLibrary.load(archive()));
         }
         return instance;
     }
 
     /**
-     * Returns the archive of the op library.
+     * Returns the archive of the library.
      *
      * @return the zip bytes, equal on every call
      */
     public static byte[] archive() {
-        Map<String, Object> state = new LinkedHashMap<>();
-        state.put("training", false);
-        return TorchScriptArchive.builder("quantized_ops")
-                .addCode(MODULE, SOURCE)
-                .setRoot(new Pickler.ScriptObject("__torch__." + MODULE, "QuantizedOps", state))
-                .toBytes();
+        return ScriptLibrary.archive("quantized_ops", MODULE, "QuantizedOps", SOURCE);
     }
 
     /**
@@ -209,11 +189,6 @@ public final class OpLibrary {
      * @throws IllegalStateException if libtorch fails (the message is libtorch's)
      */
     public IValue run(String method, IValue... args) {
-        try {
-            return IValueUtils.runMethod(module, method, args);
-        } catch (EngineException e) {
-            throw new IllegalStateException(
-                    "libtorch failed in " + method + ": " + e.getMessage(), e);
-        }
+        return library.run(method, args);
     }
 }

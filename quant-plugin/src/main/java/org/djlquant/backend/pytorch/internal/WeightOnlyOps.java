@@ -1,13 +1,7 @@
 package org.djlquant.backend.pytorch.internal;
 
-import ai.djl.engine.Engine;
-import ai.djl.engine.EngineException;
-import ai.djl.pytorch.engine.PtNDManager;
-import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
-import java.util.LinkedHashMap;
-import java.util.Map;
 import org.djlquant.QuantizationException;
 
 /**
@@ -127,12 +121,10 @@ public final class WeightOnlyOps {
 
     private static WeightOnlyOps instance;
 
-    private final PtNDManager manager;
-    private final PtSymbolBlock module;
+    private final ScriptLibrary library;
 
-    private WeightOnlyOps(PtNDManager manager, PtSymbolBlock module) {
-        this.manager = manager;
-        this.module = module;
+    private WeightOnlyOps(ScriptLibrary library) {
+        this.library = library;
     }
 
     /**
@@ -143,14 +135,7 @@ public final class WeightOnlyOps {
      */
     public static synchronized WeightOnlyOps get() throws QuantizationException {
         if (instance == null) {
-            PtNDManager manager = (PtNDManager) Engine.getEngine("PyTorch").newBaseManager();
-            try {
-                PtSymbolBlock module = TorchScriptArchive.load(archive(), manager);
-                instance = new WeightOnlyOps(manager, module);
-            } catch (QuantizationException | RuntimeException e) {
-                manager.close();
-                throw e;
-            }
+            instance = new WeightOnlyOps(ScriptLibrary.load(archive()));
         }
         return instance;
     }
@@ -161,12 +146,7 @@ public final class WeightOnlyOps {
      * @return the zip bytes, equal on every call
      */
     public static byte[] archive() {
-        Map<String, Object> state = new LinkedHashMap<>();
-        state.put("training", false);
-        return TorchScriptArchive.builder("weight_only_ops")
-                .addCode(MODULE, SOURCE)
-                .setRoot(new Pickler.ScriptObject("__torch__." + MODULE, "WeightOnlyOps", state))
-                .toBytes();
+        return ScriptLibrary.archive("weight_only_ops", MODULE, "WeightOnlyOps", SOURCE);
     }
 
     /**
@@ -178,11 +158,6 @@ public final class WeightOnlyOps {
      * @throws IllegalStateException if libtorch fails (the message is libtorch's)
      */
     public IValue run(String method, IValue... args) {
-        try {
-            return IValueUtils.runMethod(module, method, args);
-        } catch (EngineException e) {
-            throw new IllegalStateException(
-                    "libtorch failed in " + method + ": " + e.getMessage(), e);
-        }
+        return library.run(method, args);
     }
 }
