@@ -33,7 +33,6 @@ import org.djlquant.policy.measure.TorchCostModel;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code djlq policy}: the mixed-precision search under budgets; writes a policy file. */
 @Command(
@@ -51,18 +50,7 @@ final class PolicyCommand implements Callable<Integer> {
     @CommandLine.ParentCommand private Djlq top;
     @CommandLine.Spec private CommandLine.Model.CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file or a model folder.")
-    Path model;
-
-    @Option(
-            names = "--calibration",
-            required = true,
-            paramLabel = "FILE",
-            description = "Sentences to measure on (text lines, JSONL or a JSON array).")
-    Path calibration;
-
-    @Option(names = "--tokenizer", paramLabel = "FILE", description = "The tokenizer.json.")
-    Path tokenizer;
+    @CommandLine.Mixin MeasurementOptions input;
 
     @Option(
             names = "--backend",
@@ -102,15 +90,6 @@ final class PolicyCommand implements Callable<Integer> {
             description = "What to minimise: latency or size (default ${DEFAULT-VALUE}).")
     Objective objective;
 
-    @Option(names = "--max-sentences", defaultValue = "64", description = "Sentences used.")
-    int maxSentences;
-
-    @Option(names = "--batch-size", defaultValue = "8", description = "Sentences per batch.")
-    int batchSize;
-
-    @Option(names = "--max-length", defaultValue = "128", description = "Tokens per sentence.")
-    int maxLength;
-
     @Option(names = "--threads", defaultValue = "1", description = "Threads for latency.")
     int threads;
 
@@ -133,7 +112,7 @@ final class PolicyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws QuantizationException {
         CommandLine cl = spec.commandLine();
-        ModelSource source = Usage.source(cl, model, tokenizer);
+        ModelSource source = input.source(cl);
         Path tok = Usage.tokenizer(cl, source);
         if (backend == BackendTarget.ONNXRUNTIME) {
             throw new CommandLine.ParameterException(
@@ -145,9 +124,7 @@ final class PolicyCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(
                     cl, "--max-drop was " + maxDrop + ", must be a number at least 0");
         }
-        Usage.positive(cl, "--max-sentences", maxSentences);
-        Usage.positive(cl, "--batch-size", batchSize);
-        Usage.atLeast(cl, "--max-length", maxLength, 2);
+        input.checkSizes(cl);
         Usage.positive(cl, "--threads", threads);
         Usage.positive(cl, "--cost-runs", costRuns);
         Set<Precision> allowed = EnumSet.copyOf(precisions);
@@ -160,9 +137,7 @@ final class PolicyCommand implements Callable<Integer> {
                             + precisions
                             + ", must hold at least one precision besides fp32");
         }
-        TextData.Data data = Usage.readData(cl, "--calibration", calibration);
-        List<String> texts = data.texts().subList(0, Math.min(maxSentences, data.texts().size()));
-        TokenBatches tokens = TokenBatches.encode(tok, texts, batchSize, maxLength);
+        TokenBatches tokens = input.tokens(cl, tok);
         QEngine.select(Quantizer.qengine(backend));
         SearchResult result;
         try (Simulation sim = new Simulation(source, tokens, backend)) {

@@ -20,7 +20,6 @@ import org.djlquant.policy.measure.SensitivityRunner;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code djlq sensitivity}: per-layer sensitivity report and chart. */
 @Command(
@@ -37,18 +36,7 @@ final class SensitivityCommand implements Callable<Integer> {
     @CommandLine.ParentCommand private Djlq top;
     @CommandLine.Spec private CommandLine.Model.CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "MODEL", description = "An .onnx file or a model folder.")
-    Path model;
-
-    @Option(
-            names = "--calibration",
-            required = true,
-            paramLabel = "FILE",
-            description = "Sentences to measure on (text lines, JSONL or a JSON array).")
-    Path calibration;
-
-    @Option(names = "--tokenizer", paramLabel = "FILE", description = "The tokenizer.json.")
-    Path tokenizer;
+    @CommandLine.Mixin MeasurementOptions input;
 
     @Option(
             names = "--backend",
@@ -78,15 +66,6 @@ final class SensitivityCommand implements Callable<Integer> {
             description = "Also measure every layer in PRECISION except one (that one FP32).")
     Precision allButThis;
 
-    @Option(names = "--max-sentences", defaultValue = "64", description = "Sentences used.")
-    int maxSentences;
-
-    @Option(names = "--batch-size", defaultValue = "8", description = "Sentences per batch.")
-    int batchSize;
-
-    @Option(names = "--max-length", defaultValue = "128", description = "Tokens per sentence.")
-    int maxLength;
-
     @Option(names = "--out", paramLabel = "DIR", description = "Write the report files here.")
     Path out;
 
@@ -96,11 +75,9 @@ final class SensitivityCommand implements Callable<Integer> {
     @Override
     public Integer call() throws QuantizationException {
         CommandLine cl = spec.commandLine();
-        ModelSource source = Usage.source(cl, model, tokenizer);
+        ModelSource source = input.source(cl);
         Path tok = Usage.tokenizer(cl, source);
-        Usage.positive(cl, "--max-sentences", maxSentences);
-        Usage.positive(cl, "--batch-size", batchSize);
-        Usage.atLeast(cl, "--max-length", maxLength, 2);
+        input.checkSizes(cl);
         if (candidates.contains(Precision.FP32) || allButThis == Precision.FP32) {
             throw new CommandLine.ParameterException(
                     cl,
@@ -109,9 +86,7 @@ final class SensitivityCommand implements Callable<Integer> {
                             + "fp16, bf16, int8-weight-only, int8-dynamic, int8-static,"
                             + " int4-weight-only");
         }
-        TextData.Data data = Usage.readData(cl, "--calibration", calibration);
-        List<String> texts = data.texts().subList(0, Math.min(maxSentences, data.texts().size()));
-        TokenBatches tokens = TokenBatches.encode(tok, texts, batchSize, maxLength);
+        TokenBatches tokens = input.tokens(cl, tok);
         Set<Precision> set = EnumSet.copyOf(candidates);
         SensitivityReport report;
         try (Simulation sim = new Simulation(source, tokens, backend)) {
@@ -148,7 +123,7 @@ final class SensitivityCommand implements Callable<Integer> {
             o.addProperty("model", source.onnx().toString());
             o.addProperty("backend", Names.of(backend));
             JsonObject c = new JsonObject();
-            c.addProperty("file", calibration.toString());
+            c.addProperty("file", input.calibration.toString());
             c.addProperty("sentences", tokens.sentences());
             c.addProperty("batches", tokens.size());
             o.add("data", c);
