@@ -1,6 +1,7 @@
 package org.djlquant.fakequant;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
@@ -17,18 +18,26 @@ import org.djlquant.scheme.QParams;
  * PyTorch). Backward: the gradient is 1 where {@code lo <= x <= hi} ({@code lo = (qmin - z) s},
  * {@code hi = (qmax - z) s}, both ends included) and 0 for clipped values.
  *
- * <p><b>Per tensor</b> (activations; 6 engine ops, two of them in place): {@code c = clamp(x, lo,
- * hi)} (libtorch's {@code clamp} passes the gradient exactly where {@code lo <= x <= hi}), {@code q
- * = round(c * (1f / s)) * s} computed on {@code c} detached, and {@code out = c + stopGradient(q -
- * c)}. The value is exactly {@code fq(x)}: clamping first changes no rounded value ({@code fq(lo) =
- * lo}, {@code fq(hi) = hi}), adding and removing {@code z} is exact for integers and is left out,
- * and {@code c + (q - c)} is exactly {@code q} because {@code |q - c| <= s / 2} makes the
- * subtraction exact (Sterbenz) for {@code q != 0}, while {@code q = 0} gives {@code c + (-c) = +0},
- * which also turns a {@code -0} into {@code +0}.
+ * <p><b>Per tensor</b> (activations; one new array and 4 in-place engine ops): {@code c = clamp(x,
+ * lo, hi)} (libtorch's {@code clamp} passes the gradient exactly where {@code lo <= x <= hi} and
+ * keeps its input, not its result, for the backward pass), then {@code c}'s own storage, through a
+ * detached alias, is turned into {@code q = round(c * (1f / s)) * s} in place. The value is exactly
+ * {@code fq(x)}: clamping first changes no rounded value ({@code fq(lo) = lo}, {@code fq(hi) =
+ * hi}), and adding and removing {@code z} is exact for integers and is left out.
  *
- * <p><b>Per channel / per group</b> (weights): {@code out = fq(x) + (m x - stopGradient(m x))} with
- * the 0/1 mask {@code m} of in-range elements: the same gradient, and a forward value that is
- * exactly {@code fq(x)}. Its parameter arrays can be made once and reused ({@link Prepared}).
+ * <p><b>Rounding in place</b>: DJL has no in-place {@code round}, so {@code t} is rounded half to
+ * even by {@code (t + 1.5 * 2^23) - 1.5 * 2^23} in float arithmetic, which is exact for {@code |t|
+ * < 2^22} (the sum lands where the float spacing is 1) and turns a {@code -0} into {@code +0} as
+ * the reference does. Integer ranges whose ends are beyond {@code 2^21} fall back to libtorch's
+ * {@code round}.
+ *
+ * <p><b>Per channel / per group</b> (weights): the value {@code fq(x)} is computed detached ({@code
+ * x * (1/s)}, rounded in place, {@code + z}, the integer clip with the scalar bounds {@code qmin,
+ * qmax}, {@code - z}, {@code * s}); the gradient comes from {@code out = where(m, x, 0)} with the
+ * mask {@code m = lo <= x <= hi} of the per-channel bounds ({@code where} keeps only the mask for
+ * the backward pass), and {@code out}'s storage then receives {@code (x - x) + fq(x)}, which is
+ * {@code fq(x)} with a {@code -0} turned into {@code +0}. A clipped element's gradient is {@code
+ * +0}. Its parameter arrays can be made once and reused ({@link Prepared}).
  *
  * <p>Every method returns a new array attached to the input's manager; the caller closes it (in
  * practice with the batch's sub-manager). Stateless and thread-safe.
@@ -80,27 +89,33 @@ public final class FakeQuant {
         }
         Shape shape = x.getShape();
         NDArray xv = prepared.grouped == null ? x : x.reshape(prepared.grouped);
-        long qmin = p.spec().qmin();
-        long qmax = p.spec().qmax();
         NDArray fq;
-        try (NDArray xd = xv.stopGradient();
-                NDArray t = xd.mul(prepared.invScale);
-                NDArray r = t.round();
-                NDArray rz = prepared.zero == null ? null : r.add(prepared.zero);
-                NDArray cl = (rz == null ? r : rz).clip(qmin, qmax);
-                NDArray cz = prepared.zero == null ? null : cl.sub(prepared.zero)) {
-            // without zero points the final addition below turns a -0 into +0, as z + (-z) does
-            fq = (cz == null ? cl : cz).mul(prepared.scale);
-        }
-        NDArray out;
-        try (NDArray ge = xv.gte(prepared.lo);
-                NDArray le = xv.lte(prepared.hi);
-                NDArray in = ge.logicalAnd(le);
-                NDArray passed = xv.mul(in)) { // the boolean mask promotes to 0/1
-            try (NDArray held = passed.stopGradient();
-                    NDArray zero = passed.sub(held)) {
-                out = fq.add(zero);
+        NDArray inRange;
+        try (NDArray xd = xv.stopGradient()) {
+            // the value: t = round(x * (1/s)) in place, then the integer clip, then * s in place
+            NDArray t = xd.mul(prepared.invScale);
+            t = roundInPlace(t, prepared.magicRounding);
+            if (prepared.zero != null) {
+                t.addi(prepared.zero);
             }
+            fq = t.clip(p.spec().qmin(), p.spec().qmax());
+            t.close();
+            if (prepared.zero != null) {
+                fq.subi(prepared.zero);
+            }
+            fq.muli(prepared.scale);
+            try (NDArray ge = xd.gte(prepared.lo);
+                    NDArray le = xd.lte(prepared.hi)) {
+                inRange = ge.logicalAnd(le);
+            }
+        }
+        // the gradient: where(m, x, 0) passes it exactly where lo <= x <= hi; its own storage then
+        // receives the value (where's backward keeps only the mask): (x - x) + fq is fq with a -0
+        // turned into +0, as in the reference
+        NDArray out = NDArrays.where(inRange, xv, prepared.zeroScalar);
+        inRange.close();
+        try (NDArray od = out.stopGradient()) {
+            od.subi(od).addi(fq);
         }
         fq.close();
         if (xv != x) {
@@ -112,7 +127,31 @@ public final class FakeQuant {
         return out;
     }
 
-    /** The clip form: 6 engine ops and no parameter arrays. */
+    /** 1.5 * 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to even. */
+    private static final float MAGIC = 12582912f;
+
+    /**
+     * Rounds half to even in place with the float identity {@code (t + 1.5 * 2^23) - 1.5 * 2^23},
+     * exact for {@code |t| < 2^22}, when {@code magic} says the values that matter are that small
+     * (larger ones only need to stay beyond the integer range, which they do); otherwise with
+     * libtorch's {@code round} (a new array; {@code t} is then closed).
+     */
+    private static NDArray roundInPlace(NDArray t, boolean magic) {
+        if (magic) {
+            return t.addi(MAGIC).subi(MAGIC);
+        }
+        NDArray r = t.round();
+        t.close();
+        return r;
+    }
+
+    /** Whether integers {@code qmin - z .. qmax - z} (and their neighbours) are below 2^21. */
+    private static boolean magicRoundingExact(long qmin, long qmax, long z) {
+        long limit = 1L << 21;
+        return Math.abs(qmin - z) < limit && Math.abs(qmax - z) < limit;
+    }
+
+    /** The clip form: a clip plus 4 in-place engine ops on its result, no parameter arrays. */
     private static NDArray perTensor(NDArray x, QParams p) {
         float s = p.scale();
         long z = p.zeroPoint();
@@ -121,15 +160,23 @@ public final class FakeQuant {
         float lo = (float) (p.spec().qmin() - z) * s;
         float hi = (float) (p.spec().qmax() - z) * s;
         NDArray c = x.clip(lo, hi);
-        NDArray out;
-        try (NDArray cd = c.stopGradient();
-                NDArray t = cd.mul(inv);
-                NDArray d = t.round()) {
-            // in place on the detached temporary: q = r * s, then d = q - c
-            d.muli(s).subi(cd);
-            out = c.add(d);
+        // clamp's backward keeps its input, not its result: the result's storage can take the
+        // value q = round(c * (1/s)) * s in place, through a detached alias
+        try (NDArray cd = c.stopGradient()) {
+            cd.muli(inv);
+            if (magicRoundingExact(p.spec().qmin(), p.spec().qmax(), z)) {
+                // |c / s| <= max(|qmin - z|, |qmax - z|) (+ rounding): the identity is exact;
+                // it also turns a -0 into +0
+                cd.addi(MAGIC).subi(MAGIC);
+            } else {
+                try (NDArray r = cd.round()) {
+                    // x - x + r: r with a -0 turned into +0
+                    cd.subi(cd).addi(r);
+                }
+            }
+            cd.muli(s);
         }
-        return out;
+        return c;
     }
 
     /**
@@ -150,7 +197,8 @@ public final class FakeQuant {
         Shape grouped = null;
         switch (g.kind()) {
             case PER_TENSOR:
-                return new Prepared(p, inputShape, null, null, null, null, null, null, null);
+                return new Prepared(
+                        p, inputShape, null, null, null, null, null, null, null, null, false);
             case PER_CHANNEL:
                 paramShape = channelShape(inputShape, g.axis(), p.size());
                 break;
@@ -189,10 +237,12 @@ public final class FakeQuant {
         long qmin = p.spec().qmin();
         long qmax = p.spec().qmax();
         boolean zeros = true;
+        boolean magic = true;
         for (int i = 0; i < n; i++) {
             s[i] = p.scaleAt(i);
             long zi = p.zeroPointAt(i);
             zeros &= zi == 0;
+            magic &= magicRoundingExact(qmin, qmax, zi);
             z[i] = zi;
             inv[i] = 1.0f / s[i];
             lo[i] = (float) (qmin - zi) * s[i];
@@ -208,7 +258,9 @@ public final class FakeQuant {
                 own.create(inv, paramShape),
                 zeros ? null : own.create(z, paramShape),
                 own.create(lo, paramShape),
-                own.create(hi, paramShape));
+                own.create(hi, paramShape),
+                own.create(0f),
+                magic);
     }
 
     static Shape channelShape(Shape shape, int axis, int channels) {
@@ -243,6 +295,8 @@ public final class FakeQuant {
         private final NDArray zero; // null when every zero point is 0
         private final NDArray lo;
         private final NDArray hi;
+        private final NDArray zeroScalar;
+        private final boolean magicRounding;
         private volatile boolean closed;
 
         private Prepared(
@@ -254,7 +308,9 @@ public final class FakeQuant {
                 NDArray invScale,
                 NDArray zero,
                 NDArray lo,
-                NDArray hi) {
+                NDArray hi,
+                NDArray zeroScalar,
+                boolean magicRounding) {
             this.params = params;
             this.shape = shape;
             this.grouped = grouped;
@@ -264,6 +320,8 @@ public final class FakeQuant {
             this.zero = zero;
             this.lo = lo;
             this.hi = hi;
+            this.zeroScalar = zeroScalar;
+            this.magicRounding = magicRounding;
         }
 
         /**
