@@ -31,13 +31,14 @@ import org.djlquant.scheme.QParams;
  * the reference does. Integer ranges whose ends are beyond {@code 2^21} fall back to libtorch's
  * {@code round}.
  *
- * <p><b>Per channel / per group</b> (weights): the value {@code fq(x)} is computed detached ({@code
- * x * (1/s)}, rounded in place, {@code + z}, the integer clip with the scalar bounds {@code qmin,
- * qmax}, {@code - z}, {@code * s}); the gradient comes from {@code out = where(m, x, 0)} with the
- * mask {@code m = lo <= x <= hi} of the per-channel bounds ({@code where} keeps only the mask for
- * the backward pass), and {@code out}'s storage then receives {@code (x - x) + fq(x)}, which is
- * {@code fq(x)} with a {@code -0} turned into {@code +0}. A clipped element's gradient is {@code
- * +0}. Its parameter arrays can be made once and reused ({@link Prepared}).
+ * <p><b>Per channel / per group</b> (weights; 4 new arrays, 3 of them freed at once, and 4 in-place
+ * ops): DJL's {@code clip} takes scalar bounds only, so the detached input is clamped to the
+ * per-channel bounds with {@code c = min(max(x, lo), hi)} (broadcast), the mask {@code m = (x ==
+ * c)} is exactly {@code lo <= x <= hi}, and {@code out = where(m, x, c)} carries the gradient (1
+ * inside, {@code +0} outside; {@code where} keeps only the mask for the backward pass). {@code
+ * out}'s storage, which holds {@code c}, then takes {@code round(c * (1/s)) * s} in place: the
+ * clip-first argument above, per channel. Its parameter arrays can be made once and reused ({@link
+ * Prepared}).
  *
  * <p>Every method returns a new array attached to the input's manager; the caller closes it (in
  * practice with the batch's sub-manager). Stateless and thread-safe.
@@ -89,35 +90,27 @@ public final class FakeQuant {
         }
         Shape shape = x.getShape();
         NDArray xv = prepared.grouped == null ? x : x.reshape(prepared.grouped);
-        NDArray fq;
-        NDArray inRange;
-        try (NDArray xd = xv.stopGradient()) {
-            // the value: t = round(x * (1/s)) in place, then the integer clip, then * s in place
-            NDArray t = xd.mul(prepared.invScale);
-            t = roundInPlace(t, prepared.magicRounding);
-            if (prepared.zero != null) {
-                t.addi(prepared.zero);
-            }
-            fq = t.clip(p.spec().qmin(), p.spec().qmax());
-            t.close();
-            if (prepared.zero != null) {
-                fq.subi(prepared.zero);
-            }
-            fq.muli(prepared.scale);
-            try (NDArray ge = xd.gte(prepared.lo);
-                    NDArray le = xd.lte(prepared.hi)) {
-                inRange = ge.logicalAnd(le);
-            }
+        NDArray out;
+        try (NDArray xd = xv.stopGradient();
+                NDArray above = xd.maximum(prepared.lo);
+                NDArray c = above.minimum(prepared.hi);
+                NDArray inRange = xd.eq(c)) {
+            // the gradient: where(m, x, c) passes it exactly where lo <= x <= hi (there x == c);
+            // where keeps only the mask for the backward pass, so its own storage, which holds
+            // the per-channel clamp c, can then take the value in place
+            out = NDArrays.where(inRange, xv, c);
         }
-        // the gradient: where(m, x, 0) passes it exactly where lo <= x <= hi; its own storage then
-        // receives the value (where's backward keeps only the mask): (x - x) + fq is fq with a -0
-        // turned into +0, as in the reference
-        NDArray out = NDArrays.where(inRange, xv, prepared.zeroScalar);
-        inRange.close();
         try (NDArray od = out.stopGradient()) {
-            od.subi(od).addi(fq);
+            od.muli(prepared.invScale);
+            if (prepared.magicRounding) {
+                od.addi(MAGIC).subi(MAGIC);
+            } else {
+                try (NDArray r = od.round()) {
+                    od.subi(od).addi(r);
+                }
+            }
+            od.muli(prepared.scale);
         }
-        fq.close();
         if (xv != x) {
             NDArray reshaped = out.reshape(shape);
             out.close();
@@ -129,21 +122,6 @@ public final class FakeQuant {
 
     /** 1.5 * 2^23: adding and subtracting it rounds a float of magnitude below 2^22 to even. */
     private static final float MAGIC = 12582912f;
-
-    /**
-     * Rounds half to even in place with the float identity {@code (t + 1.5 * 2^23) - 1.5 * 2^23},
-     * exact for {@code |t| < 2^22}, when {@code magic} says the values that matter are that small
-     * (larger ones only need to stay beyond the integer range, which they do); otherwise with
-     * libtorch's {@code round} (a new array; {@code t} is then closed).
-     */
-    private static NDArray roundInPlace(NDArray t, boolean magic) {
-        if (magic) {
-            return t.addi(MAGIC).subi(MAGIC);
-        }
-        NDArray r = t.round();
-        t.close();
-        return r;
-    }
 
     /** Whether integers {@code qmin - z .. qmax - z} (and their neighbours) are below 2^21. */
     private static boolean magicRoundingExact(long qmin, long qmax, long z) {
@@ -197,8 +175,7 @@ public final class FakeQuant {
         Shape grouped = null;
         switch (g.kind()) {
             case PER_TENSOR:
-                return new Prepared(
-                        p, inputShape, null, null, null, null, null, null, null, null, false);
+                return new Prepared(p, inputShape, null, null, null, null, null, null, false);
             case PER_CHANNEL:
                 paramShape = channelShape(inputShape, g.axis(), p.size());
                 break;
@@ -230,20 +207,16 @@ public final class FakeQuant {
         }
         int n = p.size();
         float[] s = new float[n];
-        float[] z = new float[n];
         float[] inv = new float[n];
         float[] lo = new float[n];
         float[] hi = new float[n];
         long qmin = p.spec().qmin();
         long qmax = p.spec().qmax();
-        boolean zeros = true;
         boolean magic = true;
         for (int i = 0; i < n; i++) {
             s[i] = p.scaleAt(i);
             long zi = p.zeroPointAt(i);
-            zeros &= zi == 0;
             magic &= magicRoundingExact(qmin, qmax, zi);
-            z[i] = zi;
             inv[i] = 1.0f / s[i];
             lo[i] = (float) (qmin - zi) * s[i];
             hi[i] = (float) (qmax - zi) * s[i];
@@ -256,10 +229,8 @@ public final class FakeQuant {
                 own,
                 own.create(s, paramShape),
                 own.create(inv, paramShape),
-                zeros ? null : own.create(z, paramShape),
                 own.create(lo, paramShape),
                 own.create(hi, paramShape),
-                own.create(0f),
                 magic);
     }
 
@@ -292,10 +263,8 @@ public final class FakeQuant {
         private final NDManager manager;
         private final NDArray scale;
         private final NDArray invScale;
-        private final NDArray zero; // null when every zero point is 0
         private final NDArray lo;
         private final NDArray hi;
-        private final NDArray zeroScalar;
         private final boolean magicRounding;
         private volatile boolean closed;
 
@@ -306,10 +275,8 @@ public final class FakeQuant {
                 NDManager manager,
                 NDArray scale,
                 NDArray invScale,
-                NDArray zero,
                 NDArray lo,
                 NDArray hi,
-                NDArray zeroScalar,
                 boolean magicRounding) {
             this.params = params;
             this.shape = shape;
@@ -317,10 +284,8 @@ public final class FakeQuant {
             this.manager = manager;
             this.scale = scale;
             this.invScale = invScale;
-            this.zero = zero;
             this.lo = lo;
             this.hi = hi;
-            this.zeroScalar = zeroScalar;
             this.magicRounding = magicRounding;
         }
 
