@@ -4,7 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
 import java.util.Arrays;
+import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.internal.RangeOps;
 
 /**
  * The operations of {@link QuantMath} on DJL {@link NDArray}s, computed with engine ops
@@ -109,6 +112,36 @@ public final class NDQuant {
                             + " had 0 elements, must have at least 1");
         }
         long[] paramShape = g.paramShape(shape);
+        float[][] r = fusedMinMax(x, g, shape);
+        if (r == null) {
+            r = engineMinMax(x, g, shape);
+        }
+        long n = 1;
+        for (long d : paramShape) {
+            n *= d;
+        }
+        if (r[0].length != n) {
+            throw new IllegalStateException("internal: min/max length " + r[0].length + " != " + n);
+        }
+        for (int i = 0; i < r[0].length; i++) {
+            if (!Float.isFinite(r[0][i]) || !Float.isFinite(r[1][i])) {
+                throw new NonFiniteValueException(
+                        "",
+                        "tensor of shape "
+                                + Arrays.toString(shape)
+                                + " had range ["
+                                + r[0][i]
+                                + ", "
+                                + r[1][i]
+                                + "] at parameter index "
+                                + i);
+            }
+        }
+        return r;
+    }
+
+    /** Min and max with DJL's own reductions (one pass each; per channel along one axis). */
+    private static float[][] engineMinMax(NDArray x, Granularity g, long[] shape) {
         float[][] r;
         switch (g.kind()) {
             case PER_TENSOR:
@@ -140,28 +173,64 @@ public final class NDQuant {
                     break;
                 }
         }
-        long n = 1;
-        for (long d : paramShape) {
-            n *= d;
+        return r;
+    }
+
+    /** Set once libtorch refused the range library; the DJL reductions give the same values. */
+    private static volatile boolean fusedUnavailable;
+
+    /**
+     * Min and max through libtorch's {@code aminmax} / {@code amin} + {@code amax} ({@link
+     * RangeOps}): one pass per tensor instead of two, and per-channel reductions without the
+     * arg-min / arg-max that DJL's {@code min(axis)} / {@code max(axis)} compute. Returns null for
+     * arrays of other engines.
+     */
+    private static float[][] fusedMinMax(NDArray x, Granularity g, long[] shape) {
+        if (fusedUnavailable || !(x instanceof PtNDArray)) {
+            return null;
         }
-        if (r[0].length != n) {
-            throw new IllegalStateException("internal: min/max length " + r[0].length + " != " + n);
+        RangeOps ops;
+        try {
+            ops = RangeOps.get();
+        } catch (QuantizationException e) {
+            fusedUnavailable = true;
+            return null;
         }
-        for (int i = 0; i < r[0].length; i++) {
-            if (!Float.isFinite(r[0][i]) || !Float.isFinite(r[1][i])) {
-                throw new NonFiniteValueException(
-                        "",
-                        "tensor of shape "
-                                + Arrays.toString(shape)
-                                + " had range ["
-                                + r[0][i]
-                                + ", "
-                                + r[1][i]
-                                + "] at parameter index "
-                                + i);
+        int[] dims;
+        NDArray v = x;
+        switch (g.kind()) {
+            case PER_TENSOR:
+                dims = null;
+                break;
+            case PER_CHANNEL:
+                if (shape.length == 1) {
+                    // amin over no dimension would reduce all of them
+                    return null;
+                }
+                dims = new int[shape.length - 1];
+                for (int i = 0, k = 0; i < shape.length; i++) {
+                    if (i != g.axis()) {
+                        dims[k++] = i;
+                    }
+                }
+                break;
+            default:
+                v = x.reshape(new Shape(groupedShape(shape, g)));
+                dims = new int[] {g.axis() + 1};
+                break;
+        }
+        float[] both;
+        try (NDArray mm = ops.minMax(v, dims)) {
+            both = toFloats(mm);
+        } finally {
+            if (v != x) {
+                v.close();
             }
         }
-        return r;
+        int half = both.length / 2;
+        return new float[][] {
+            Arrays.copyOfRange(both, 0, half), Arrays.copyOfRange(both, half, both.length)
+        };
     }
 
     private static float[] toFloats(NDArray a) {

@@ -114,6 +114,66 @@ class NDQuantTest {
         }
     }
 
+    @ParameterizedTest
+    @MethodSource("layouts")
+    void minMaxMatchesAPlainJavaLoopAlsoOnTensorsThatRecordGradients(long[] shape, Granularity g) {
+        Random r = new Random(5);
+        int n = 1;
+        for (long d : shape) {
+            n *= (int) d;
+        }
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        long[] ps = g.paramShape(shape);
+        int np = 1;
+        for (long d : ps) {
+            np *= (int) d;
+        }
+        // reference: each element's parameter index from its coordinates, in plain Java
+        float[] mn = new float[np];
+        float[] mx = new float[np];
+        java.util.Arrays.fill(mn, Float.POSITIVE_INFINITY);
+        java.util.Arrays.fill(mx, Float.NEGATIVE_INFINITY);
+        for (int i = 0; i < n; i++) {
+            int rest = i;
+            int[] coord = new int[shape.length];
+            for (int d = shape.length - 1; d >= 0; d--) {
+                coord[d] = rest % (int) shape[d];
+                rest /= (int) shape[d];
+            }
+            int k = 0;
+            switch (g.kind()) {
+                case PER_TENSOR:
+                    break;
+                case PER_CHANNEL:
+                    k = coord[g.axis()];
+                    break;
+                default:
+                    // params [.., n / group, ..]: the group index replaces the axis coordinate
+                    for (int d = 0; d < shape.length; d++) {
+                        int c = d == g.axis() ? coord[d] / g.groupSize() : coord[d];
+                        k = k * (int) ps[d] + c;
+                    }
+                    break;
+            }
+            mn[k] = Math.min(mn[k], x[i]);
+            mx[k] = Math.max(mx[k], x[i]);
+        }
+        try (NDManager sub = manager.newSubManager()) {
+            NDArray a = sub.create(x, new Shape(shape));
+            a.setRequiresGradient(true);
+            float[][] got;
+            try (ai.djl.training.GradientCollector gc =
+                    Engine.getEngine("PyTorch").newGradientCollector()) {
+                got = NDQuant.minMax(a.mul(1f), g);
+            }
+            assertArrayEquals(mn, got[0], 0f, g.toString());
+            assertArrayEquals(mx, got[1], 0f, g.toString());
+        }
+    }
+
     @Test
     void minMaxRefusesNaNAndInfinity() {
         try (NDArray a = manager.create(new float[] {1, Float.NaN, 3}, new Shape(3));
