@@ -90,15 +90,15 @@ public final class QatOverheadProfile {
                         }
                     });
             ops.put(
-                    "histogram observe, act [8,128,3072] (native min/max, 64,199-value subsample to Java)",
+                    "histogram observe, act [8,128,3072] (aminmax, 64,199-value subsample to Java)",
                     s -> hist.observe(act));
-            ops.put("min/max observe, act [8,128,3072]", s -> mm.observe(act));
-            ops.put("per-channel moving min/max observe, weight [3072,768]", s -> pc.observe(w));
+            ops.put("min/max observe, act [8,128,3072] (one aminmax pass)", s -> mm.observe(act));
+            ops.put("per-channel moving min/max observe, weight [3072,768] (amin + amax)", s -> pc.observe(w));
             ops.put(
-                    "FakeQuant.apply per-tensor (clip form), act [8,128,3072], forward",
+                    "FakeQuant.apply per-tensor (clip + in-place rounding), act [8,128,3072], forward",
                     s -> FakeQuant.apply(act, actParams));
             ops.put(
-                    "FakeQuant.apply per-tensor (clip form), act, forward+backward",
+                    "FakeQuant.apply per-tensor (clip + in-place rounding), act, forward+backward",
                     s -> fakeQuantGrad(engine, act, s, a -> FakeQuant.apply(a, actParams)));
             ops.put(
                     "plain STE x+(fq(x)-x).stopGradient(), act, forward+backward",
@@ -117,7 +117,7 @@ public final class QatOverheadProfile {
                     "clip-STE c=clip(x,lo,hi); c+(round(c/s)*s-c).stopGradient(), act, fwd+bwd",
                     s -> fakeQuantGrad(engine, act, s, a -> clipSte(a, actParams)));
             ops.put(
-                    "FakeQuant.apply per-channel (mask form), weight [3072,768], forward+backward",
+                    "FakeQuant.apply per-channel (where form), weight [3072,768], forward+backward",
                     s -> fakeQuantGrad(engine, w, s, a -> FakeQuant.apply(a, wParams)));
             FakeQuant.Prepared wPrepared = FakeQuant.prepare(wParams, w.getShape(), m);
             ops.put(

@@ -94,7 +94,10 @@ public final class NDQuant {
     /**
      * Computes the minimum and maximum of {@code x} at a granularity: per tensor {@code float[1]},
      * per channel one value per index of the axis, per group one value per group (row-major over
-     * {@link Granularity#paramShape}).
+     * {@link Granularity#paramShape}). PyTorch arrays are reduced by libtorch's {@code aminmax}
+     * (per tensor: one pass for both) and {@code amin}/{@code amax} over all other dimensions (per
+     * channel / group), through a TorchScript library loaded once per process and run without
+     * autograd; other engines' arrays by DJL's {@code min}/{@code max}. The values are the same.
      *
      * @param x the tensor, not empty; not closed
      * @param g the granularity
