@@ -93,7 +93,9 @@ public final class QatOverheadProfile {
                     "histogram observe, act [8,128,3072] (aminmax, 64,199-value subsample to Java)",
                     s -> hist.observe(act));
             ops.put("min/max observe, act [8,128,3072] (one aminmax pass)", s -> mm.observe(act));
-            ops.put("per-channel moving min/max observe, weight [3072,768] (amin + amax)", s -> pc.observe(w));
+            ops.put(
+                    "per-channel moving min/max observe, weight [3072,768] (amin + amax)",
+                    s -> pc.observe(w));
             ops.put(
                     "FakeQuant.apply per-tensor (clip + in-place rounding), act [8,128,3072], forward",
                     s -> FakeQuant.apply(act, actParams));

@@ -13,12 +13,13 @@
  *       methods run libtorch's quantized operators, loaded once per process;
  *   <li>{@link org.djlquant.backend.pytorch.internal.WeightOnlyOps}: a second such module for the
  *       weight-only kernels (kept apart so the op library's golden archive does not change);
- *   <li>{@link org.djlquant.backend.pytorch.internal.RangeOps}: a third one for the observers' range
- *       reductions ({@code aminmax}, {@code amin}/{@code amax} over several dimensions), used by
- *       {@link org.djlquant.scheme.NDQuant#minMax} for PyTorch arrays.
+ *   <li>{@link org.djlquant.backend.pytorch.internal.RangeOps}: a third one for the observers'
+ *       range reductions ({@code aminmax}, {@code amin}/{@code amax} over several dimensions), used
+ *       by {@link org.djlquant.scheme.NDQuant#minMax} for PyTorch arrays.
  * </ul>
  *
- * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine}, {@code
- * OpLibrary}, {@code WeightOnlyOps} and {@code RangeOps} are process-wide singletons with synchronized initialisation.
+ * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine}, {@code OpLibrary},
+ * {@code WeightOnlyOps} and {@code RangeOps} are process-wide singletons with synchronized
+ * initialisation.
  */
 package org.djlquant.backend.pytorch.internal;
