@@ -30,6 +30,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -71,7 +73,9 @@ import org.djlquant.scheme.QSpec;
  * observers; FP32 training step (forward, loss, backward, Adam step); QAT step with the fbgemm QAT
  * preset, observers on (moving-average min/max, as in the first QAT epoch) and observers frozen
  * (fake quantization only). All variants of one model run interleaved round after round; medians
- * after warm-up. Random weights and inputs (timings do not depend on the values).
+ * after warm-up, of wall-clock time and of the benchmark thread's CPU time (with one intra-op
+ * thread libtorch computes on that thread, so on a shared machine CPU time leaves out the periods
+ * other processes hold the core). Random weights and inputs (timings do not depend on the values).
  *
  * <p>Usage: {@code benchmarks/run-calib-qat-overhead.sh [rounds] [warmup] [threads] [label]}
  * (defaults 7, 2, 1, none). Writes {@code benchmarks/results/calib-qat-overhead[-label].{json,md}}
@@ -138,7 +142,11 @@ public final class CalibrationQatOverhead {
                 .append("Targets: calibration / FP32 inference <= 1.5x; QAT step / FP32 step")
                 .append(" <= 1.5x (judged on medians). On a loaded machine the ratio of minima")
                 .append(" (fastest round of each variant) is shown too: it is less disturbed by")
-                .append(" other processes.\n\n");
+                .append(" other processes, and so is the ratio of the medians of thread CPU time")
+                .append(
+                        " (libtorch runs on the benchmark thread with one intra-op thread; CPU time")
+                .append(" leaves out the time other processes hold the core, not their cache and")
+                .append(" memory-bandwidth contention).\n\n");
         try (NDManager manager = engine.newBaseManager()) {
             List<Subject> subjects = new ArrayList<>();
             subjects.add(
@@ -245,6 +253,12 @@ public final class CalibrationQatOverhead {
         void run();
     }
 
+    /** Thread CPU time of the benchmark thread (libtorch runs on it with one intra-op thread). */
+    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
+
+    /** Suffix of the keys that hold the thread CPU times of a variant. */
+    private static final String CPU = " #cpu";
+
     private static Map<String, List<Double>> run(
             Subject s, NDManager manager, int rounds, int warmup)
             throws IOException, MalformedModelException {
@@ -309,9 +323,11 @@ public final class CalibrationQatOverhead {
 
             Map<String, List<Double>> times = new LinkedHashMap<>();
             variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
+            variants.keySet().forEach(k -> times.put(k + CPU, new ArrayList<>()));
             for (int r = 0; r < warmup + rounds; r++) {
                 for (Map.Entry<String, Timed> v : variants.entrySet()) {
                     double ms;
+                    long cpu0;
                     if (v.getValue() == null) {
                         Calibrator c = v.getKey().contains("histogram") ? hist : minMax;
                         // the calibrator takes ownership of its batches: give it copies, made
@@ -326,17 +342,21 @@ public final class CalibrationQatOverhead {
                             d.attach(copyManager);
                             copies.add(d);
                         }
+                        cpu0 = THREADS.getCurrentThreadCpuTime();
                         long t0 = System.nanoTime();
                         c.calibrate(copies);
                         ms = (System.nanoTime() - t0) / 1e6;
                         copyManager.close();
                     } else {
+                        cpu0 = THREADS.getCurrentThreadCpuTime();
                         long t0 = System.nanoTime();
                         v.getValue().run();
                         ms = (System.nanoTime() - t0) / 1e6;
                     }
+                    double cpuMs = (THREADS.getCurrentThreadCpuTime() - cpu0) / 1e6;
                     if (r >= warmup) {
                         times.get(v.getKey()).add(ms);
+                        times.get(v.getKey() + CPU).add(cpuMs);
                     }
                 }
             }
@@ -411,6 +431,8 @@ public final class CalibrationQatOverhead {
     private static JsonObject report(Subject s, Map<String, List<Double>> times, StringBuilder md) {
         double infer = median(times.get("FP32 inference"));
         double train = median(times.get("FP32 training step"));
+        double inferCpu = median(times.get("FP32 inference" + CPU));
+        double trainCpu = median(times.get("FP32 training step" + CPU));
         double inferMin = min(times.get("FP32 inference"));
         double trainMin = min(times.get("FP32 training step"));
         md.append("## ")
@@ -422,8 +444,9 @@ public final class CalibrationQatOverhead {
                                 Locale.ROOT, ", %d batch(es) per calibration", s.calibBatches()))
                 .append(
                         "\n\n| variant | median ms | min ms | ratio (medians) | ratio (minima) |"
-                                + " vs | target met (medians) |\n")
-                .append("|---|---|---|---|---|---|---|\n");
+                                + " median CPU ms | ratio (CPU medians) | vs | target met"
+                                + " (medians) |\n")
+                .append("|---|---|---|---|---|---|---|---|---|\n");
         JsonObject o = new JsonObject();
         o.addProperty("model", s.name());
         o.addProperty("input", s.shape());
@@ -431,7 +454,12 @@ public final class CalibrationQatOverhead {
         JsonArray rows = new JsonArray();
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
             String k = e.getKey();
+            if (k.endsWith(CPU)) {
+                continue;
+            }
             boolean training = k.contains("step");
+            double cpuMed = median(times.get(k + CPU));
+            double cpuBase = training ? trainCpu : inferCpu;
             double base = training ? train : infer;
             double baseMin = training ? trainMin : inferMin;
             double med = median(e.getValue());
@@ -441,12 +469,14 @@ public final class CalibrationQatOverhead {
             md.append(
                     String.format(
                             Locale.ROOT,
-                            "| %s | %.1f | %.1f | %.2fx | %.2fx | %s | %s |\n",
+                            "| %s | %.1f | %.1f | %.2fx | %.2fx | %.1f | %.2fx | %s | %s |\n",
                             k,
                             med,
                             min,
                             med / base,
                             min / baseMin,
+                            cpuMed,
+                            cpuMed / cpuBase,
                             training ? "FP32 step" : "FP32 inference",
                             met));
             JsonObject r = new JsonObject();
@@ -455,6 +485,8 @@ public final class CalibrationQatOverhead {
             r.addProperty("min_ms", min);
             r.addProperty("ratio", med / base);
             r.addProperty("ratio_of_minima", min / baseMin);
+            r.addProperty("median_cpu_ms", cpuMed);
+            r.addProperty("ratio_of_cpu_medians", cpuMed / cpuBase);
             r.addProperty("baseline", training ? "FP32 training step" : "FP32 inference");
             if (targeted) {
                 r.addProperty("target_met", med / base <= 1.5);
@@ -462,6 +494,9 @@ public final class CalibrationQatOverhead {
             JsonArray t = new JsonArray();
             e.getValue().forEach(d -> t.add(Math.round(d * 1000) / 1000.0));
             r.add("times_ms", t);
+            JsonArray c = new JsonArray();
+            times.get(k + CPU).forEach(d -> c.add(Math.round(d * 1000) / 1000.0));
+            r.add("cpu_times_ms", c);
             rows.add(r);
         }
         md.append('\n');
