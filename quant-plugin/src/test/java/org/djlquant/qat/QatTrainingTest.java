@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
@@ -140,5 +141,104 @@ class QatTrainingTest {
             float observed = report.twins().get(0).control().computeParams().get("weight").scale();
             assertNotEquals(observed, learnt, "LSQ weight scale did not move from its start");
         }
+    }
+
+    /** Counts the batches an observer is fed; everything else is the wrapped observer's. */
+    private static final class CountingObserver implements org.djlquant.observer.Observer {
+        private final org.djlquant.observer.Observer inner;
+        private final java.util.concurrent.atomic.AtomicInteger count;
+
+        CountingObserver(
+                org.djlquant.observer.Observer inner,
+                java.util.concurrent.atomic.AtomicInteger count) {
+            this.inner = inner;
+            this.count = count;
+        }
+
+        @Override
+        public org.djlquant.scheme.QSpec spec() {
+            return inner.spec();
+        }
+
+        @Override
+        public void observe(NDArray x) {
+            count.incrementAndGet();
+            inner.observe(x);
+        }
+
+        @Override
+        public boolean hasData() {
+            return inner.hasData();
+        }
+
+        @Override
+        public org.djlquant.scheme.QParams computeParams() {
+            return inner.computeParams();
+        }
+
+        @Override
+        public void reset() {
+            inner.reset();
+        }
+
+        @Override
+        public float[][] observedRange() {
+            return inner.observedRange();
+        }
+
+        @Override
+        public org.djlquant.observer.ObserverState saveState() {
+            return inner.saveState();
+        }
+
+        @Override
+        public void loadState(org.djlquant.observer.ObserverState state) {
+            inner.loadState(state);
+        }
+    }
+
+    /** Trains 2 epochs (12 steps) with an observe interval; returns {activation, weight} feeds. */
+    private static int[] observerFeeds(int every) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger acts =
+                new java.util.concurrent.atomic.AtomicInteger();
+        java.util.concurrent.atomic.AtomicInteger weights =
+                new java.util.concurrent.atomic.AtomicInteger();
+        QConfig qat = QConfig.qatInt8(BackendTarget.FBGEMM);
+        QConfig counting =
+                QConfig.builder()
+                        .setMode(QMode.QAT)
+                        .setWeightObserver(
+                                () -> new CountingObserver(qat.weightObserver().get(), weights))
+                        .optActivationObserver(
+                                () -> new CountingObserver(qat.activationObserver().get(), acts))
+                        .optBackend(BackendTarget.FBGEMM)
+                        .build();
+        try (Model model = model();
+                NDManager m = NDManager.newBaseManager("PyTorch")) {
+            model.getBlock().initialize(model.getNDManager(), DataType.FLOAT32, new Shape(16, 6));
+            Preparer.prepare(model, QConfigMapping.global(counting));
+            QatScheduleListener listener =
+                    QatScheduleListener.builder().optObserveEvery(every).build();
+            try (Trainer trainer = trainer(model, listener)) {
+                // 2 epochs of 96 / 16 = 6 batches: steps 0..11. Step 0 must be observed, or fake
+                // quantization of the activations would find empty observers and throw
+                EasyTrain.fit(trainer, 2, data(m), null);
+                assertEquals(12, listener.stepsCompleted());
+            }
+        }
+        return new int[] {acts.get(), weights.get()};
+    }
+
+    @Test
+    void observeEveryFourFeedsTheObserversOnThreeOfTwelveSteps() throws Exception {
+        int[] every = observerFeeds(1);
+        int[] fourth = observerFeeds(4);
+        // steps 0, 4 and 8 of 0..11: a quarter of the feeds of observing on every step
+        assertTrue(fourth[0] > 0 && fourth[1] > 0, java.util.Arrays.toString(fourth));
+        assertEquals(every[0], 4 * fourth[0], "activation feeds");
+        assertEquals(every[1], 4 * fourth[1], "weight feeds");
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> QatScheduleListener.builder().optObserveEvery(0));
     }
 }
