@@ -71,11 +71,13 @@ import org.djlquant.scheme.QSpec;
  * quantization off (the twins' own overhead); calibration with the static INT8 fbgemm preset
  * (histogram/MSE activation observers, per-channel min/max weights) and with plain min/max
  * observers; FP32 training step (forward, loss, backward, Adam step); QAT step with the fbgemm QAT
- * preset, observers on (moving-average min/max, as in the first QAT epoch) and observers frozen
- * (fake quantization only). All variants of one model run interleaved round after round; medians
- * after warm-up, of wall-clock time and of the benchmark thread's CPU time (with one intra-op
- * thread libtorch computes on that thread, so on a shared machine CPU time leaves out the periods
- * other processes hold the core). Random weights and inputs (timings do not depend on the values).
+ * preset, observers on (moving-average min/max, as in the first QAT epoch), observers frozen (fake
+ * quantization only) and observers on every 4th step (the opt-in {@code
+ * QatScheduleListener.optObserveEvery(4)}, timed over 4 steps and divided by 4). All variants of
+ * one model run interleaved round after round; medians after warm-up, of wall-clock time and of the
+ * benchmark thread's CPU time (with one intra-op thread libtorch computes on that thread, so on a
+ * shared machine CPU time leaves out the periods other processes hold the core). Random weights and
+ * inputs (timings do not depend on the values).
  *
  * <p>Usage: {@code benchmarks/run-calib-qat-overhead.sh [rounds] [warmup] [threads] [label]}
  * (defaults 7, 2, 1, none). Writes {@code benchmarks/results/calib-qat-overhead[-label].{json,md}}
@@ -297,6 +299,8 @@ public final class CalibrationQatOverhead {
                     trainer(s, newModel(models, "train-fp32"), params, null, trainers);
             Trainer qatOn = trainer(s, newModel(models, "qat-on"), params, true, trainers);
             Trainer qatFrozen = trainer(s, newModel(models, "qat-frozen"), params, false, trainers);
+            Trainer qatEvery4 = trainer(s, newModel(models, "qat-every-4"), params, true, trainers);
+            long[] every4Steps = {0};
 
             List<NDList> batches = new ArrayList<>();
             for (int i = 0; i < s.calibBatches(); i++) {
@@ -320,6 +324,16 @@ public final class CalibrationQatOverhead {
             variants.put(
                     "QAT step, observers frozen (fake-quant only)",
                     () -> step(qatFrozen, s, trainX, trainY));
+            // what QatScheduleListener.optObserveEvery(4) does: observers on for steps 0, 4, ...
+            variants.put(
+                    "QAT step, observers every 4th step (opt-in; mean of 4 steps)",
+                    () -> {
+                        for (int i = 0; i < 4; i++) {
+                            Twins.setObserving(
+                                    qatEvery4.getModel().getBlock(), every4Steps[0]++ % 4 == 0);
+                            step(qatEvery4, s, trainX, trainY);
+                        }
+                    });
 
             Map<String, List<Double>> times = new LinkedHashMap<>();
             variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
@@ -354,6 +368,10 @@ public final class CalibrationQatOverhead {
                         ms = (System.nanoTime() - t0) / 1e6;
                     }
                     double cpuMs = (THREADS.getCurrentThreadCpuTime() - cpu0) / 1e6;
+                    if (v.getKey().contains("mean of 4 steps")) {
+                        ms /= 4;
+                        cpuMs /= 4;
+                    }
                     if (r >= warmup) {
                         times.get(v.getKey()).add(ms);
                         times.get(v.getKey() + CPU).add(cpuMs);
