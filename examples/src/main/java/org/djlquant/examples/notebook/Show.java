@@ -2,10 +2,12 @@ package org.djlquant.examples.notebook;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.RenderedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Base64;
 import java.util.Objects;
 import java.util.function.Consumer;
 import javax.imageio.ImageIO;
@@ -67,6 +69,33 @@ public final class Show {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read image " + file, e);
         }
+    }
+
+    /**
+     * Encodes an image as PNG in base64, the form of an {@code image/png} entry of a Jupyter MIME
+     * bundle.
+     *
+     * @param image the image
+     * @return the base64 text
+     */
+    static String base64Png(BufferedImage image) {
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        try {
+            ImageIO.write(image, "png", png);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode a " + describe(image), e);
+        }
+        return Base64.getEncoder().encodeToString(png.toByteArray());
+    }
+
+    /**
+     * Returns the {@code text/plain} companion of an image's {@code image/png} entry.
+     *
+     * @param image the image
+     * @return for example {@code BufferedImage 640x400 (image/png)}
+     */
+    static String describe(BufferedImage image) {
+        return "BufferedImage " + image.getWidth() + "x" + image.getHeight() + " (image/png)";
     }
 
     static void setSink(Consumer<BufferedImage> newSink) {
