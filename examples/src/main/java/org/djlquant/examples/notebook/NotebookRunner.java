@@ -30,8 +30,10 @@ import org.djlquant.QuantizationException;
  * <p>Outputs are captured as a kernel would send them: standard output and error as {@code stream}
  * outputs, a {@link Show#png} value ending a cell as an {@code image/png} {@code execute_result}
  * (base64), any other value of a cell's last expression as a {@code text/plain} {@code
- * execute_result} in JShell's rendering, and execution counts from 1. The JShell executes in this
- * JVM ({@code local} execution engine), so DJL's native libraries are loaded once per process.
+ * execute_result} in JShell's rendering, and execution counts from 1; {@link DjlqKernel} sends the
+ * same outputs to Jupyter, because both evaluate cells with the same {@code CellEvaluator}. The
+ * JShell executes in this JVM ({@code local} execution engine), so DJL's native libraries are
+ * loaded once per process.
  *
  * <p>{@code main} runs every {@code .ipynb} under {@code examples/notebooks} (or the files given)
  * and, with {@code --write}, saves the outputs into the files. Not thread-safe (see the package
