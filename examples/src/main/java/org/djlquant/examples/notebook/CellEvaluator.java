@@ -55,6 +55,7 @@ final class CellEvaluator implements AutoCloseable {
     private final JShell shell;
     private final MagicHandler magics;
     private final List<BufferedImage> images = new ArrayList<>();
+    private volatile boolean stopped;
     private boolean closed;
 
     /**
@@ -80,6 +81,7 @@ final class CellEvaluator implements AutoCloseable {
      * @throws SnippetFailedException if a magic is refused or a snippet fails
      */
     CellValue eval(String source) {
+        stopped = false;
         images.clear();
         Show.setSink(images::add);
         try {
@@ -112,8 +114,13 @@ final class CellEvaluator implements AutoCloseable {
         return shell.sourceCodeAnalysis().completionSuggestions(source, cursor, anchor);
     }
 
-    /** Stops the snippet running in another thread, if any (a front end's interrupt). */
+    /**
+     * Stops the cell running in another thread, if any (a front end's interrupt): the running
+     * snippet is stopped by JShell and the cell fails with "stopped by an interrupt" instead of
+     * going on with its next snippet.
+     */
     void stop() {
+        stopped = true;
         shell.stop();
     }
 
@@ -155,6 +162,9 @@ final class CellEvaluator implements AutoCloseable {
                 }
                 check(code, snippetStart, event);
                 last = event;
+            }
+            if (stopped) {
+                throw failure(code, snippetStart, "stopped by an interrupt");
             }
             rest = info.remaining();
         }

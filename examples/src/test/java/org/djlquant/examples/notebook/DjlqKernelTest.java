@@ -135,6 +135,29 @@ class DjlqKernelTest {
     }
 
     @Test
+    void interruptStopsARunningCellAndTheSessionGoesOn() throws Exception {
+        kernel.evalRaw("long spins = 0;");
+        var running =
+                java.util.concurrent.CompletableFuture.supplyAsync(
+                        () -> {
+                            try {
+                                kernel.evalRaw("while (true) { spins++; }");
+                                return "finished";
+                            } catch (SnippetFailedException e) {
+                                return e.detail();
+                            }
+                        });
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (!running.isDone() && System.nanoTime() < deadline) {
+            Thread.sleep(500); // the loop may not have started yet: interrupt until it stops
+            kernel.interrupt();
+        }
+        String outcome = running.get(1, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(outcome.contains("stopped"), outcome);
+        assertEquals("3", kernel.evalRaw("1 + 2").getData(MIMEType.TEXT_PLAIN));
+    }
+
+    @Test
     void isCompleteFollowsJShellsAnalysis() {
         assertEquals(BaseKernel.IS_COMPLETE_YES, kernel.isComplete("int a = 1;"));
         assertEquals("    ", kernel.isComplete("for (int i = 0; i < 3; i++) {"));
