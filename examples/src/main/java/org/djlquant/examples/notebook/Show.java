@@ -15,9 +15,10 @@ import javax.imageio.ImageIO;
 /**
  * The display convention of the project's notebooks: a cell that shows a chart ends with the
  * expression {@code Show.png(image)} (or {@code Show.png(path)}). The value is a {@link
- * BufferedImage}, which the IJava and JJava kernels both render inline as {@code image/png} when it
- * is the value of a cell's last expression; {@link NotebookRunner} records it as the same {@code
- * image/png} output, so the committed notebook shows what a kernel would show.
+ * BufferedImage}; the project's kernel {@link DjlqKernel} sends it to Jupyter as an {@code
+ * image/png} result (the IJava and JJava kernels render a {@code BufferedImage} that ends a cell
+ * the same way), and {@link NotebookRunner} records the same {@code image/png} output, so the
+ * committed notebook shows what the kernel shows.
  *
  * <p>Thread-safe; the recording hook is installed only while {@link NotebookRunner} executes a
  * cell.
