@@ -41,6 +41,12 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class JupyterNotebooksTest {
 
+    /**
+     * The notebook this test runs in Jupyter; {@link NotebooksTest} runs the others in JShell, so
+     * every notebook is executed once per build.
+     */
+    static final String IN_JUPYTER = "01-quick-start.ipynb";
+
     private static final String APT =
             "apt-get install jupyter-notebook jupyter-nbconvert python3-nbclient"
                     + " python3-jupyter-client";
@@ -121,7 +127,7 @@ class JupyterNotebooksTest {
 
     @Test
     void quickStartNotebookRunsInJupyterOnTheProjectKernel() throws Exception {
-        String name = "01-quick-start.ipynb";
+        String name = IN_JUPYTER;
         Path data = SentimentData.defaultDataDir();
         Assumptions.assumeTrue(
                 Files.isDirectory(data.resolve("sentiment"))
