@@ -8,26 +8,16 @@ import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.Set;
 import java.util.stream.Stream;
-import javax.imageio.ImageIO;
-import jdk.jshell.Diag;
-import jdk.jshell.EvalException;
 import jdk.jshell.JShell;
-import jdk.jshell.JShellException;
-import jdk.jshell.Snippet;
-import jdk.jshell.SnippetEvent;
-import jdk.jshell.SourceCodeAnalysis;
-import jdk.jshell.UnresolvedReferenceException;
 import org.djlquant.QuantizationException;
 
 /**
@@ -40,8 +30,10 @@ import org.djlquant.QuantizationException;
  * <p>Outputs are captured as a kernel would send them: standard output and error as {@code stream}
  * outputs, a {@link Show#png} value ending a cell as an {@code image/png} {@code execute_result}
  * (base64), any other value of a cell's last expression as a {@code text/plain} {@code
- * execute_result} in JShell's rendering, and execution counts from 1. The JShell executes in this
- * JVM ({@code local} execution engine), so DJL's native libraries are loaded once per process.
+ * execute_result} in JShell's rendering, and execution counts from 1; {@link DjlqKernel} sends the
+ * same outputs to Jupyter, because both evaluate cells with the same {@code CellEvaluator}. The
+ * JShell executes in this JVM ({@code local} execution engine), so DJL's native libraries are
+ * loaded once per process.
  *
  * <p>{@code main} runs every {@code .ipynb} under {@code examples/notebooks} (or the files given)
  * and, with {@code --write}, saves the outputs into the files. Not thread-safe (see the package
@@ -93,14 +85,9 @@ public final class NotebookRunner {
         Objects.requireNonNull(notebook, "notebook");
         Notebook result = notebook;
         int count = 0;
-        List<BufferedImage> images = new ArrayList<>();
         PrintStream savedOut = System.out;
         PrintStream savedErr = System.err;
-        try (JShell shell = JShell.builder().executionEngine("local").build()) {
-            for (String entry : classpath) {
-                shell.addToClasspath(entry);
-            }
-            Show.setSink(images::add);
+        try (CellEvaluator evaluator = new CellEvaluator(classpath, NotebookRunner::skipMagic)) {
             for (int i = 0; i < notebook.cellCount(); i++) {
                 if (!"code".equals(notebook.cellType(i))) {
                     continue;
@@ -108,11 +95,15 @@ public final class NotebookRunner {
                 count++;
                 long start = System.nanoTime();
                 Capture capture = new Capture();
-                images.clear();
                 try {
                     System.setOut(capture.stream("stdout"));
                     System.setErr(capture.stream("stderr"));
-                    CellValue value = runCell(shell, i, notebook.source(i), images);
+                    CellEvaluator.CellValue value;
+                    try {
+                        value = evaluator.eval(notebook.source(i));
+                    } catch (SnippetFailedException e) {
+                        throw new CellFailedException(i, e.line(), e.sourceLine(), e.detail());
+                    }
                     System.out.flush();
                     System.err.flush();
                     System.setOut(savedOut);
@@ -137,182 +128,26 @@ public final class NotebookRunner {
                             (System.nanoTime() - start) / 1e9);
                 }
             }
-        } finally {
-            Show.setSink(null);
         }
         return result;
     }
 
-    /** What a cell's last snippet evaluated to, if a kernel would display it. */
-    private record CellValue(BufferedImage image, String text) {}
-
-    private static CellValue runCell(
-            JShell shell, int cell, String source, List<BufferedImage> images) {
-        String code = stripMagics(cell, source);
-        SourceCodeAnalysis analysis = shell.sourceCodeAnalysis();
-        String rest = code;
-        SnippetEvent last = null;
-        int imagesBeforeLast = 0;
-        while (!rest.isBlank()) {
-            int offset = code.length() - rest.length();
-            int lead = 0;
-            while (Character.isWhitespace(rest.charAt(lead))) {
-                lead++;
-            }
-            int snippetStart = offset + lead;
-            SourceCodeAnalysis.CompletionInfo info = analysis.analyzeCompletion(rest);
-            if (!info.completeness().isComplete()) {
-                throw failure(
-                        cell, code, snippetStart, "incomplete source: " + info.completeness());
-            }
-            if (last != null && images.size() > imagesBeforeLast) {
-                throw failure(
-                        cell,
-                        code,
-                        snippetStart,
-                        "Show.png(...) must be the cell's last expression: the kernels display"
-                                + " only the value of the last one");
-            }
-            imagesBeforeLast = images.size();
-            String snippet = info.source();
-            for (SnippetEvent event : shell.eval(snippet)) {
-                if (event.causeSnippet() != null) {
-                    continue;
-                }
-                check(shell, cell, code, snippetStart, event);
-                last = event;
-            }
-            rest = info.remaining();
+    /** Skips kernel classpath magics (the runner provides the classpath); refuses other magics. */
+    private static void skipMagic(String name, String args, JShell shell) {
+        if (!CLASSPATH_MAGICS.contains(name)) {
+            throw new IllegalArgumentException(
+                    "magic %"
+                            + name
+                            + " is not supported by the runner; allowed (and skipped, the runner"
+                            + " provides the classpath): "
+                            + CLASSPATH_MAGICS.stream().sorted().toList());
         }
-        if (last == null) {
-            return new CellValue(null, null);
-        }
-        boolean expression =
-                last.snippet().kind() == Snippet.Kind.EXPRESSION
-                        || last.snippet().subKind() == Snippet.SubKind.TEMP_VAR_EXPRESSION_SUBKIND;
-        if (images.size() > imagesBeforeLast) {
-            if (!expression || images.size() - imagesBeforeLast > 1) {
-                throw failure(
-                        cell,
-                        code,
-                        code.length() - last.snippet().source().length(),
-                        "a chart is shown by ending the cell with the expression Show.png(...)"
-                                + " (one per cell)");
-            }
-            return new CellValue(images.get(images.size() - 1), null);
-        }
-        if (expression && last.value() != null && !last.value().isEmpty()) {
-            return new CellValue(null, last.value());
-        }
-        return new CellValue(null, null);
-    }
-
-    private static void check(JShell shell, int cell, String code, int start, SnippetEvent event) {
-        Snippet snippet = event.snippet();
-        List<Diag> errors = shell.diagnostics(snippet).filter(Diag::isError).toList();
-        if (!errors.isEmpty()) {
-            Diag d = errors.get(0);
-            long pos = Math.max(0, d.getStartPosition());
-            throw failure(
-                    cell,
-                    code,
-                    start + (int) Math.min(pos, snippet.source().length()),
-                    "compile error: " + d.getMessage(Locale.ROOT));
-        }
-        if (event.status() == Snippet.Status.REJECTED) {
-            throw failure(cell, code, start, "snippet rejected by JShell");
-        }
-        if (event.status() == Snippet.Status.RECOVERABLE_DEFINED
-                || event.status() == Snippet.Status.RECOVERABLE_NOT_DEFINED) {
-            throw failure(
-                    cell,
-                    code,
-                    start,
-                    "refers to something not defined: "
-                            + shell.unresolvedDependencies((jdk.jshell.DeclarationSnippet) snippet)
-                                    .toList());
-        }
-        JShellException e = event.exception();
-        if (e != null) {
-            throw failure(cell, code, start, describe(e));
-        }
-    }
-
-    private static String describe(Throwable e) {
-        StringBuilder sb = new StringBuilder();
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (sb.length() > 0) {
-                sb.append("; caused by ");
-            }
-            if (t instanceof EvalException ee) {
-                sb.append(ee.getExceptionClassName());
-            } else if (t instanceof UnresolvedReferenceException ure) {
-                sb.append("unresolved reference in ").append(ure.getSnippet().source().strip());
-            } else {
-                sb.append(t.getClass().getName());
-            }
-            if (t.getMessage() != null) {
-                sb.append(": ").append(t.getMessage());
-            }
-        }
-        return "exception " + sb;
-    }
-
-    private static CellFailedException failure(int cell, String code, int pos, String detail) {
-        int p = Math.max(0, Math.min(pos, code.length()));
-        int line = 1;
-        for (int k = 0; k < p; k++) {
-            if (code.charAt(k) == '\n') {
-                line++;
-            }
-        }
-        int from = code.lastIndexOf('\n', p - 1) + 1;
-        int to = code.indexOf('\n', p);
-        String text = code.substring(from, to < 0 ? code.length() : to);
-        return new CellFailedException(cell, line, text, detail);
-    }
-
-    /** Blanks kernel classpath magics (keeping line numbers); refuses other magics. */
-    private static String stripMagics(int cell, String source) {
-        String[] lines = source.split("\n", -1);
-        StringBuilder out = new StringBuilder();
-        for (int k = 0; k < lines.length; k++) {
-            String t = lines[k].strip();
-            if (t.startsWith("%")) {
-                String name = t.replaceFirst("^%+", "").split("\\s+", 2)[0];
-                if (t.startsWith("%%") || !CLASSPATH_MAGICS.contains(name)) {
-                    throw new CellFailedException(
-                            cell,
-                            k + 1,
-                            lines[k],
-                            "magic %"
-                                    + name
-                                    + " is not supported by the runner; allowed (and skipped,"
-                                    + " the runner provides the classpath): "
-                                    + CLASSPATH_MAGICS.stream().sorted().toList());
-                }
-                lines[k] = "";
-            }
-            if (k > 0) {
-                out.append('\n');
-            }
-            out.append(lines[k]);
-        }
-        return out.toString();
     }
 
     private static JsonObject imageResult(BufferedImage image, int count) {
-        ByteArrayOutputStream png = new ByteArrayOutputStream();
-        try {
-            ImageIO.write(image, "png", png);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
         JsonObject data = new JsonObject();
-        data.addProperty("image/png", Base64.getEncoder().encodeToString(png.toByteArray()));
-        data.addProperty(
-                "text/plain",
-                "BufferedImage " + image.getWidth() + "x" + image.getHeight() + " (image/png)");
+        data.addProperty("image/png", Show.base64Png(image));
+        data.addProperty("text/plain", Show.describe(image));
         return result(data, count);
     }
 

@@ -2,10 +2,12 @@ package org.djlquant.examples.notebook;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.RenderedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Base64;
 import java.util.Objects;
 import java.util.function.Consumer;
 import javax.imageio.ImageIO;
@@ -13,9 +15,10 @@ import javax.imageio.ImageIO;
 /**
  * The display convention of the project's notebooks: a cell that shows a chart ends with the
  * expression {@code Show.png(image)} (or {@code Show.png(path)}). The value is a {@link
- * BufferedImage}, which the IJava and JJava kernels both render inline as {@code image/png} when it
- * is the value of a cell's last expression; {@link NotebookRunner} records it as the same {@code
- * image/png} output, so the committed notebook shows what a kernel would show.
+ * BufferedImage}; the project's kernel {@link DjlqKernel} sends it to Jupyter as an {@code
+ * image/png} result (the IJava and JJava kernels render a {@code BufferedImage} that ends a cell
+ * the same way), and {@link NotebookRunner} records the same {@code image/png} output, so the
+ * committed notebook shows what the kernel shows.
  *
  * <p>Thread-safe; the recording hook is installed only while {@link NotebookRunner} executes a
  * cell.
@@ -67,6 +70,33 @@ public final class Show {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read image " + file, e);
         }
+    }
+
+    /**
+     * Encodes an image as PNG in base64, the form of an {@code image/png} entry of a Jupyter MIME
+     * bundle.
+     *
+     * @param image the image
+     * @return the base64 text
+     */
+    static String base64Png(BufferedImage image) {
+        ByteArrayOutputStream png = new ByteArrayOutputStream();
+        try {
+            ImageIO.write(image, "png", png);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot encode a " + describe(image), e);
+        }
+        return Base64.getEncoder().encodeToString(png.toByteArray());
+    }
+
+    /**
+     * Returns the {@code text/plain} companion of an image's {@code image/png} entry.
+     *
+     * @param image the image
+     * @return for example {@code BufferedImage 640x400 (image/png)}
+     */
+    static String describe(BufferedImage image) {
+        return "BufferedImage " + image.getWidth() + "x" + image.getHeight() + " (image/png)";
     }
 
     static void setSink(Consumer<BufferedImage> newSink) {
