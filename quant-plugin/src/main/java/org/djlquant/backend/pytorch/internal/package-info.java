@@ -12,7 +12,10 @@
  *   <li>{@link org.djlquant.backend.pytorch.internal.OpLibrary}: the TorchScript module whose
  *       methods run libtorch's quantized operators, loaded once per process;
  *   <li>{@link org.djlquant.backend.pytorch.internal.WeightOnlyOps}: a second such module for the
- *       weight-only kernels (kept apart so the op library's golden archive does not change).
+ *       weight-only kernels (kept apart so the op library's golden archive does not change);
+ *   <li>{@link org.djlquant.backend.pytorch.internal.DynamicReluOps}: a third, with {@code
+ *       quantized::linear_relu_dynamic} (the dynamic linear with its ReLU in the requantization),
+ *       apart for the same reason.
  * </ul>
  *
  * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine} and {@code
