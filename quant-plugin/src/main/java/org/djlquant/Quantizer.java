@@ -56,9 +56,11 @@ import org.djlquant.policy.apply.PrecisionConfigs;
  *
  * <p>Weight-only methods: {@link #convert} gives libtorch's weight-only kernels in place (INT8 per
  * channel, INT4 per group); the TorchScript export writes INT8 weights run by {@code
- * aten::_weight_int8pack_mm} and INT4 as fake-quantized float weights (the manifest says which);
- * the ONNX export writes weight-only INT8 as {@code DequantizeLinear} weights and refuses INT4. The
- * facade adds nothing here: each stage decides, and refuses with its typed exception.
+ * aten::_weight_int8pack_mm} and INT4 weights (two to a byte, packed for the loading CPU when
+ * libtorch loads the archive) run by {@code aten::_weight_int4pack_mm_for_cpu}, or, for an INT4
+ * shape that kernel refuses, fake-quantized float weights (the manifest says which); the ONNX
+ * export writes weight-only INT8 as {@code DequantizeLinear} weights and refuses INT4. The facade
+ * adds nothing here: each stage decides, and refuses with its typed exception.
  *
  * <p>Immutable after {@code build()}; the stages change the given model and are not thread-safe
  * with respect to it. The batches are consumed (closed) by calibration; give an {@code Iterable}

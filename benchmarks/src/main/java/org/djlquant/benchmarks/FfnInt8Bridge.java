@@ -62,7 +62,10 @@ import org.djlquant.nn.Twins;
  *       the same {@code Predictor}) and <b>exported</b> (that converted model written by {@link
  *       TorchScriptExporter} and loaded by plain DJL {@code Criteria});
  *   <li>a hand-chained lower bound: the two static layers as {@link PackedLinear}s with the hidden
- *       activation kept INT8 ({@link QuantizedActivation}), no DJL blocks.
+ *       activation kept INT8 ({@link QuantizedActivation}), no DJL blocks;
+ *   <li>the two dynamic layers hand-chained as {@link PackedLinear}s, with the ReLU between them as
+ *       a separate DJL op (how the converter ran it before fusing) and fused into the first kernel
+ *       ({@code quantized::linear_relu_dynamic}): the ratio of the two is what the fusion saves.
  * </ul>
  *
  * <p>Configs are the presets {@link QConfig#dynamicInt8} / {@link QConfig#staticInt8} for the
@@ -183,6 +186,12 @@ public final class FfnInt8Bridge {
                     ZooModel<NDList, NDList> statExported = load(statDir);
                     PackedLinear p1 = packed(s1, w1, b1, true);
                     PackedLinear p2 = packed(s2, w2, b2, false);
+                    PackedLinear d1 =
+                            dynamicPacked(dynReport.quantizedLinears().get(0), w1, b1, false);
+                    PackedLinear d1r =
+                            dynamicPacked(dynReport.quantizedLinears().get(0), w1, b1, true);
+                    PackedLinear d2 =
+                            dynamicPacked(dynReport.quantizedLinears().get(1), w2, b2, false);
                     Model ort1 = ortModel(work, 1);
                     Model ort2 = ortModel(work, 2);
                     Predictor<NDList, NDList> fp32P = fp32.newPredictor(new NoopTranslator());
@@ -223,6 +232,12 @@ public final class FfnInt8Bridge {
                         variants.put(
                                 "INT8 static, hand-chained PackedLinear (lower bound)",
                                 in -> chained(p1, p2, s1, in));
+                        variants.put(
+                                "INT8 dynamic, hand-chained PackedLinear, ReLU as a separate op",
+                                in -> dynamicChained(d1, d2, in, true));
+                        variants.put(
+                                "INT8 dynamic, hand-chained PackedLinear, ReLU fused",
+                                in -> dynamicChained(d1r, d2, in, false));
                         rows.addAll(measure(manager, x, batch, threads, variants, rounds, warmup));
                         x.close();
                         ortX.close();
@@ -297,6 +312,34 @@ public final class FfnInt8Bridge {
                 l.getOutputParams().scale(),
                 l.getOutputParams().zeroPoint(),
                 relu);
+    }
+
+    /** The converted dynamic layer's INT8 weights, packed again as a standalone PackedLinear. */
+    private static PackedLinear dynamicPacked(QuantizedLinear l, float[] w, float[] b, boolean relu)
+            throws QuantizationException {
+        long[] shape = l.getWeightShape();
+        int out = (int) shape[0];
+        float[] scales = new float[out];
+        long[] zps = new long[out];
+        for (int o = 0; o < out; o++) {
+            int k = l.getWeightParams().size() == 1 ? 0 : o;
+            scales[o] = l.getWeightParams().scaleAt(k);
+            zps[o] = l.getWeightParams().zeroPointAt(k);
+        }
+        return PackedLinear.dynamicInt8(w, shape, scales, zps, 0, b, l.isReduceRange(), relu);
+    }
+
+    /** Two dynamic layers, the ReLU between them either a DJL op or inside the first kernel. */
+    private static NDArray dynamicChained(
+            PackedLinear first, PackedLinear second, NDArray in, boolean separateRelu) {
+        try (NDArray h = first.forward(in)) {
+            if (!separateRelu) {
+                return second.forward(h);
+            }
+            try (NDArray r = Activation.relu(h)) {
+                return second.forward(r);
+            }
+        }
     }
 
     private static NDArray chained(

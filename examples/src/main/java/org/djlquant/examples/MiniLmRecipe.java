@@ -68,7 +68,8 @@ public record MiniLmRecipe(DownProjections downProjections) {
     }
 
     /**
-     * Whether activations use the full 8 bits (the CPU has AVX-512 VNNI or AVX-VNNI).
+     * Whether activations use the full 8 bits (the CPU has AVX-512 VNNI, which fbgemm's int32
+     * pair-sum kernels need; AVX-VNNI alone is not used by libtorch 2.7.1's fbgemm).
      *
      * @return true for 8-bit activations, false for 7-bit
      */
@@ -163,7 +164,8 @@ public record MiniLmRecipe(DownProjections downProjections) {
         Path cpuinfo = Path.of("/proc/cpuinfo");
         try {
             return Files.exists(cpuinfo)
-                    && Files.readString(cpuinfo).toLowerCase(Locale.ROOT).contains("vnni");
+                    // fbgemm (libtorch 2.7.1) uses int32 pair sums only with AVX-512 VNNI
+                    && Files.readString(cpuinfo).toLowerCase(Locale.ROOT).contains("avx512_vnni");
         } catch (IOException e) {
             return false;
         }

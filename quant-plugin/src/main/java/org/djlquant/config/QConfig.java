@@ -28,6 +28,11 @@ import org.djlquant.scheme.QSpec;
  * @param activationSpec spec of activation quantization; null only for WEIGHT_ONLY
  * @param weightSpec spec of weight quantization (the weight observer's spec)
  * @param learnableScale true to learn the scales with LSQ (Esser et al. 2019); QAT only
+ * @param backend the backend the config was checked against ({@link Builder#optBackend}), or null;
+ *     for DYNAMIC it also says which kernel the simulation reproduces: with {@link
+ *     BackendTarget#FBGEMM} (libtorch on x86) the per-batch input parameters and rounding are
+ *     fbgemm's ({@code QuantMath.dynamicParamsFbgemm}, {@code FakeQuant.applyFbgemmDynamic}),
+ *     otherwise the observer formula and PyTorch's {@code quantize_per_tensor} rounding
  */
 public record QConfig(
         QMode mode,
@@ -35,7 +40,8 @@ public record QConfig(
         Supplier<Observer> weightObserver,
         QSpec activationSpec,
         QSpec weightSpec,
-        boolean learnableScale) {
+        boolean learnableScale,
+        BackendTarget backend) {
 
     /**
      * Validates the combination of fields; see the class documentation.
@@ -46,6 +52,7 @@ public record QConfig(
      * @param activationSpec spec of activation quantization, or null for WEIGHT_ONLY
      * @param weightSpec spec of weight quantization
      * @param learnableScale true to learn the scales with LSQ (QAT only)
+     * @param backend the backend the config was checked against, or null
      */
     public QConfig {
         Objects.requireNonNull(mode, "mode");
@@ -288,7 +295,9 @@ public record QConfig(
         }
 
         /**
-         * Validates the config against a backend's declared capabilities when built.
+         * Validates the config against a backend's declared capabilities when built, and records
+         * the backend (for DYNAMIC the simulation then reproduces that backend's per-batch input
+         * quantization; see the class documentation).
          *
          * @param backend the backend that must run the result, or null for no check
          * @return this builder
@@ -342,7 +351,8 @@ public record QConfig(
                             weightObserver,
                             activationSpec,
                             weightSpec,
-                            learnableScale);
+                            learnableScale,
+                            backend);
             if (backend != null) {
                 backend.check(config);
             }

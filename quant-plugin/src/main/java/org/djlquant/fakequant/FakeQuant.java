@@ -3,10 +3,13 @@ package org.djlquant.fakequant;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.Arrays;
 import org.djlquant.scheme.Granularity;
+import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QParams;
+import org.djlquant.scheme.QuantMath;
 
 /**
  * Fake quantization with a straight-through estimator (STE), per-tensor, per-channel and per-group
@@ -127,6 +130,52 @@ public final class FakeQuant {
     private static boolean magicRoundingExact(long qmin, long qmax, long z) {
         long limit = 1L << 21;
         return Math.abs(qmin - z) < limit && Math.abs(qmax - z) < limit;
+    }
+
+
+    /**
+     * Fake-quantizes an input the way libtorch's fbgemm {@code quantized::linear_dynamic} quantizes
+     * it (see {@link QuantMath#quantizeFbgemmDynamic}): {@code q = clamp(rint(fl32(x · (1f / s) +
+     * z)), 0, 255)}, the zero point added before the one rounding, and {@code (q - z) · s}. The sum
+     * is formed in float64 (where {@code x · (1f / s)} is exact) and rounded to float32 once more,
+     * which equals the kernel's fused multiply-add except when the float64 sum falls exactly on a
+     * float32 midpoint (about one value in 2^27). STE as for {@link #apply} per tensor, the
+     * gradient 1 inside {@code [(0 - z) s, (255 - z) s]}.
+     *
+     * @param x the float input
+     * @param p per-tensor UINT8 parameters, e.g. from {@link QuantMath#dynamicParamsFbgemm}
+     * @return the fake-quantized array, same shape; the caller closes it
+     * @throws IllegalArgumentException if the parameters are not per-tensor UINT8
+     */
+    public static NDArray applyFbgemmDynamic(NDArray x, QParams p) {
+        if (p.spec().dtype() != QDataType.UINT8
+                || p.spec().granularity().kind() != Granularity.Kind.PER_TENSOR) {
+            throw new IllegalArgumentException(
+                    "parameters were " + p + ", must be per-tensor UINT8 (fbgemm's input)");
+        }
+        float s = p.scale();
+        long z = p.zeroPoint();
+        float inv = 1.0f / s;
+        long qmin = QDataType.UINT8.qmin(false);
+        long qmax = QDataType.UINT8.qmax(false);
+        float lo = (float) (qmin - z) * s;
+        float hi = (float) (qmax - z) * s;
+        NDArray c = x.clip(lo, hi);
+        NDArray out;
+        try (NDArray cd = c.stopGradient();
+                NDArray c64 = cd.toType(DataType.FLOAT64, false);
+                NDArray t64 = c64.mul((double) inv);
+                NDArray u64 = t64.add((double) z);
+                NDArray u = u64.toType(DataType.FLOAT32, false);
+                NDArray r = u.round();
+                NDArray q = r.clip(qmin, qmax);
+                NDArray qz = q.sub((float) z)) {
+            NDArray d = qz.mul(s);
+            d.subi(cd);
+            out = c.add(d);
+            d.close();
+        }
+        return out;
     }
 
     /** The clip form: a clip plus 4 in-place engine ops on its result, no parameter arrays. */

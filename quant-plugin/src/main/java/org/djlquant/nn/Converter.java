@@ -51,7 +51,10 @@ import org.djlquant.scheme.QParams;
  *       an identity named {@code "ReLU fused into <path>"}. When the next block of that
  *       SequentialBlock (after the fused ReLU, if any) is a static layer whose input parameters
  *       equal this layer's output parameters (prepare shares them for Linear → ReLU → Linear), the
- *       activation stays {@code quint8} between the two (see {@link QuantizedLinear#getNext()});
+ *       activation stays {@code quint8} between the two (see {@link QuantizedLinear#getNext()}). A
+ *       ReLU directly following a DYNAMIC layer is fused the same way: the layer runs {@code
+ *       quantized::linear_relu_dynamic} (fbgemm clamps its float output at 0 in the requantization,
+ *       which equals a ReLU after it) and the ReLU block becomes that identity;
  *   <li>{@link ObservedBertSelfAttention} → {@link QuantizedBertSelfAttention} (INT8 projections,
  *       float softmax and matmuls); a dynamic BERT attention, rewired in place by prepare, keeps
  *       its block and gets {@link QuantizedLinear} projections;
@@ -364,7 +367,8 @@ public final class Converter {
                     String reluKey = null;
                     if (block instanceof SequentialBlock
                             && twin instanceof ObservedLinear
-                            && twin.control().config().mode().observesActivations()
+                            && (twin.control().config().mode().observesActivations()
+                                    || twin.control().config().mode() == QMode.DYNAMIC)
                             && i + 1 < children.size()
                             && children.get(i + 1).getValue() instanceof LambdaBlock
                             && "ReLU"

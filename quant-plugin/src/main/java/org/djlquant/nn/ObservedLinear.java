@@ -105,6 +105,12 @@ public class ObservedLinear extends Linear implements QuantTwin {
             throw new ShapeMismatchException(
                     control.path(), xs.toString(), "(..., " + ws.get(1) + ") for weight " + ws);
         }
+        NDArray emulated =
+                control.fbgemmDynamicLinear(
+                        parameterStore, input, weightParam, biasParam, training);
+        if (emulated != null) {
+            return new NDList(reluFused ? Activation.relu(emulated) : emulated);
+        }
         return new NDList(
                 control.run(
                         parameterStore,

@@ -25,7 +25,8 @@ import org.djlquant.scheme.QuantMath;
  * own range), {@link QMode#STATIC} (input quantized with the calibrated "input" parameters, output
  * requantized with the calibrated "output" parameters, then dequantized; {@link QMode#QAT} twins
  * convert to this mode too). With {@link #isReluFused()} the ReLU that followed the layer runs in
- * the requantization ({@code quantized::linear_relu}).
+ * the requantization ({@code quantized::linear_relu}, or {@code quantized::linear_relu_dynamic} for
+ * DYNAMIC).
  *
  * <p>What an exporter needs is readable here: {@link #getWeightInt8()} (the INT8 values libtorch
  * packed, bit-identical to the simulation's rounding), {@link #getWeightParams()}, {@link
@@ -94,7 +95,8 @@ public final class QuantizedLinear extends AbstractBlock {
      * @param bias {@code out} biases or null
      * @param inputParams the static input parameters (null for DYNAMIC)
      * @param outputParams the static output parameters (null for DYNAMIC)
-     * @param fuseRelu whether a following ReLU runs in the requantization (STATIC only)
+     * @param fuseRelu whether a following ReLU runs in the requantization ({@code
+     *     quantized::linear_relu} STATIC, {@code quantized::linear_relu_dynamic} DYNAMIC)
      * @param reduceRange DYNAMIC: 7-bit activations (the config's activation spec says which)
      * @return the layer; its packed weights are closed by {@link #close()}
      * @throws QuantizationException if libtorch refuses the weights
@@ -132,7 +134,9 @@ public final class QuantizedLinear extends AbstractBlock {
         }
         PackedLinear packed;
         if (mode == QMode.DYNAMIC) {
-            packed = PackedLinear.dynamicInt8(exact, shape, scales, zps, 0, bias, reduceRange);
+            packed =
+                    PackedLinear.dynamicInt8(
+                            exact, shape, scales, zps, 0, bias, reduceRange, fuseRelu);
         } else {
             packed =
                     PackedLinear.staticInt8(

@@ -58,6 +58,33 @@ import java.util.Arrays;
  *   <li>Some papers write {@code x ≈ (q - z) / s}, i.e. their "scale" is our {@code 1 / s}.
  * </ul>
  *
+ * <h2>libtorch's dynamic INT8 linear on fbgemm</h2>
+ *
+ * {@code quantized::linear_dynamic} on x86 (qengines {@code fbgemm} and {@code x86}) chooses the
+ * input's per-tensor parameters itself, per call, and quantizes the input itself, in two ways that
+ * differ from the above ({@link #dynamicParamsFbgemm}, {@link #quantizeFbgemmDynamic}):
+ *
+ * <ul>
+ *   <li>parameters: {@code quant_utils::ChooseQuantizationParams} (PyTorch's {@code
+ *       aten/src/ATen/native/quantized/cpu/QuantUtils.h}, "identical to
+ *       fbgemm::ChooseQuantizationParams"): {@code s = float(((double) hi - lo) / (qmax - qmin))}
+ *       in double, no {@code eps} floor but scales below {@code 6.1e-5} raised to it (the range
+ *       widened by the same factor), {@code z = nearbyint(qmin - lo / s)} in double (from the range
+ *       end with the smaller error term, which for {@code qmin = 0} is always {@code lo});
+ *   <li>rounding: fbgemm's {@code PackAWithQuantRowOffset} quantizes with {@code
+ *       QuantizeAvx2<uint8_t, LEGACY = true>} (the default in the fbgemm that libtorch 2.7.1 ships;
+ *       non-legacy became the only path in 2026): {@code _mm256_cvtps_epi32(_mm256_fmadd_ps(x, 1/s,
+ *       (float) z))}, i.e. {@code q = rint(fl(x · (1/s) + z))} with ONE float32 rounding of the
+ *       fused sum, then clamped to {@code [0, 255]} (the uint8 bounds even with {@code
+ *       reduce_range}). PyTorch's {@code quantize_per_tensor} (and the formula above) computes
+ *       {@code rint(fl(x · (1/s))) + z}: adding {@code z} after rounding. The two differ by one
+ *       step whenever {@code x · (1/s)} lies within half a float32 spacing of {@code t + z} from a
+ *       {@code .5} tie: spacing {@code 2^-17} below 128 and {@code 2^-16} from 128, so about 3
+ *       values in a million with 7-bit activations and 5 in a million with 8-bit (zero points near
+ *       128). That, not 16-bit saturation (on CPUs with AVX512-VNNI fbgemm's GEMM is {@code
+ *       vpdpbusd} into int32), is why dynamic INT8 on fbgemm disagreed with the simulation.
+ * </ul>
+ *
  * <p>All methods are pure and thread-safe.
  */
 public final class QuantMath {
@@ -65,7 +92,111 @@ public final class QuantMath {
     /** Minimum scale: float32 machine epsilon, {@code 2^-23}, as PyTorch's observers. */
     public static final float EPS = Math.ulp(1.0f);
 
+    /**
+     * The smallest scale libtorch's {@code ChooseQuantizationParams} keeps: {@code 6.1e-5f}, about
+     * the smallest normal float16.
+     */
+    public static final float LIBTORCH_SMALL_SCALE = 6.1e-5f;
+
     private QuantMath() {}
+
+    /**
+     * Computes the per-tensor parameters libtorch's fbgemm {@code quantized::linear_dynamic}
+     * chooses for its input (see the class documentation): {@code
+     * quant_utils::ChooseQuantizationParams(min, max, qmin, qmax, preserve_sparsity = false,
+     * force_scale_power_of_two = false)} with {@code qmax = 127} when the spec reduces the range
+     * (the kernel's {@code reduce_range}) and {@code 255} otherwise.
+     *
+     * @param spec a UINT8 AFFINE per-tensor spec (its {@code reduceRange} selects 7 or 8 bits)
+     * @param min the minimum of the input (finite)
+     * @param max the maximum of the input (finite, {@code >= min})
+     * @return the parameters, as the kernel computes them
+     * @throws NonFiniteValueException if min or max is NaN or infinite
+     * @throws IllegalArgumentException if {@code min > max} or the spec is not UINT8 AFFINE per
+     *     tensor
+     */
+    public static QParams dynamicParamsFbgemm(QSpec spec, float min, float max) {
+        if (spec == null
+                || spec.dtype() != QDataType.UINT8
+                || spec.scheme() != QScheme.AFFINE
+                || spec.granularity().kind() != Granularity.Kind.PER_TENSOR) {
+            throw new IllegalArgumentException(
+                    "spec was " + spec + ", must be UINT8 AFFINE per-tensor (fbgemm's input)");
+        }
+        if (!Float.isFinite(min) || !Float.isFinite(max)) {
+            throw new NonFiniteValueException("", "range was [" + min + ", " + max + "]");
+        }
+        if (min > max) {
+            throw new IllegalArgumentException(
+                    "min was " + min + " and max " + max + ", must have min <= max");
+        }
+        long qmin = spec.qmin();
+        long qmax = spec.qmax();
+        float lo = Math.min(min, 0f);
+        float hi = Math.max(max, 0f);
+        double scale = ((double) hi - lo) / (qmax - qmin);
+        if ((float) scale == 0f || Float.isInfinite(1.0f / (float) scale)) {
+            scale = 0.1;
+        }
+        if (scale < LIBTORCH_SMALL_SCALE) {
+            float original = (float) scale;
+            scale = LIBTORCH_SMALL_SCALE;
+            if (lo == 0f) {
+                hi = LIBTORCH_SMALL_SCALE * (qmax - qmin);
+            } else if (hi == 0f) {
+                lo = -LIBTORCH_SMALL_SCALE * (qmax - qmin);
+            } else {
+                float amplifier = LIBTORCH_SMALL_SCALE / original;
+                lo *= amplifier;
+                hi *= amplifier;
+            }
+        }
+        double fromMin = qmin - lo / scale;
+        double fromMax = qmax - hi / scale;
+        double errorMin = Math.abs(qmin) - Math.abs(lo / scale);
+        double errorMax = Math.abs(qmax) - Math.abs(hi / scale);
+        double initial = errorMin < errorMax ? fromMin : fromMax;
+        long z;
+        if (initial < qmin) {
+            z = qmin;
+        } else if (initial > qmax) {
+            z = qmax;
+        } else {
+            z = (long) Math.rint(initial);
+        }
+        return new QParams(spec, new float[] {(float) scale}, new long[] {z}, new long[0]);
+    }
+
+    /**
+     * Quantizes {@code x} as fbgemm's dynamic linear does (see the class documentation): {@code
+     * clamp(rint(fma(x, 1.0f / s, (float) z)), 0, 255)}, the zero point added before the one
+     * rounding.
+     *
+     * @param x the values
+     * @param p per-tensor UINT8 parameters
+     * @return the uint8 values, one per element
+     * @throws NonFiniteValueException if an element is NaN
+     * @throws IllegalArgumentException if the parameters are not per-tensor UINT8
+     */
+    public static long[] quantizeFbgemmDynamic(float[] x, QParams p) {
+        if (p.spec().dtype() != QDataType.UINT8
+                || p.spec().granularity().kind() != Granularity.Kind.PER_TENSOR) {
+            throw new IllegalArgumentException(
+                    "parameters were " + p + ", must be per-tensor UINT8 (fbgemm's input)");
+        }
+        float inv = 1.0f / p.scale();
+        float z = p.zeroPoint();
+        long lo = QDataType.UINT8.qmin(false);
+        long hi = QDataType.UINT8.qmax(false);
+        long[] q = new long[x.length];
+        for (int i = 0; i < x.length; i++) {
+            if (Float.isNaN(x[i])) {
+                throw new NonFiniteValueException("", "element " + i + " was NaN");
+            }
+            q[i] = Math.max(lo, Math.min(hi, (long) Math.rint(Math.fma(x[i], inv, z))));
+        }
+        return q;
+    }
 
     /**
      * Computes per-tensor parameters from a range.

@@ -110,7 +110,7 @@ class MiniLmConvertTest {
 
     private static boolean vnni() throws java.io.IOException {
         Path cpuinfo = Path.of("/proc/cpuinfo");
-        return Files.exists(cpuinfo) && Files.readString(cpuinfo).contains("vnni");
+        return Files.exists(cpuinfo) && Files.readString(cpuinfo).contains("avx512_vnni");
     }
 
     private static double[] convertAndCompare(

@@ -16,7 +16,8 @@ import org.djlquant.scheme.QParams;
  *
  * <ul>
  *   <li>{@link QuantizedLinear} DYNAMIC: {@code quantized::linear_dynamic} over the layer's own
- *       INT8 weights, with its activation range reduction;
+ *       INT8 weights, with its activation range reduction ({@code quantized::linear_relu_dynamic}
+ *       when the converter fused the following ReLU into it);
  *   <li>{@link QuantizedLinear} STATIC: the input quantized with the layer's input parameters (no
  *       clamp, as in place), {@code quantized::linear} or {@code quantized::linear_relu}
  *       requantizing to its output parameters; the {@code quint8} output is handed on, and a
@@ -99,16 +100,29 @@ final class ConvertedLowerings {
                                             0,
                                             false,
                                             layer.isReduceRange()));
+            boolean relu = layer.isReluFused();
             BuiltinLowerings.record(
                     ctx,
                     path,
                     QMode.DYNAMIC,
-                    "quantized::linear_dynamic",
+                    relu ? "quantized::linear_relu_dynamic" : "quantized::linear_dynamic",
                     wp,
                     null,
                     false,
                     stored,
                     float32);
+            if (relu) {
+                // the ReLU the converter fused: applied in fbgemm's requantization, as in place
+                return TsValue.plain(
+                        ctx.let(
+                                "ops.quantized.linear_relu_dynamic("
+                                        + ctx.asFloat(input)
+                                        + ", "
+                                        + m
+                                        + "._packed, "
+                                        + (layer.isReduceRange() ? "True" : "False")
+                                        + ")"));
+            }
             return TsValue.plain(ctx.let(m + ".dynamic(" + ctx.asFloat(input) + ")"));
         }
         QParams ip = layer.getInputParams();

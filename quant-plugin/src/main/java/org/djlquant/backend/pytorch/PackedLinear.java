@@ -11,6 +11,7 @@ import ai.djl.pytorch.jni.IValue;
 import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.internal.DynamicReluOps;
 import org.djlquant.backend.pytorch.internal.OpLibrary;
 
 /**
@@ -50,7 +51,12 @@ public final class PackedLinear implements AutoCloseable {
         /** With calibrated input and output parameters. */
         STATIC,
         /** As {@link #STATIC}, with ReLU fused into the requantization. */
-        STATIC_RELU
+        STATIC_RELU,
+        /**
+         * As {@link #DYNAMIC}, with ReLU applied in the requantization ({@code
+         * quantized::linear_relu_dynamic}).
+         */
+        DYNAMIC_RELU
     }
 
     private final IValue packed;
@@ -121,9 +127,10 @@ public final class PackedLinear implements AutoCloseable {
 
     /**
      * Creates a dynamic INT8 linear layer whose per-call activation quantization uses 7 bits
-     * ({@code reduceRange}) or the full 8 bits. Full range is safe for fbgemm on CPUs with VNNI
-     * (AVX512-VNNI or AVX-VNNI), whose kernels do not saturate 16-bit pairwise sums; on older x86
-     * CPUs keep {@code reduceRange} true.
+     * ({@code reduceRange}) or the full 8 bits. Full range is safe for fbgemm on CPUs with
+     * AVX512-VNNI, whose kernels sum u8 x s8 pairs into int32 ({@code vpdpbusd}); elsewhere
+     * (including AVX-VNNI-only CPUs, which libtorch 2.7.1's fbgemm runs with its AVX2 kernels) the
+     * pairwise sums are 16-bit and may saturate: keep {@code reduceRange} true.
      *
      * @param weight the float weights, row-major {@code [out, in]}
      * @param shape {@code {out, in}}
@@ -145,8 +152,38 @@ public final class PackedLinear implements AutoCloseable {
             float[] bias,
             boolean reduceRange)
             throws QuantizationException {
+        return dynamicInt8(weight, shape, scales, zeroPoints, axis, bias, reduceRange, false);
+    }
+
+    /**
+     * Creates a dynamic INT8 linear layer, optionally computing {@code relu(x Wᵀ + b)} with the
+     * ReLU applied in fbgemm's requantization ({@code quantized::linear_relu_dynamic}, {@link
+     * Mode#DYNAMIC_RELU}) instead of as a separate pass over the float output.
+     *
+     * @param weight the float weights, row-major {@code [out, in]}
+     * @param shape {@code {out, in}}
+     * @param scales per-output-channel weight scales
+     * @param zeroPoints per-output-channel weight zero points in {@code [-128, 127]}
+     * @param axis must be {@code 0}
+     * @param bias {@code out} float biases, or {@code null}
+     * @param reduceRange true for 7-bit activations
+     * @param fuseRelu true to apply ReLU to the output inside the kernel
+     * @return the layer; the caller closes it
+     * @throws IllegalArgumentException if an argument is invalid; the message names it
+     * @throws QuantizationException if libtorch cannot pack the weights
+     */
+    public static PackedLinear dynamicInt8(
+            float[] weight,
+            long[] shape,
+            float[] scales,
+            long[] zeroPoints,
+            int axis,
+            float[] bias,
+            boolean reduceRange,
+            boolean fuseRelu)
+            throws QuantizationException {
         return create(
-                Mode.DYNAMIC,
+                fuseRelu ? Mode.DYNAMIC_RELU : Mode.DYNAMIC,
                 weight,
                 shape,
                 scales,
@@ -401,9 +438,9 @@ public final class PackedLinear implements AutoCloseable {
         if (closed.get()) {
             throw new IllegalStateException("PackedLinear is closed");
         }
-        if (mode == Mode.DYNAMIC) {
+        if (mode == Mode.DYNAMIC || mode == Mode.DYNAMIC_RELU) {
             throw new IllegalStateException(
-                    "mode was DYNAMIC, a quantized input needs mode STATIC or STATIC_RELU");
+                    "mode was " + mode + ", a quantized input needs mode STATIC or STATIC_RELU");
         }
         Shape shape = x.getShape();
         checkWidth(shape);
@@ -432,6 +469,15 @@ public final class PackedLinear implements AutoCloseable {
         return (PtNDArray) x;
     }
 
+    private static DynamicReluOps reluOps() {
+        try {
+            return DynamicReluOps.get();
+        } catch (QuantizationException e) {
+            throw new IllegalStateException(
+                    "libtorch refused the dynamic ReLU op library: " + e.getMessage(), e);
+        }
+    }
+
     private void checkWidth(Shape shape) {
         if (shape.dimension() < 1 || shape.get(shape.dimension() - 1) != inFeatures) {
             throw new IllegalArgumentException(
@@ -443,6 +489,11 @@ public final class PackedLinear implements AutoCloseable {
         if (mode == Mode.DYNAMIC) {
             try (IValue rr = IValue.from(reduceRange)) {
                 return ops.run("linear_dynamic", xv, packed, rr);
+            }
+        }
+        if (mode == Mode.DYNAMIC_RELU) {
+            try (IValue rr = IValue.from(reduceRange)) {
+                return reluOps().linearReluDynamic(xv, packed, rr);
             }
         }
         String method = mode == Mode.STATIC_RELU ? "linear_relu_static" : "linear_static";

@@ -50,8 +50,19 @@ import org.djlquant.policy.MixedPrecisionPolicy;
  *       static layer (with an optional {@link ExportableBlocks#relu()} between) runs {@code
  *       quantized::linear} (or {@code linear_relu}) requantizing straight to the next layer's
  *       calibrated input parameters: the activation stays {@code quint8} between them;
- *   <li>WEIGHT_ONLY: a float linear over the fake-quantized weights.
+ *   <li>WEIGHT_ONLY INT8 (symmetric, per tensor or per output channel): int8 weights and float32
+ *       scales run by {@code aten::_weight_int8pack_mm};
+ *   <li>WEIGHT_ONLY INT4 (per group along the input features, a shape libtorch's kernel takes):
+ *       4-bit weights stored two to a byte in a portable order with float32 scales and zero
+ *       offsets, packed by {@code aten::_convert_weight_to_int4pack_for_cpu} in the submodule's
+ *       {@code __setstate__} on the machine that loads the archive (the packed layout depends on
+ *       that CPU), run by {@code aten::_weight_int4pack_mm_for_cpu};
+ *   <li>other WEIGHT_ONLY forms: a float linear over the fake-quantized weights (the manifest's
+ *       kernel says so).
  * </ul>
+ *
+ * <p>Weight-only layers compute in the dtype given by {@link Builder#optWeightOnlyCompute} (FLOAT32
+ * by default), with the same casts as the in-place {@code nn.WeightOnlyLinear}.
  *
  * <p>A model converted in place ({@code org.djlquant.nn.Converter}) exports too: its {@code
  * QuantizedLinear} and {@code QuantizedBertSelfAttention} blocks are lowered to the same kernels
@@ -73,9 +84,11 @@ public final class TorchScriptExporter {
     private final QEngine engine;
     private final int inputCount;
     private final MixedPrecisionPolicy policy;
+    private final WeightOnlyPackedLinear.Compute weightOnlyCompute;
 
     private TorchScriptExporter(Builder builder) {
         this.block = builder.block;
+        this.weightOnlyCompute = builder.weightOnlyCompute;
         this.engine = builder.engine;
         this.inputCount = builder.inputCount;
         this.policy = builder.policy;
@@ -96,8 +109,25 @@ public final class TorchScriptExporter {
         private QEngine engine;
         private int inputCount = -1;
         private MixedPrecisionPolicy policy;
+        private WeightOnlyPackedLinear.Compute weightOnlyCompute =
+                WeightOnlyPackedLinear.Compute.FLOAT32;
 
         private Builder() {}
+
+        /**
+         * Sets the dtype the weight-only kernels of the archive compute in, as {@code
+         * Converter.convert(model, engine, compute)} does in place: FLOAT32 (float32 activations
+         * and scales, libtorch's portable loops) or BFLOAT16 (activations, scales and zero offsets
+         * cast to bfloat16 for the vectorized loops, the output cast back to float32). Default:
+         * FLOAT32, the converter's default.
+         *
+         * @param compute the compute dtype
+         * @return this builder
+         */
+        public Builder optWeightOnlyCompute(WeightOnlyPackedLinear.Compute compute) {
+            this.weightOnlyCompute = compute;
+            return this;
+        }
 
         /**
          * Sets the model's root block (initialized, e.g. {@code model.getBlock()}).
@@ -163,6 +193,12 @@ public final class TorchScriptExporter {
                                 + block.getClass().getSimpleName()
                                 + " was not initialized; initialize or load the model first");
             }
+            if (weightOnlyCompute == null) {
+                throw new IllegalArgumentException(
+                        "weightOnlyCompute was null, must be one of "
+                                + java.util.Arrays.toString(
+                                        WeightOnlyPackedLinear.Compute.values()));
+            }
             if (engine == null) {
                 engine = QEngine.current();
             }
@@ -186,7 +222,7 @@ public final class TorchScriptExporter {
      * @throws QuantizationException if the parameters cannot be read
      */
     public Exported export() throws QuantizationException {
-        Session session = new Session(engine);
+        Session session = new Session(engine, weightOnlyCompute);
         List<TsValue> inputs = new ArrayList<>();
         StringBuilder signature = new StringBuilder();
         for (int i = 0; i < inputCount; i++) {
@@ -214,6 +250,9 @@ public final class TorchScriptExporter {
         String self = QUALIFIED + ".Model";
         StringBuilder code = new StringBuilder();
         code.append(QLinearCode.SOURCE);
+        if (session.int4Layers > 0) {
+            code.append(QInt4LinearCode.SOURCE);
+        }
         code.append("class Model(Module):\n")
                 .append("  __parameters__ = []\n")
                 .append("  __buffers__ = []\n")
@@ -317,6 +356,7 @@ public final class TorchScriptExporter {
     /** One export: the generated forward, attributes and manifest layers. */
     static final class Session {
         final QEngine engine;
+        final WeightOnlyPackedLinear.Compute weightOnlyCompute;
         final StringBuilder body = new StringBuilder();
         final Map<String, String> declarations = new LinkedHashMap<>();
         final Map<String, Object> values = new LinkedHashMap<>();
@@ -324,9 +364,11 @@ public final class TorchScriptExporter {
         int vars;
         int tensors;
         int modules;
+        int int4Layers;
 
-        Session(QEngine engine) {
+        Session(QEngine engine, WeightOnlyPackedLinear.Compute weightOnlyCompute) {
             this.engine = Objects.requireNonNull(engine, "engine");
+            this.weightOnlyCompute = Objects.requireNonNull(weightOnlyCompute, "compute");
         }
 
         String attribute(String type, TensorData data) {

@@ -20,10 +20,12 @@ import org.djlquant.scheme.QSpec;
  *       fbgemm);
  *   <li>{@link Form#PER_CHANNEL}: INT8 symmetric per-output-channel weights (axis 0) for dynamic
  *       and static INT8, full 8-bit UINT8 affine per-tensor activations (static: histogram observer
- *       minimising MSE). Full 8-bit activations are exact on fbgemm with VNNI (AVX-512 VNNI or
- *       AVX-VNNI); without VNNI, fbgemm's 16-bit intermediate sums may saturate, which is why the
- *       presets reduce the range. The backend must declare per-channel weights for the mode (fbgemm
- *       and ONNX Runtime do; qnnpack's static kernels do not).
+ *       minimising MSE). Full 8-bit activations are exact on fbgemm with AVX-512 VNNI (its GEMM
+ *       then sums u8 x s8 pairs into int32 with {@code vpdpbusd}); the fbgemm in libtorch 2.7.1
+ *       selects those kernels only for AVX-512 VNNI, not AVX-VNNI, and otherwise adds pairs of
+ *       products in 16 bits ({@code vpmaddubsw}), which may saturate: why the presets reduce the
+ *       range. The backend must declare per-channel weights for the mode (fbgemm and ONNX Runtime
+ *       do; qnnpack's static kernels do not).
  * </ul>
  *
  * <p>Weight-only precisions are the same in both forms ({@code weightOnlyInt8} per channel, {@code

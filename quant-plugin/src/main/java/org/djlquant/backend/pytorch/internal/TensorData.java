@@ -132,6 +132,17 @@ public final class TensorData {
         return new TensorData(DType.INT8, shape, values.clone());
     }
 
+    /**
+     * Creates a uint8 tensor.
+     *
+     * @param values the elements in row-major order, read as unsigned bytes
+     * @param shape the shape
+     * @return the tensor
+     */
+    public static TensorData ofUint8(byte[] values, long... shape) {
+        return new TensorData(DType.UINT8, shape, values.clone());
+    }
+
     private static ByteBuffer buffer(int size) {
         return ByteBuffer.allocate(size).order(ByteOrder.LITTLE_ENDIAN);
     }

@@ -16,10 +16,13 @@
  *   <li>{@link org.djlquant.backend.pytorch.internal.RangeOps}: a third one for the observers'
  *       range reductions ({@code aminmax}, {@code amin}/{@code amax} over several dimensions), used
  *       by {@link org.djlquant.scheme.NDQuant#minMax} for PyTorch arrays.
+ *   <li>{@link org.djlquant.backend.pytorch.internal.DynamicReluOps}: a fourth, with {@code
+ *       quantized::linear_relu_dynamic} (the dynamic linear with its ReLU in the requantization),
+ *       apart for the same reason.
  * </ul>
  *
  * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine}, {@code OpLibrary},
- * {@code WeightOnlyOps} and {@code RangeOps} are process-wide singletons with synchronized
+ * {@code WeightOnlyOps}, {@code RangeOps} and {@code DynamicReluOps} are process-wide singletons with synchronized
  * initialisation.
  */
 package org.djlquant.backend.pytorch.internal;

@@ -7,8 +7,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import java.io.IOException;
@@ -18,10 +21,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.djlquant.backend.pytorch.ExportableBlocks;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizationManifest;
 import org.djlquant.backend.pytorch.QuantizedArtifacts;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
+import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
+import org.djlquant.config.QConfigMapping;
+import org.djlquant.nn.Preparer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -100,6 +108,30 @@ class GoldenArchiveTest {
         return new Case(shapes, null, values, expected);
     }
 
+    /**
+     * A small weight-only INT4 FFN (64 -> 32 -> ReLU -> 16, groups of 32): the smallest shapes
+     * libtorch's INT4 kernel takes.
+     */
+    static Block int4Ffn(NDManager m) {
+        SequentialBlock net =
+                new SequentialBlock()
+                        .add(Linear.builder().setUnits(32).build())
+                        .add(ExportableBlocks.relu())
+                        .add(Linear.builder().setUnits(16).build());
+        net.initialize(m, DataType.FLOAT32, new Shape(1, 64));
+        ExportFixtures.fill(net, 41);
+        Preparer.prepare(
+                net, QConfigMapping.global(QConfig.weightOnlyInt4(32, BackendTarget.FBGEMM)));
+        return net;
+    }
+
+    private static Case int4Case(NDManager m, Block ffn) {
+        NDArray x = ExportFixtures.batches(m, 4444, 1, 5, 64).get(0);
+        float[] expected = ExportFixtures.simulate(ffn, m, new NDList(x));
+        return new Case(
+                List.of(x.getShape().getShape()), List.of(x.toFloatArray()), null, expected);
+    }
+
     @Test
     void regenerate() throws Exception {
         assumeTrue(Boolean.getBoolean("djlq.regenerateGolden"), "generator, run on purpose");
@@ -112,6 +144,9 @@ class GoldenArchiveTest {
             Block bert = ExportFixtures.calibratedTinyBert(m, true);
             Files.write(out.resolve("bert.pt"), export(bert));
             Files.writeString(out.resolve("bert.json"), GSON.toJson(bertCase(m, bert)));
+            Block int4 = int4Ffn(m);
+            Files.write(out.resolve("ffn_int4.pt"), export(int4));
+            Files.writeString(out.resolve("ffn_int4.json"), GSON.toJson(int4Case(m, int4)));
         }
     }
 
@@ -147,6 +182,12 @@ class GoldenArchiveTest {
     }
 
     @Test
+    void goldenWeightOnlyInt4ArchiveStillPacksOnLoadAndComputesTheCommittedOutputs(
+            @TempDir Path dir) throws Exception {
+        assertGoldenLoads("ffn_int4", dir);
+    }
+
+    @Test
     void olderGoldenArchivesWithFloatOutputStaticKernelsStillLoad(@TempDir Path dir)
             throws Exception {
         // written before static twins observed their outputs (static layers then ran fbgemm's
@@ -161,6 +202,7 @@ class GoldenArchiveTest {
             assertArrayEquals(resource("ffn.pt"), export(ExportFixtures.calibratedFfn(m)));
             assertArrayEquals(
                     resource("bert.pt"), export(ExportFixtures.calibratedTinyBert(m, true)));
+            assertArrayEquals(resource("ffn_int4.pt"), export(int4Ffn(m)));
         }
     }
 }

@@ -74,10 +74,11 @@ class MiniLmExportTest {
         }
     }
 
-    /** 8-bit activations with VNNI (no fbgemm saturation), 7-bit without. */
+    /** 8-bit activations with AVX512-VNNI (no fbgemm saturation), 7-bit without. */
     private static QSpec activations() throws java.io.IOException {
         Path cpuinfo = Path.of("/proc/cpuinfo");
-        boolean vnni = Files.exists(cpuinfo) && Files.readString(cpuinfo).contains("vnni");
+        // fbgemm's GEMM uses vpdpbusd (int32 pair sums) only with AVX512-VNNI, not AVX-VNNI
+        boolean vnni = Files.exists(cpuinfo) && Files.readString(cpuinfo).contains("avx512_vnni");
         return new QSpec(QDataType.UINT8, QScheme.AFFINE, Granularity.perTensor(), !vnni);
     }
 
@@ -227,27 +228,21 @@ class MiniLmExportTest {
         }
         assertTrue((double) float32 / stored >= 3.9, "Linear weight compression");
         // vs FP32: the 0.98 target holds for every sentence (measured min 0.984 static, 0.9815
-        // dynamic). vs the simulation: the 0.999 target holds for most sentences only (static
-        // 25 of 32, min 0.9958; dynamic 0 of 32, min 0.985). Causes found (see
-        // DynamicActivationRangeTest): this config uses full 8-bit activations when the CPU
-        // reports VNNI, and libtorch 2.7.1's fbgemm still saturates its 16-bit pair sums then,
-        // which the simulation does not model. With 7-bit activations (reduce_range) the static
-        // export agreed on 8 of 8 sentences (min cosine 0.99942), but its FP32 cosine fell to
-        // 0.956, under the 0.98 target, so this test keeps 8-bit. Dynamic with 7-bit: every
-        // subset of layers agrees (all six Linears of encoder.01: cosine 1.000000; all
-        // attention projections 0.99969; all intermediates 0.99907; all FFN outputs 0.99993,
-        // 8 sentences each) but all 36 together do not (min 0.9635 of 32): per-tensor dynamic
-        // steps are coarse next to MiniLM's outlier channels, so one rounding flip caused by a
-        // float-order difference (INT32 GEMM vs float GEMM of fake-quantized values) moves a
-        // token by a whole step and the flips cascade through 36 re-quantizations. The
-        // simulation thresholds are regression guards at the measured values, not the 0.999
-        // target.
+        // dynamic). vs the simulation: dynamic agrees on every sentence (min cosine 1.000000):
+        // the simulation of an FBGEMM dynamic layer computes it as fbgemm does (its input
+        // parameters, the zero point added before rounding, exact integer sums, the fused
+        // requantization; see DynamicQuantNumericsTest). Before, it rounded the input as
+        // quantize_per_tensor does and summed dequantized floats: single-step flips at rounding
+        // ties, which 36 per-tensor re-quantizations amplified to min cosine 0.985 (0 of 32
+        // sentences at 0.999). Static agrees on most sentences only (25 of 32, min 0.9958; its
+        // simulation still sums dequantized floats, not investigated further here).
         assertTrue(minFp32 >= 0.98, "min cosine vs FP32 " + minFp32);
         if (mode.equals("STATIC")) {
             assertTrue(agreeing >= 24, agreeing + " sentences agree with the simulation");
             assertTrue(minSim >= 0.995, "min cosine vs simulation " + minSim);
         } else {
-            assertTrue(minSim >= 0.985, "min cosine vs simulation " + minSim);
+            assertEquals(evaluation.size(), agreeing, "sentences agreeing with the simulation");
+            assertTrue(minSim >= 0.99999, "min cosine vs simulation " + minSim);
         }
         // the archive really holds the weights at that size: everything but the Linear weights
         // is stored as FP32, plus under 1% of code and pickle

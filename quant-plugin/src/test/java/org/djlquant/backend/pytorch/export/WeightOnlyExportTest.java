@@ -17,6 +17,7 @@ import org.djlquant.backend.pytorch.ExportableBlocks;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizationManifest;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
@@ -87,6 +88,53 @@ class WeightOnlyExportTest {
                             + ")");
             assertTrue(vsInPlace <= 1e-6 * scale, "vs in place " + vsInPlace);
             assertTrue(vsSim <= 2e-5 * scale, "vs simulation " + vsSim);
+        }
+    }
+
+    @Test
+    void weightOnlyInt8Bfloat16ExportEqualsTheInPlaceBfloat16Block(@TempDir Path dir)
+            throws Exception {
+        Engine.getEngine("PyTorch").setRandomSeed(18);
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net =
+                    new SequentialBlock()
+                            .add(Linear.builder().setUnits(96).build())
+                            .add(ExportableBlocks.relu())
+                            .add(Linear.builder().setUnits(16).build());
+            net.initialize(m, DataType.FLOAT32, new Shape(1, 48));
+            Preparer.prepare(
+                    net, QConfigMapping.global(QConfig.weightOnlyInt8(BackendTarget.FBGEMM)));
+            QuantizationManifest manifest =
+                    TorchScriptExporter.builder()
+                            .setBlock(net)
+                            .optWeightOnlyCompute(WeightOnlyPackedLinear.Compute.BFLOAT16)
+                            .build()
+                            .export(dir, "wo_bf16");
+            for (QuantizationManifest.Layer l : manifest.layers()) {
+                assertEquals("aten::_weight_int8pack_mm (bfloat16)", l.kernel());
+            }
+            Random r = new Random(5);
+            float[] v = new float[2 * 3 * 48];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) r.nextGaussian();
+            }
+            NDList x = new NDList(m.create(v, new Shape(2, 3, 48)));
+            float[] sim = ExportFixtures.simulate(net, m, x);
+            float[] exported = ExportFixtures.runExported(dir, "wo_bf16", x);
+            Converter.convert(net, m, QEngine.current(), WeightOnlyPackedLinear.Compute.BFLOAT16);
+            float[] inPlace =
+                    net.forward(new ParameterStore(m, false), x, false).head().toFloatArray();
+            double scale = ExportFixtures.maxAbs(sim);
+            double vsInPlace = ExportFixtures.maxAbsDiff(exported, inPlace);
+            double vsSim = ExportFixtures.maxAbsDiff(exported, sim);
+            System.out.println(
+                    "weight-only INT8 bf16 export: max|exported - in place| = "
+                            + vsInPlace
+                            + ", max|exported - simulation| = "
+                            + vsSim);
+            // the same casts and kernel as in place; bfloat16 roundings vs the float simulation
+            assertTrue(vsInPlace <= 1e-6 * scale, "vs in place " + vsInPlace);
+            assertTrue(vsSim > 0 && vsSim <= 3e-2 * scale, "vs simulation " + vsSim);
         }
     }
 }
