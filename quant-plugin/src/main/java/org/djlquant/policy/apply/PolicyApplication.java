@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
@@ -17,6 +18,7 @@ import org.djlquant.config.QMode;
 import org.djlquant.nn.BlockPaths;
 import org.djlquant.nn.BlockSwap;
 import org.djlquant.nn.QuantTwin;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Precision;
 import org.djlquant.scheme.QDataType;
@@ -117,8 +119,10 @@ public final class PolicyApplication {
      * @param model the model the policy is for; every policy path must be one of its blocks
      * @return the mapping
      * @throws UnknownLayerException if the policy names a layer the model does not have
-     * @throws org.djlquant.nn.WeightOnlyShapeException if an INT4 layer's input features are not a
-     *     multiple of 32
+     * @throws WeightOnlyShapeException naming the layer, its weight shape and what is allowed if an
+     *     INT4 layer's shape is one libtorch's INT4 kernel cannot take (input features not a
+     *     multiple of 32, output features not a multiple of {@value
+     *     WeightOnlyPackedLinear#INT4_OUT_MULTIPLE}; see {@link PrecisionConfigs#shapeProblem})
      * @throws IllegalArgumentException if the backend cannot run a precision the policy uses
      */
     public static QConfigMapping toQConfigMapping(
@@ -128,6 +132,17 @@ public final class PolicyApplication {
         for (Map.Entry<String, Precision> e : policy.assignment().entrySet()) {
             requireLinear(blocks, e.getKey(), "policy");
             long in = inFeatures(blocks.get(e.getKey()));
+            long out = outFeatures(blocks.get(e.getKey()));
+            if (in > 0 && out > 0 && e.getValue() == Precision.INT4_WEIGHT_ONLY) {
+                // refused here, before prepare, rather than by the converter after calibration
+                String why =
+                        PrecisionConfigs.shapeProblem(
+                                e.getValue(), out, in, WeightOnlyPackedLinear.Compute.BFLOAT16);
+                if (why != null) {
+                    throw new WeightOnlyShapeException(
+                            e.getKey(), "weight [" + out + ", " + in + "]: " + why);
+                }
+            }
             b.optPathGlob(
                     escapeGlob(e.getKey()),
                     in > 0
@@ -217,6 +232,19 @@ public final class PolicyApplication {
             return DataType.FLOAT16;
         }
         return precision == Precision.BF16 ? DataType.BFLOAT16 : null;
+    }
+
+    /** The output features of an initialized Linear (or its twin), else -1. */
+    private static long outFeatures(Block b) {
+        Block linear = b instanceof QuantTwin ? ((QuantTwin) b).original() : b;
+        Parameter w =
+                linear.getParameters().contains("weight")
+                        ? linear.getParameters().get("weight")
+                        : null;
+        if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+            return -1;
+        }
+        return w.getArray().getShape().get(0);
     }
 
     /** The input features of an initialized Linear (or its twin), else -1. */
