@@ -23,7 +23,7 @@ import org.djlquant.policy.measure.OutputSelector;
  * task metric is top-1 accuracy on the test images. Writes {@code results/policy-fashion-mnist/}.
  *
  * <p>Arguments (all optional, positional): {@code budgetPoints=0.3 trainImages=10000 epochs=2
- * testImages=10000 threads=1 rounds=7}.
+ * testImages=10000 threads=1 rounds=21}.
  */
 public final class FashionMnistPolicyDemo {
 
@@ -44,7 +44,7 @@ public final class FashionMnistPolicyDemo {
         int epochs = args.length > 2 ? Integer.parseInt(args[2]) : 2;
         int testN = args.length > 3 ? Integer.parseInt(args[3]) : 10_000;
         int threads = args.length > 4 ? Integer.parseInt(args[4]) : 1;
-        int rounds = args.length > 5 ? Integer.parseInt(args[5]) : 7;
+        int rounds = args.length > 5 ? Integer.parseInt(args[5]) : 21;
         FashionMnist.Data data = FashionMnist.Data.load();
         Engine engine = Engine.getEngine("PyTorch");
         engine.setRandomSeed(42);

@@ -38,7 +38,7 @@ import org.djlquant.policy.measure.OutputSelector;
  * sensitivity and the table all use that held-out slice. Writes {@code results/policy/}.
  *
  * <p>Arguments (all optional, positional): {@code budgetPoints heldOut train threads
- * sensitivitySentences taskEvaluations rounds int4Search}. Defaults: {@code 0.5 200 300 1 32 4 3
+ * sensitivitySentences taskEvaluations rounds sizeSearch}. Defaults: {@code 0.5 200 300 1 32 4 3
  * true}; the budget is one held-out sentence (1 sentence = 0.5 points at 200). {@code --full}
  * (alone) runs the earlier settings of the published report, {@code 0.3 400 600 1 32 6 5 true} (1
  * sentence = 0.25 points); {@code --help} prints the usage. The 3000 sentences are shuffled with
@@ -61,14 +61,14 @@ public final class MixedPrecisionPolicyDemo {
     private static final int BATCH = 32;
 
     /** Defaults: about 200 s of CPU, 3-4 minutes on an idle 2-core machine. */
-    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "3", "true"};
+    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "5", "true"};
 
     /** The earlier settings (the published report): about twice the work. */
     private static final String[] FULL = {"0.3", "400", "600", "1", "32", "6", "5", "true"};
 
     private static final String USAGE =
             "usage: ./run-example policy [budgetPoints heldOut train threads sensitivitySentences"
-                    + " taskEvaluations rounds int4Search] | --full | --help\n"
+                    + " taskEvaluations rounds sizeSearch] | --full | --help\n"
                     + "  defaults: "
                     + String.join(" ", DEFAULTS)
                     + " (about 200 s of CPU: 3-4 minutes on an idle 2-core machine)\n"
@@ -106,7 +106,7 @@ public final class MixedPrecisionPolicyDemo {
         int sensN = Integer.parseInt(a[4]);
         int taskEvals = Integer.parseInt(a[5]);
         int rounds = Integer.parseInt(a[6]);
-        boolean int4Search = Boolean.parseBoolean(a[7]);
+        boolean sizeSearch = Boolean.parseBoolean(a[7]);
         System.out.println("settings: " + String.join(" ", a));
         Path tmp = Files.createTempDirectory("djlq-policy");
         try {
@@ -143,7 +143,7 @@ public final class MixedPrecisionPolicyDemo {
                                 threads,
                                 taskEvals,
                                 rounds,
-                                int4Search,
+                                sizeSearch,
                                 note));
             }
         } finally {
