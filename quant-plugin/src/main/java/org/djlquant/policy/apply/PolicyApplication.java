@@ -31,8 +31,13 @@ import org.djlquant.scheme.QDataType;
  *
  * <p>Order: {@code Preparer.prepare(model, toQConfigMapping(...))} (the half-precision layers stay
  * plain Linear: their rule is FP32), then {@link #applyHalfPrecision}, calibrate, convert. {@link
- * #precisionsOf} reads back, from a model, which precision each layer is set up for. Stateless and
- * thread-safe; the swap itself must happen while no forward runs.
+ * #precisionsOf} reads back, from a model, which precision each layer is set up for. Weight-only
+ * INT8 / INT4 layers become {@link org.djlquant.nn.WeightOnlyLinear} when converted ({@code
+ * Converter.convert(model, engine, WeightOnlyPackedLinear.Compute.BFLOAT16)} runs libtorch's
+ * vectorized weight-only kernels, the form {@code TorchCostModel} times; FLOAT32 compute matches
+ * the simulator exactly but runs scalar loops); an INT4 layer whose shape the kernel cannot take is
+ * refused when the mapping is made. Stateless and thread-safe; the swap itself must happen while no
+ * forward runs.
  */
 public final class PolicyApplication {
 
