@@ -31,6 +31,7 @@ import org.djlquant.nn.transformer.BertModelBlock;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.apply.PolicyApplication;
+import org.djlquant.policy.apply.PrecisionConfigs;
 
 /**
  * The one entry point that reads like the pipeline: prepare ({@link Preparer}) → calibrate ({@link
@@ -143,8 +144,12 @@ public final class Quantizer {
     private final Iterable<NDList> calibration;
     private final long maxBatches;
     private final PrintStream progress;
+    private final PrecisionConfigs configs;
+    private final java.util.List<String> keepFloat;
 
     private Quantizer(Builder b) {
+        this.configs = b.configs;
+        this.keepFloat = java.util.List.copyOf(b.keepFloat);
         this.method = b.method;
         this.policy = b.policy;
         this.backend = b.backend;
@@ -178,6 +183,24 @@ public final class Quantizer {
      */
     public MixedPrecisionPolicy getPolicy() {
         return policy;
+    }
+
+    /**
+     * Returns the configs that stand for each quantized precision (the INT8 form and the backend).
+     *
+     * @return the configs
+     */
+    public PrecisionConfigs getConfigs() {
+        return configs;
+    }
+
+    /**
+     * Returns the path globs kept FP32 when one method applies to every layer.
+     *
+     * @return the globs, in the order given (empty for none)
+     */
+    public java.util.List<String> getKeepFloat() {
+        return keepFloat;
     }
 
     /**
@@ -230,9 +253,14 @@ public final class Quantizer {
      */
     public QConfigMapping mapping(Block root) {
         if (policy != null) {
-            return PolicyApplication.toQConfigMapping(policy, backend, root);
+            return PolicyApplication.toQConfigMapping(policy, configs, root);
         }
-        return QConfigMapping.global(PolicyApplication.qconfig(method.precision(), backend));
+        QConfigMapping.Builder m =
+                QConfigMapping.builder().optGlobal(configs.config(method.precision()));
+        for (String glob : keepFloat) {
+            m.optPathGlob(glob, null);
+        }
+        return m.build();
     }
 
     /**
@@ -413,8 +441,45 @@ public final class Quantizer {
         private Iterable<NDList> calibration;
         private long maxBatches = -1;
         private PrintStream progress = System.err;
+        private PrecisionConfigs.Form form = PrecisionConfigs.Form.PRESET;
+        private final java.util.List<String> keepFloat = new java.util.ArrayList<>();
+        private PrecisionConfigs configs;
 
         private Builder() {}
+
+        /**
+         * Sets how INT8 dynamic and static layers are quantized (default {@link
+         * PrecisionConfigs.Form#PRESET}, PyTorch's defaults: per-tensor dynamic weights, 7-bit
+         * activations on fbgemm). {@link PrecisionConfigs.Form#PER_CHANNEL} quantizes weights per
+         * output channel and activations with the full 8 bits: far more accurate on transformers
+         * (MiniLM cosine 0.99 against 0.87), exact on fbgemm only on CPUs with VNNI; QNNPACK
+         * refuses it at {@link #build()}. Applies to methods and policies alike.
+         *
+         * @param form the INT8 form
+         * @return this builder
+         */
+        public Builder optInt8Form(PrecisionConfigs.Form form) {
+            this.form = form;
+            return this;
+        }
+
+        /**
+         * Keeps the layers whose clean path matches a glob (and their descendants) in FP32 when a
+         * method applies to every layer, e.g. {@code encoder.*.output} for a transformer's
+         * feed-forward down-projections. May be called more than once. A policy names its FP32
+         * layers itself, so combining this with {@link #setPolicy} is refused at {@link #build()}.
+         *
+         * @param glob a path glob ({@code *} one path element, {@code **} any number)
+         * @return this builder
+         */
+        public Builder optKeepFloat(String glob) {
+            if (glob == null || glob.isBlank()) {
+                throw new IllegalArgumentException(
+                        "keep-float glob was '" + glob + "', must name a block path pattern");
+            }
+            keepFloat.add(glob);
+            return this;
+        }
 
         /**
          * Sets one method for every quantizable layer (this or {@link #setPolicy}).
@@ -516,6 +581,19 @@ public final class Quantizer {
                         "backend was null, must be one of "
                                 + Arrays.toString(BackendTarget.values()));
             }
+            if (form == null) {
+                throw new IllegalArgumentException(
+                        "int8 form was null, must be one of "
+                                + Arrays.toString(PrecisionConfigs.Form.values()));
+            }
+            if (policy != null && !keepFloat.isEmpty()) {
+                throw new IllegalArgumentException(
+                        "keep-float globs were "
+                                + keepFloat
+                                + " with a policy, must be empty: a policy assigns FP32 per"
+                                + " layer itself");
+            }
+            configs = new PrecisionConfigs(backend, form);
             boolean needsCalibration =
                     method == Method.STATIC
                             || (policy != null

@@ -1,6 +1,7 @@
 package org.djlquant;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,8 +34,11 @@ import org.djlquant.backend.pytorch.ExportableBlocks;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizedArtifacts;
 import org.djlquant.config.BackendTarget;
+import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ConvertReport;
+import org.djlquant.nn.PrepareReport;
+import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.QuantizedLinear;
 import org.djlquant.nn.WeightOnlyLinear;
 import org.djlquant.policy.DecisionSource;
@@ -42,6 +46,8 @@ import org.djlquant.policy.LayerDecision;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.Strategy;
+import org.djlquant.policy.apply.PrecisionConfigs;
+import org.djlquant.scheme.Granularity;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -290,6 +296,74 @@ class QuantizerTest {
             double db = sqnr(fp32, forward(model, x));
             assertTrue(db > 30 && Double.isFinite(db), "SQNR " + db);
         }
+    }
+
+    @Test
+    void perChannelFormAndKeptLayersReachThePreparer() throws Exception {
+        try (Model model = ffn()) {
+            Quantizer q =
+                    Quantizer.builder()
+                            .setMethod(Quantizer.Method.DYNAMIC)
+                            .optInt8Form(PrecisionConfigs.Form.PER_CHANNEL)
+                            .optKeepFloat("03")
+                            .build();
+            PrepareReport report = q.prepare(model);
+            assertEquals(1, report.twins().size());
+            QuantTwin twin = report.twins().get(0);
+            assertEquals("01Linear", twin.path()); // the raw DJL path
+            QConfig config =
+                    report.entries().stream()
+                            .filter(e -> "01".equals(e.cleanPath()))
+                            .findFirst()
+                            .orElseThrow()
+                            .config();
+            // per-channel weights, and the full 8-bit activation spec (no reduced range)
+            QConfig expected =
+                    PrecisionConfigs.perChannel(BackendTarget.FBGEMM)
+                            .config(Precision.INT8_DYNAMIC);
+            assertEquals(Granularity.Kind.PER_CHANNEL, config.weightSpec().granularity().kind());
+            assertEquals(expected.weightSpec(), config.weightSpec());
+            assertEquals(expected.activationSpec(), config.activationSpec());
+            assertFalse(
+                    config.activationSpec()
+                            .equals(QConfig.dynamicInt8(BackendTarget.FBGEMM).activationSpec()));
+            assertTrue(report.warnings().isEmpty(), report.warnings().toString());
+            ConvertReport converted = q.convert(model);
+            assertEquals(1, converted.entries().size());
+            SequentialBlock net = (SequentialBlock) model.getBlock();
+            assertInstanceOf(QuantizedLinear.class, net.getChildren().get(0).getValue());
+            assertInstanceOf(Linear.class, net.getChildren().get(2).getValue());
+            assertFalse(net.getChildren().get(2).getValue() instanceof QuantizedLinear);
+        }
+    }
+
+    @Test
+    void buildRefusesAFormTheBackendCannotRunAndKeptLayersWithAPolicy() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                Quantizer.builder()
+                                        .setMethod(Quantizer.Method.DYNAMIC)
+                                        .optBackend(BackendTarget.QNNPACK)
+                                        .optInt8Form(PrecisionConfigs.Form.PER_CHANNEL)
+                                        .build());
+        assertTrue(e.getMessage().contains("QNNPACK"), e.getMessage());
+        Map<String, LayerDecision> layers = new LinkedHashMap<>();
+        layers.put("01", new LayerDecision(Precision.INT8_DYNAMIC, DecisionSource.MANUAL, ""));
+        MixedPrecisionPolicy policy =
+                new MixedPrecisionPolicy(
+                        Strategy.MANUAL,
+                        layers,
+                        OptionalDouble.empty(),
+                        OptionalDouble.empty(),
+                        OptionalDouble.empty());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> Quantizer.builder().setPolicy(policy).optKeepFloat("03").build());
+        assertTrue(e.getMessage().contains("[03] with a policy"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Quantizer.builder().optKeepFloat(" "));
     }
 
     @Test

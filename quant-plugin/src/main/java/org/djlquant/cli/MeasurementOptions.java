@@ -3,6 +3,7 @@ package org.djlquant.cli;
 import java.nio.file.Path;
 import java.util.List;
 import org.djlquant.QuantizationException;
+import org.djlquant.policy.apply.PrecisionConfigs;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -34,6 +35,16 @@ final class MeasurementOptions {
 
     @Option(names = "--max-length", defaultValue = "128", description = "Tokens per sentence.")
     int maxLength;
+
+    @Option(
+            names = "--int8-form",
+            converter = Names.Int8FormConverter.class,
+            defaultValue = "preset",
+            description =
+                    "How INT8 layers are simulated: preset (PyTorch's defaults) or per-channel"
+                            + " (per-channel weights, full 8-bit activations; give quantize the"
+                            + " same) (default: ${DEFAULT-VALUE}).")
+    PrecisionConfigs.Form int8Form;
 
     /**
      * Resolves the model files.

@@ -68,6 +68,14 @@ final class Names {
         }
     }
 
+    /** --int8-form values. */
+    static final class Int8FormConverter
+            extends EnumConverter<org.djlquant.policy.apply.PrecisionConfigs.Form> {
+        Int8FormConverter() {
+            super(org.djlquant.policy.apply.PrecisionConfigs.Form.class);
+        }
+    }
+
     /** --objective values. */
     static final class ObjectiveConverter extends EnumConverter<org.djlquant.policy.Objective> {
         ObjectiveConverter() {

@@ -140,7 +140,8 @@ final class PolicyCommand implements Callable<Integer> {
         TokenBatches tokens = input.tokens(cl, tok);
         QEngine.select(Quantizer.qengine(backend));
         SearchResult result;
-        try (Simulation sim = new Simulation(source, tokens, backend)) {
+        try (Simulation sim =
+                new Simulation(source, tokens, Usage.configs(cl, backend, input.int8Form))) {
             SensitivityReport sensitivity =
                     SensitivityRunner.builder()
                             .setSimulator(sim.simulator)

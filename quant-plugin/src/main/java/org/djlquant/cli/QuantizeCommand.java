@@ -66,6 +66,25 @@ final class QuantizeCommand implements Callable<Integer> {
     BackendTarget backend;
 
     @Option(
+            names = "--int8-form",
+            converter = Names.Int8FormConverter.class,
+            defaultValue = "preset",
+            description =
+                    "How INT8 layers are quantized: preset (PyTorch's defaults: per-tensor dynamic"
+                            + " weights, 7-bit activations on fbgemm) or per-channel (per-channel"
+                            + " weights, full 8-bit activations: more accurate, exact on fbgemm"
+                            + " with VNNI) (default: ${DEFAULT-VALUE}).")
+    org.djlquant.policy.apply.PrecisionConfigs.Form int8Form;
+
+    @Option(
+            names = "--keep-fp32",
+            paramLabel = "GLOB",
+            description =
+                    "Keep the layers whose path matches GLOB in FP32 (repeatable; with --method),"
+                            + " e.g. 'encoder.*.output'.")
+    java.util.List<String> keepFp32 = new java.util.ArrayList<>();
+
+    @Option(
             names = "--calibration",
             paramLabel = "FILE",
             description =
@@ -112,6 +131,21 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(
                     cl, "--out " + e.getMessage().replace("output file was", "was"));
         }
+        Usage.configs(cl, backend, int8Form);
+        if (!keepFp32.isEmpty() && how.policy != null) {
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--keep-fp32 "
+                            + keepFp32
+                            + " with --policy: a policy names its FP32 layers"
+                            + " itself; use --method");
+        }
+        for (String glob : keepFp32) {
+            if (glob.isBlank()) {
+                throw new CommandLine.ParameterException(
+                        cl, "--keep-fp32 was empty, must be a block path glob");
+            }
+        }
         MixedPrecisionPolicy policy = null;
         if (how.policy != null) {
             Usage.existingFile(cl, "--policy", how.policy);
@@ -140,7 +174,11 @@ final class QuantizeCommand implements Callable<Integer> {
         long sourceSize = sizeOf(source.onnx());
         try (Model m = source.load()) {
             Quantizer.Builder b =
-                    Quantizer.builder().optBackend(backend).optProgress(top.progress());
+                    Quantizer.builder()
+                            .optBackend(backend)
+                            .optInt8Form(int8Form)
+                            .optProgress(top.progress());
+            keepFp32.forEach(b::optKeepFloat);
             if (policy != null) {
                 b.setPolicy(policy);
             } else {
@@ -180,6 +218,13 @@ final class QuantizeCommand implements Callable<Integer> {
         o.addProperty("method", how.method == null ? null : Names.of(how.method));
         o.addProperty("policy", how.policy == null ? null : how.policy.toString());
         o.addProperty("backend", Names.of(backend));
+        o.addProperty("int8Form", Names.of(int8Form));
+        JsonArray kept = new JsonArray();
+        keepFp32.forEach(kept::add);
+        o.add("keepFp32", kept);
+        JsonArray warnings = new JsonArray();
+        prepared.warnings().forEach(warnings::add);
+        o.add("warnings", warnings);
         o.addProperty("preparedLayers", prepared.twins().size());
         if (calibrated.isPresent()) {
             JsonObject c = new JsonObject();
@@ -225,6 +270,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 how.method != null ? Names.of(how.method) : "policy " + how.policy,
                 Names.of(backend));
         w.printf(Locale.ROOT, "prepared layers: %d%n", prepared.twins().size());
+        prepared.warnings().forEach(x -> w.printf(Locale.ROOT, "warning: %s%n", x));
         calibrated.ifPresent(
                 c ->
                         w.printf(

@@ -89,7 +89,8 @@ final class SensitivityCommand implements Callable<Integer> {
         TokenBatches tokens = input.tokens(cl, tok);
         Set<Precision> set = EnumSet.copyOf(candidates);
         SensitivityReport report;
-        try (Simulation sim = new Simulation(source, tokens, backend)) {
+        try (Simulation sim =
+                new Simulation(source, tokens, Usage.configs(cl, backend, input.int8Form))) {
             report =
                     SensitivityRunner.builder()
                             .setSimulator(sim.simulator)

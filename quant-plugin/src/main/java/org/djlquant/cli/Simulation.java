@@ -8,11 +8,11 @@ import ai.djl.nn.core.Linear;
 import java.util.ArrayList;
 import java.util.List;
 import org.djlquant.QuantizationException;
-import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
+import org.djlquant.policy.apply.PrecisionConfigs;
 import org.djlquant.policy.measure.PrecisionSimulator;
 
 /**
@@ -26,7 +26,7 @@ final class Simulation implements AutoCloseable {
     final PrecisionSimulator simulator;
     final List<NDList> batches;
 
-    Simulation(ModelSource source, TokenBatches tokens, BackendTarget target)
+    Simulation(ModelSource source, TokenBatches tokens, PrecisionConfigs configs)
             throws QuantizationException {
         model = source.load();
         try {
@@ -36,10 +36,11 @@ final class Simulation implements AutoCloseable {
                     Preparer.prepare(
                             model,
                             QConfigMapping.builder()
-                                    .optClassConfig(Linear.class, QConfig.dynamicInt8(target))
+                                    .optClassConfig(
+                                            Linear.class, QConfig.dynamicInt8(configs.target()))
                                     .build());
             batches = tokens.kept(model.getNDManager());
-            simulator = PrecisionSimulator.create(model.getBlock(), report, target);
+            simulator = PrecisionSimulator.create(model.getBlock(), report, configs);
         } catch (RuntimeException e) {
             model.close();
             throw e;

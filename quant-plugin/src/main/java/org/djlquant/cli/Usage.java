@@ -34,6 +34,26 @@ final class Usage {
         }
     }
 
+    /** The configs of a backend and INT8 form; a form the backend cannot run is a usage error. */
+    static org.djlquant.policy.apply.PrecisionConfigs configs(
+            CommandLine cl,
+            org.djlquant.config.BackendTarget backend,
+            org.djlquant.policy.apply.PrecisionConfigs.Form form) {
+        try {
+            return new org.djlquant.policy.apply.PrecisionConfigs(backend, form);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--int8-form "
+                            + Names.of(form)
+                            + " with --backend "
+                            + Names.of(backend)
+                            + ": "
+                            + e.getMessage()
+                            + "; use --int8-form preset");
+        }
+    }
+
     static ModelSource source(CommandLine cl, Path model, Path tokenizer) {
         if (tokenizer != null) {
             existingFile(cl, "--tokenizer", tokenizer);

@@ -89,6 +89,9 @@ class QuantizeInspectCommandTest {
                         "method",
                         "policy",
                         "backend",
+                        "int8Form",
+                        "keepFp32",
+                        "warnings",
                         "preparedLayers",
                         "calibration",
                         "artifact",
@@ -98,6 +101,9 @@ class QuantizeInspectCommandTest {
         assertEquals("static", o.get("method").getAsString());
         assertTrue(o.get("policy").isJsonNull());
         assertEquals("fbgemm", o.get("backend").getAsString());
+        assertEquals("preset", o.get("int8Form").getAsString());
+        assertEquals(0, o.getAsJsonArray("keepFp32").size());
+        assertEquals(0, o.getAsJsonArray("warnings").size(), o.toString());
         JsonObject c = o.getAsJsonObject("calibration");
         assertEquals("text", c.get("format").getAsString());
         assertEquals(16, c.get("sentences").getAsInt());
@@ -135,6 +141,71 @@ class QuantizeInspectCommandTest {
         // 1 byte per weight, plus a 4-byte scale and a 1-byte zero point per output channel:
         // (4 x 8 + 16 + 8) channels per layer, 2 layers
         assertEquals(fp32 / 4 + 2 * (4 * 8 + 16 + 8) * 5, stored);
+    }
+
+    @Test
+    void perChannelFormWithKeptLayersStoresOneScalePerChannelAndLeavesThoseLayersFloat()
+            throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--int8-form",
+                        "per-channel",
+                        "--keep-fp32",
+                        "encoder.*.output",
+                        "--keep-fp32",
+                        "encoder.09.*",
+                        "--out",
+                        p("perchannel.pt"),
+                        "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = r.json();
+        assertEquals("per-channel", o.get("int8Form").getAsString());
+        assertEquals(2, o.getAsJsonArray("keepFp32").size());
+        // the second glob names a layer the model does not have: reported, not ignored
+        assertEquals(1, o.getAsJsonArray("warnings").size(), o.toString());
+        assertTrue(o.getAsJsonArray("warnings").get(0).getAsString().contains("encoder.09.*"));
+        // 12 Linear layers, the two FFN down-projections kept FP32
+        assertEquals(10, o.get("preparedLayers").getAsInt());
+
+        CliFixtures.Run i = CliFixtures.run("inspect", p("perchannel.pt"), "--json");
+        assertEquals(0, i.code(), i.err());
+        long stored = 0;
+        long fp32 = 0;
+        for (JsonElement e : i.json().getAsJsonArray("layers")) {
+            JsonObject l = e.getAsJsonObject();
+            String path = l.get("path").getAsString();
+            assertFalse(path.endsWith(".output") && !path.endsWith("attention.output"), path);
+            assertEquals("DYNAMIC INT8", l.get("precision").getAsString(), path);
+            stored += l.get("storedWeightBytes").getAsLong();
+            fp32 += l.get("float32WeightBytes").getAsLong();
+        }
+        // quantized per layer: 4 x 8x8 + 16x8 (intermediate) weights, 2 layers, 4 bytes each
+        assertEquals(4L * 2 * (4 * 8 * 8 + 8 * 16), fp32);
+        // per channel: a 4-byte scale and a 1-byte zero point per output channel (4 x 8 + 16)
+        assertEquals(fp32 / 4 + 2 * (4 * 8 + 16) * 5, stored);
+    }
+
+    @Test
+    void perChannelFormIsAUsageErrorOnQnnpack() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--backend",
+                        "qnnpack",
+                        "--int8-form",
+                        "per-channel",
+                        "--out",
+                        p("never.pt"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--int8-form per-channel with --backend qnnpack"), r.err());
+        assertFalse(Files.exists(dir.resolve("never.pt")));
     }
 
     @Test
