@@ -208,8 +208,12 @@ final class PolicyStudy {
                         r.simAcc);
             }
             phases.mark("real models built and evaluated");
-            Map<String, Double> measured = time(c, real, o.rounds());
-            measured.forEach((k, v) -> rows.get(k).medianMs = v);
+            Map<String, double[]> measured = time(c, real, o.rounds());
+            measured.forEach(
+                    (k, v) -> {
+                        rows.get(k).medianMs = v[0];
+                        rows.get(k).cpuMs = v[1];
+                    });
             phases.mark("throughput rounds (verification)");
         } finally {
             swaps.forEach(PolicyApplication.HalfSwaps::restore);
@@ -217,6 +221,20 @@ final class PolicyStudy {
         }
         s.seconds = (System.nanoTime() - t0) / 1e9;
         write(c, o, rows, s);
+    }
+
+    /**
+     * Which timing the cost model is calibrated with and checked against: 1 = calling-thread CPU
+     * time (one intra-op thread: every op runs on the calling thread), 0 = wall time (more
+     * threads).
+     */
+    private static int measure(Options o) {
+        return o.threads() == 1 ? 1 : 0;
+    }
+
+    /** The name of {@link #measure}'s timing, for the report. */
+    private static String measureName(Options o) {
+        return measure(o) == 1 ? "calling-thread CPU time" : "wall time";
     }
 
     /** What the study computes before the real rows are evaluated. */
@@ -313,7 +331,8 @@ final class PolicyStudy {
                             + ", whole model at "
                             + String.join(" ", shapes)
                             + " rounds "
-                            + o.rounds();
+                            + o.rounds()
+                            + (measure(o) == 1 ? " thread-cpu-time" : " wall-time");
         }
         CostCache cache =
                 CostCache.open(o.out().resolve("cost-cache"), costModel.cacheKey(workload));
@@ -346,9 +365,9 @@ final class PolicyStudy {
             cached &= cache.getWholeModel(names.get(p)).isPresent();
         }
         if (!cached) {
-            Map<String, Double> ms = time(c, real, o.rounds());
+            Map<String, double[]> ms = time(c, real, o.rounds());
             for (Precision p : PYTORCH_IN_PLACE) {
-                cache.putWholeModel(names.get(p), ms.get(names.get(p)));
+                cache.putWholeModel(names.get(p), ms.get(names.get(p))[measure(o)]);
             }
             cache.save();
         }
@@ -524,6 +543,7 @@ final class PolicyStudy {
         long linearBytes;
         double predictedMs = Double.NaN;
         double medianMs = Double.NaN;
+        double cpuMs = Double.NaN;
 
         Row(Map<String, Precision> assignment) {
             this.assignment = assignment;
@@ -532,11 +552,18 @@ final class PolicyStudy {
 
     /**
      * Times every model on the case's speed input: {@code rounds} interleaved rounds after 2
-     * warm-ups, one forward per model per round; returns the median ms by name.
+     * warm-ups, one forward per model per round; returns, by name, the median wall time and the
+     * median CPU time of the calling thread, in ms. With one intra-op thread libtorch runs every op
+     * on the calling thread, so its CPU time is the forward's cost without the time the thread
+     * spent waiting for a core that other processes held: on a shared machine it is the steadier of
+     * the two.
      */
-    private static Map<String, Double> time(Case c, Map<String, Model> models, int rounds) {
-        Map<String, List<Double>> ms = new LinkedHashMap<>();
-        models.keySet().forEach(k -> ms.put(k, new ArrayList<>()));
+    private static Map<String, double[]> time(Case c, Map<String, Model> models, int rounds) {
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        Map<String, List<Double>> wall = new LinkedHashMap<>();
+        Map<String, List<Double>> cpu = new LinkedHashMap<>();
+        models.keySet().forEach(k -> wall.put(k, new ArrayList<>()));
+        models.keySet().forEach(k -> cpu.put(k, new ArrayList<>()));
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             NDList in = c.speedInput(m);
             int warmup = 2;
@@ -545,19 +572,22 @@ final class PolicyStudy {
                     try (NDManager sub = m.newSubManager()) {
                         sub.tempAttachAll(in);
                         ParameterStore ps = new ParameterStore(sub, false);
+                        long ca = threads.getCurrentThreadCpuTime();
                         long a = System.nanoTime();
                         NDList out = e.getValue().getBlock().forward(ps, in, false);
                         out.head().toFloatArray();
                         long b = System.nanoTime();
+                        long cb = threads.getCurrentThreadCpuTime();
                         if (r >= warmup) {
-                            ms.get(e.getKey()).add((b - a) / 1e6);
+                            wall.get(e.getKey()).add((b - a) / 1e6);
+                            cpu.get(e.getKey()).add((cb - ca) / 1e6);
                         }
                     }
                 }
             }
         }
-        Map<String, Double> out = new LinkedHashMap<>();
-        ms.forEach((k, v) -> out.put(k, median(v)));
+        Map<String, double[]> out = new LinkedHashMap<>();
+        wall.forEach((k, v) -> out.put(k, new double[] {median(v), median(cpu.get(k))}));
         return out;
     }
 
@@ -676,12 +706,16 @@ final class PolicyStudy {
                         loadAverage(),
                         Instant.now(),
                         s.seconds));
+        String mName = measureName(o);
         md.append(
                 "| variant | accuracy % (real) | drop (points) | accuracy % (sim) | model MB |"
-                        + " Linear MB | items/s (real) | predicted ms (cost model) | measured ms |"
-                        + " speed-up vs FP32 predicted | speed-up vs FP32 measured | predicted /"
-                        + " measured speed-up | layers |\n"
-                        + "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                        + " Linear MB | items/s (real, wall) | speed-up vs FP32 (wall) | predicted"
+                        + " ms (cost model) | measured ms ("
+                        + mName
+                        + ") | speed-up vs FP32 predicted | speed-up vs FP32 measured ("
+                        + mName
+                        + ") | predicted / measured speed-up | layers |\n"
+                        + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         JsonArray jrows = new JsonArray();
         double worstUniform = 0;
         double worstMixed = 0;
@@ -690,8 +724,10 @@ final class PolicyStudy {
             double drop = fp32Acc - r.realAcc;
             double mb = (s.otherParamBytes + r.linearBytes) / 1e6;
             double ips = c.speedItems() * 1000 / r.medianMs;
+            double measuredMs = measure(o) == 1 ? r.cpuMs : r.medianMs;
+            double fp32Measured = measure(o) == 1 ? fp32.cpuMs : fp32.medianMs;
             double predictedSpeedup = fp32.predictedMs / r.predictedMs;
-            double measuredSpeedup = fp32.medianMs / r.medianMs;
+            double measuredSpeedup = fp32Measured / measuredMs;
             double ratio = predictedSpeedup / measuredSpeedup;
             if (r.uniformOf != null) {
                 worstUniform = Math.max(worstUniform, Math.abs(ratio - 1));
@@ -702,7 +738,7 @@ final class PolicyStudy {
                     String.format(
                             Locale.ROOT,
                             "| %s | %.2f | %.2f | %.2f | %.3f | %.3f | %.1f | %.2f | %.2f | %.2f |"
-                                    + " %.2f | %.3f%s | %s |%n",
+                                    + " %.2f | %.2f | %.3f%s | %s |%n",
                             label(e.getKey(), r),
                             r.realAcc,
                             drop,
@@ -710,8 +746,9 @@ final class PolicyStudy {
                             mb,
                             r.linearBytes / 1e6,
                             ips,
+                            fp32.medianMs / r.medianMs,
                             r.predictedMs,
-                            r.medianMs,
+                            measuredMs,
                             predictedSpeedup,
                             measuredSpeedup,
                             ratio,
@@ -732,7 +769,10 @@ final class PolicyStudy {
             j.addProperty("linearMB", r.linearBytes / 1e6);
             j.addProperty("medianMs", r.medianMs);
             j.addProperty("itemsPerSecond", ips);
-            j.addProperty("speedupVsFp32", measuredSpeedup);
+            j.addProperty("cpuMs", r.cpuMs);
+            j.addProperty("speedupVsFp32Wall", fp32.medianMs / r.medianMs);
+            j.addProperty("measuredMs", measuredMs);
+            j.addProperty("speedupVsFp32Measured", measuredSpeedup);
             j.addProperty("predictedMs", r.predictedMs);
             j.addProperty("predictedSpeedupVsFp32", predictedSpeedup);
             j.addProperty("predictedOverMeasuredSpeedup", ratio);
@@ -745,7 +785,10 @@ final class PolicyStudy {
                         Locale.ROOT,
                         "Predicted vs measured: the cost model predicts each row's whole-model"
                                 + " latency (per-layer costs in isolation calibrated with the"
-                                + " whole-model runs below, LatencyCalibration). Its speed-up vs"
+                                + " whole-model runs below, LatencyCalibration, timed as %s: with"
+                                + " one intra-op thread every op runs on the calling thread, so its"
+                                + " CPU time leaves out the time other processes held the core)."
+                                + " Its speed-up vs"
                                 + " FP32 is compared with the speed-up measured in the timing phase"
                                 + " (a ratio within one run, so a change of machine load between"
                                 + " the calibration runs and the timing phase cancels; the ms"
@@ -753,15 +796,18 @@ final class PolicyStudy {
                                 + " points, re-timed): worst deviation %.1f %% (stated tolerance"
                                 + " ±%.0f %%). Mixed rows, which the calibration never saw: worst"
                                 + " deviation %.1f %%.%n%n",
+                        mName,
                         100 * worstUniform,
                         100 * TOLERANCE,
                         100 * worstMixed));
         md.append(
-                "Cost model calibration (whole-model runs "
+                "Cost model calibration (whole-model runs, "
+                        + mName
+                        + ", "
                         + s.calibrationSource
                         + "; per-layer costs in isolation at the sensitivity batch shape, cached"
                         + " per machine):\n\n"
-                        + "| precision | Σ isolated Linear ms | whole model ms (calibration run)"
+                        + "| precision | Σ isolated Linear ms (wall) | whole model ms (calibration run)"
                         + " | speed-up vs FP32 (isolated Linear sum) | speed-up vs FP32 (whole"
                         + " model) |\n|---|---|---|---|---|\n");
         double isoFp32 = latency(s.isolated, s.layers, uniform(s.layers, Precision.FP32));
@@ -847,6 +893,7 @@ final class PolicyStudy {
         root.addProperty("seconds", s.seconds);
         root.addProperty("otherParamsMB", s.otherParamBytes / 1e6);
         root.addProperty("tolerance", TOLERANCE);
+        root.addProperty("latencyMeasure", measureName(o));
         root.addProperty("worstUniformSpeedupDeviation", worstUniform);
         root.addProperty("worstMixedSpeedupDeviation", worstMixed);
         root.add("rows", jrows);
