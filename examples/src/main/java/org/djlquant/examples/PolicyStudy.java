@@ -805,9 +805,10 @@ final class PolicyStudy {
                         + mName
                         + ", "
                         + s.calibrationSource
-                        + "; per-layer costs in isolation at the sensitivity batch shape, cached"
-                        + " per machine):\n\n"
-                        + "| precision | Σ isolated Linear ms (wall) | whole model ms (calibration run)"
+                        + "; per-layer costs in isolation at the sensitivity batch shape, "
+                        + mName
+                        + ", cached per machine):\n\n"
+                        + "| precision | Σ isolated Linear ms | whole model ms (calibration run)"
                         + " | speed-up vs FP32 (isolated Linear sum) | speed-up vs FP32 (whole"
                         + " model) |\n|---|---|---|---|---|\n");
         double isoFp32 = latency(s.isolated, s.layers, uniform(s.layers, Precision.FP32));
