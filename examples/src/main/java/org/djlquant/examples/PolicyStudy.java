@@ -996,7 +996,11 @@ final class PolicyStudy {
             g.setColor(Color.BLACK);
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
             g.drawString(
-                    title + ": accuracy (simulated, held-out) vs Linear latency and size", 10, 22);
+                    title
+                            + ": accuracy (simulated, held-out) vs predicted whole-model latency"
+                            + " and Linear size",
+                    10,
+                    22);
             List<Candidate> front = PolicySearch.paretoFrontier(tried);
             panel(g, 70, 60, 420, 420, tried, front, rows, fp32, remainderMs, true);
             panel(g, 580, 60, 420, 420, tried, front, rows, fp32, remainderMs, false);
