@@ -38,40 +38,41 @@ import org.djlquant.policy.measure.OutputSelector;
  * sensitivity and the table all use that held-out slice. Writes {@code results/policy/}.
  *
  * <p>Arguments (all optional, positional): {@code budgetPoints heldOut train threads
- * sensitivitySentences taskEvaluations rounds int4Search}. Defaults: {@code 0.5 200 300 1 32 4 3
+ * sensitivitySentences taskEvaluations rounds sizeSearch}. Defaults: {@code 0.5 200 300 1 32 4 5
  * true}; the budget is one held-out sentence (1 sentence = 0.5 points at 200). {@code --full}
  * (alone) runs the earlier settings of the published report, {@code 0.3 400 600 1 32 6 5 true} (1
  * sentence = 0.25 points); {@code --help} prints the usage. The 3000 sentences are shuffled with
  * seed 2024 and sliced: sensitivity (and static calibration) first, then probe-train, then
- * held-out.
+ * held-out. {@code sizeSearch} adds the search for the smallest model within the budget.
  *
  * <p>Run time: each phase prints its wall and JVM CPU time. The demo computes on one intra-op
  * thread, so its CPU time is about its wall time on an idle 2-core machine. With the defaults it
- * took 200 s of CPU (setup and probe training 20 s, sensitivity 96 s, costs 3 s, both searches 27
- * s, simulated table rows 21 s, real table rows 29 s, throughput rounds 5 s): about 3.5 minutes
- * idle, with room for a search that needs more task evaluations (about 3 s each at 200 held-out
- * sentences). Every task-metric evaluation embeds the held-out slice once (about 25 of them); the
- * sensitivity proxies run about 5 forwards of the sensitivity sentences per Linear layer; the probe
- * is trained on one FP32 embedding of the train slice. {@code --full} is about twice the work
- * (twice the held-out and train slices, more task evaluations and rounds); it took 24 minutes on
- * the shared machine at load 14-16.
+ * took about 290 s of CPU on the shared machine (setup and probe training 20 s, sensitivity over
+ * five precisions 107 s, per-layer costs 8 s, whole-model calibration runs 30 s, both searches 66
+ * s, simulated table rows 24 s, real table rows 21 s, timing rounds 22 s): about 5 minutes idle.
+ * The weight-only rows are the slow ones to time (libtorch's weight-only CPU kernels take 2.2-2.4
+ * times the FP32 time at 32 sentences on this CPU). Every task-metric evaluation embeds the
+ * held-out slice once (about 30 of them); the sensitivity proxies run about 6 forwards of the
+ * sensitivity sentences per Linear layer; the probe is trained on one FP32 embedding of the train
+ * slice. {@code --full} is about twice the work (twice the held-out and train slices, more task
+ * evaluations).
  */
 public final class MixedPrecisionPolicyDemo {
 
     private static final int BATCH = 32;
 
-    /** Defaults: about 200 s of CPU, 3-4 minutes on an idle 2-core machine. */
-    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "3", "true"};
+    /** Defaults: about 290 s of CPU, about 5 minutes on an idle 2-core machine. */
+    private static final String[] DEFAULTS = {"0.5", "200", "300", "1", "32", "4", "5", "true"};
 
     /** The earlier settings (the published report): about twice the work. */
     private static final String[] FULL = {"0.3", "400", "600", "1", "32", "6", "5", "true"};
 
     private static final String USAGE =
             "usage: ./run-example policy [budgetPoints heldOut train threads sensitivitySentences"
-                    + " taskEvaluations rounds int4Search] | --full | --help\n"
+                    + " taskEvaluations rounds sizeSearch] | --full | --help\n"
                     + "  defaults: "
                     + String.join(" ", DEFAULTS)
-                    + " (about 200 s of CPU: 3-4 minutes on an idle 2-core machine)\n"
+                    + " (about 290 s of CPU: about 5 minutes on an idle 2-core machine)\n"
                     + "  --full:   "
                     + String.join(" ", FULL)
                     + " (the earlier settings: about twice the work)";
@@ -106,7 +107,7 @@ public final class MixedPrecisionPolicyDemo {
         int sensN = Integer.parseInt(a[4]);
         int taskEvals = Integer.parseInt(a[5]);
         int rounds = Integer.parseInt(a[6]);
-        boolean int4Search = Boolean.parseBoolean(a[7]);
+        boolean sizeSearch = Boolean.parseBoolean(a[7]);
         System.out.println("settings: " + String.join(" ", a));
         Path tmp = Files.createTempDirectory("djlq-policy");
         try {
@@ -143,7 +144,7 @@ public final class MixedPrecisionPolicyDemo {
                                 threads,
                                 taskEvals,
                                 rounds,
-                                int4Search,
+                                sizeSearch,
                                 note));
             }
         } finally {

@@ -3,6 +3,7 @@ package org.djlquant.examples;
 import ai.djl.Model;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
@@ -26,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -37,23 +39,23 @@ import java.util.function.DoubleUnaryOperator;
 import javax.imageio.ImageIO;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
-import org.djlquant.policy.BackendCapabilities;
 import org.djlquant.policy.Candidate;
 import org.djlquant.policy.CostCache;
+import org.djlquant.policy.CostModel;
 import org.djlquant.policy.CostTable;
 import org.djlquant.policy.DecisionSource;
 import org.djlquant.policy.InfeasibleBudgetException;
-import org.djlquant.policy.LayerCost;
+import org.djlquant.policy.LatencyCalibration;
 import org.djlquant.policy.LayerDecision;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Objective;
-import org.djlquant.policy.PolicyRules;
 import org.djlquant.policy.PolicySearch;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.ProxyMetric;
@@ -72,27 +74,32 @@ import org.djlquant.policy.measure.TorchCostModel;
 
 /**
  * The mixed-precision policy report for one model, shared by the MiniLM and Fashion-MNIST demos.
+ * Every precision the engine may choose is one the PyTorch path runs in place, and every row of the
+ * table is built and run for real.
  *
  * <ol>
- *   <li>Sensitivity: every Linear layer, simulated in BF16, dynamic INT8, static INT8 and INT4
- *       weight-only, output error (SQNR / cosine, KL for logits) against FP32 on a few batches
- *       (cheap proxies), with every layer but one in dynamic INT8, and the task metric itself on
- *       the layers the proxies rank first.
- *   <li>Cost: per-layer latency and bytes measured on libtorch (FP32, FP16, BF16, INT8 dynamic,
- *       INT8 static), cached per machine; INT4 latency is not measured by this study
- *       (TorchCostModel can time it on libtorch's INT4 kernel, but not every layer here has a shape
- *       it takes): the FP32 latency stands in, bytes are estimated.
+ *   <li>Precisions: FP32, BF16 ({@code HalfPrecisionLinear}), INT8 dynamic and static ({@link
+ *       Converter} on qengine x86: per-channel weights, full 8-bit activations), INT8 and INT4
+ *       weight-only ({@link Converter} with {@code Compute.BFLOAT16}: {@code WeightOnlyLinear} on
+ *       libtorch's {@code _weight_int8pack_mm} / {@code _weight_int4pack_mm_for_cpu}). A
+ *       weight-only precision whose kernel cannot take a layer's weight shape ({@link
+ *       PrecisionConfigs#shapeProblem}) is refused for that layer and listed in the report.
+ *   <li>Sensitivity: every Linear layer simulated in each precision, output error (SQNR / cosine,
+ *       KL for logits) against FP32 on a few batches, with every layer but one in dynamic INT8, and
+ *       the task metric itself on the layers the proxies rank first.
+ *   <li>Cost: per-layer latency and bytes measured in isolation on libtorch ({@link
+ *       TorchCostModel}, the same kernels), then calibrated with whole-model runs ({@link
+ *       LatencyCalibration}): the all-FP32 model and, per precision, every layer that can run it in
+ *       it, each built for real and timed in interleaved rounds on the case's speed input. Both are
+ *       cached per machine ({@link CostCache}).
  *   <li>Search A (the headline): accuracy-driven fallback under the budget with the task metric as
- *       the evaluator, over what the PyTorch fbgemm path runs in place: FP32, BF16, INT8 dynamic,
- *       INT8 static (per-channel weights, full 8-bit activations).
- *   <li>Search B: the smallest model within the budget over what ONNX Runtime declares (FP32, INT8
- *       dynamic / static, INT4 weight-only per group of 128), accuracy simulated.
- *   <li>One table: uniform FP32 / BF16 / INT8 dynamic / INT8 static and the chosen policies (the
- *       searches evaluate every uniform assignment as a seed; when one is chosen, its uniform row
- *       is labelled "&lt;search&gt;: chosen = uniform X" instead of a duplicate row), each built
- *       for real (in-place INT8 through {@link Converter}, BF16 through {@code
- *       HalfPrecisionLinear}) where it can run, with accuracy from the real model and throughput
- *       from timed forwards, interleaved; simulated accuracy alongside.
+ *       the evaluator and the calibrated latency as the objective.
+ *   <li>Search B: the smallest model within the budget, over the same precisions.
+ *   <li>One table: the uniform rows (the calibration assignments) and the chosen policies (when a
+ *       search chooses a uniform row, it is labelled "&lt;search&gt;: chosen = uniform X" instead
+ *       of a duplicate row), each with accuracy from the real model, size, throughput from timed
+ *       forwards in a separate timing phase, the cost model's predicted whole-model latency next to
+ *       the measured one, and the simulated accuracy alongside.
  * </ol>
  */
 final class PolicyStudy {
@@ -133,18 +140,25 @@ final class PolicyStudy {
             int threads,
             int taskEvaluations,
             int rounds,
-            boolean int4Search,
+            boolean sizeSearch,
             String dataNote) {}
 
+    /** What the PyTorch path runs in place, every layer built for real. */
     private static final Set<Precision> PYTORCH_IN_PLACE =
             EnumSet.of(
-                    Precision.FP32, Precision.BF16, Precision.INT8_DYNAMIC, Precision.INT8_STATIC);
-    private static final Set<Precision> ORT_DECLARED =
-            EnumSet.of(
                     Precision.FP32,
+                    Precision.BF16,
                     Precision.INT8_DYNAMIC,
                     Precision.INT8_STATIC,
+                    Precision.INT8_WEIGHT_ONLY,
                     Precision.INT4_WEIGHT_ONLY);
+
+    /** Weight-only layers compute in bfloat16 (libtorch's vectorized kernels), as deployed. */
+    private static final WeightOnlyPackedLinear.Compute COMPUTE =
+            WeightOnlyPackedLinear.Compute.BFLOAT16;
+
+    /** Predicted vs measured whole-model latency of the uniform rows: the stated tolerance. */
+    static final double TOLERANCE = 0.10;
 
     private PolicyStudy() {}
 
@@ -158,209 +172,34 @@ final class PolicyStudy {
         QEngine.select(QEngine.X86);
         JniUtils.setNumThreads(o.threads());
         Map<String, Row> rows = new LinkedHashMap<>();
-        SensitivityReport sensitivity;
-        SearchResult headline = null;
-        String headlineFailure = null;
-        SearchResult small = null;
-        String smallFailure = null;
-        CostTable costs;
-        List<LayerInfo> layers;
-        long otherParamBytes;
-        double fp16Ms;
-        double fp32Ms;
-        int[] calls = {0};
-        try (Model work = c.newModel()) {
-            otherParamBytes = nonLinearBytes(work.getBlock());
-            PrepareReport report =
-                    Preparer.prepare(
-                            work,
-                            QConfigMapping.builder()
-                                    .optClassConfig(
-                                            Linear.class, configs.config(Precision.INT8_DYNAMIC))
-                                    .build());
-            try (PrecisionSimulator sim =
-                    PrecisionSimulator.create(work.getBlock(), report, configs)) {
-                layers = sim.layers();
-                System.out.printf("%d Linear layers simulated%n", layers.size());
-                List<NDList> batches = c.sensitivityBatches(work.getNDManager());
-                TaskMetric task =
-                        () -> {
-                            calls[0]++;
-                            return c.accuracyPct(work);
-                        };
-                sensitivity =
-                        SensitivityRunner.builder()
-                                .setSimulator(sim)
-                                .setManager(work.getNDManager())
-                                .setBatches(batches)
-                                .optOutput(c.output())
-                                .optLogits(c.logits())
-                                .optCandidates(
-                                        EnumSet.of(
-                                                Precision.BF16,
-                                                Precision.INT8_DYNAMIC,
-                                                Precision.INT8_STATIC,
-                                                Precision.INT4_WEIGHT_ONLY))
-                                .optAllButThis(Precision.INT8_DYNAMIC)
-                                .optTaskMetric(task, o.taskEvaluations())
-                                .optProgress(System.out)
-                                .build()
-                                .run();
-                Files.writeString(o.out().resolve("sensitivity.json"), sensitivity.toJson() + "\n");
-                Files.writeString(o.out().resolve("sensitivity.md"), sensitivity.toTable());
-                sensitivity.writeChart(o.out().resolve("sensitivity.png"));
-                phases.mark("sensitivity (proxies + task metric)");
-                int sensitivityCalls = calls[0];
-
-                TorchCostModel costModel =
-                        TorchCostModel.builder().setSimulator(sim).optThreads(o.threads()).build();
-                String workload =
-                        o.title()
-                                + " sensitivity batch "
-                                + sim.inputShapes().values().iterator().next();
-                CostCache cache =
-                        CostCache.open(o.out().resolve("cost-cache"), costModel.cacheKey(workload));
-                Set<Precision> measured = EnumSet.copyOf(PYTORCH_IN_PLACE);
-                measured.add(Precision.FP16);
-                CostTable measuredCosts =
-                        CostTable.measure(
-                                PolicyRules.empty()
-                                        .resolve(
-                                                layers,
-                                                BackendCapabilities.uniform(
-                                                        "pytorch-measured", measured)),
-                                cache.caching(costModel));
-                cache.save();
-                fp16Ms = total(measuredCosts, layers, Precision.FP16);
-                fp32Ms = total(measuredCosts, layers, Precision.FP32);
-                CostTable.Builder cb = CostTable.builder();
-                for (LayerInfo l : layers) {
-                    for (Precision p : measured) {
-                        cb.put(l.path(), p, measuredCosts.cost(l.path(), p));
-                    }
-                    // INT4: not timed here (not every layer shape fits the kernel); FP32 latency
-                    // stands in,
-                    // bytes estimated
-                    LayerCost f = measuredCosts.cost(l.path(), Precision.FP32);
-                    long biasBytes = f.bytes() - 4 * l.params();
-                    cb.put(
-                            l.path(),
-                            Precision.INT4_WEIGHT_ONLY,
-                            f.latencyMs(),
-                            Precision.INT4_WEIGHT_ONLY.estimatedBytes(l.params()) + biasBytes);
-                }
-                costs = cb.build();
-                phases.mark("cost model (measured or from the cache)");
-
-                ResolvedRules inPlace =
-                        PolicyRules.empty()
-                                .resolve(
-                                        layers,
-                                        BackendCapabilities.uniform(
-                                                "pytorch-fbgemm-in-place", PYTORCH_IN_PLACE));
-                PolicySearch search =
-                        new PolicySearch(inPlace, sensitivity.table(ProxyMetric.SQNR_DB), costs);
-                calls[0] = 0;
-                try {
-                    headline = search.fallback(sim.evaluator(task), o.budgetPoints());
-                    headline.policy().write(o.out().resolve("chosen-policy.json"));
-                    Files.writeString(o.out().resolve("search-fallback.md"), headline.toTable());
-                } catch (InfeasibleBudgetException e) {
-                    headlineFailure = e.getMessage();
-                    System.out.println("fallback search: " + e.getMessage());
-                }
-                System.out.printf(
-                        "fallback search: %d task-metric calls (limit %d), sensitivity used %d%n",
-                        calls[0], search.evaluatorCallLimit(), sensitivityCalls);
-                phases.mark("fallback search");
-                if (o.int4Search()) {
-                    ResolvedRules ort =
-                            PolicyRules.empty()
-                                    .resolve(
-                                            layers,
-                                            BackendCapabilities.uniform(
-                                                    "onnxruntime-declared", ORT_DECLARED));
-                    PolicySearch sizeSearch =
-                            new PolicySearch(ort, sensitivity.table(ProxyMetric.SQNR_DB), costs);
-                    calls[0] = 0;
-                    try {
-                        small =
-                                sizeSearch.optimise(
-                                        sim.evaluator(task),
-                                        SearchBudget.ofDrop(o.budgetPoints())
-                                                .withObjective(Objective.SIZE));
-                        small.policy().write(o.out().resolve("chosen-policy-size-int4.json"));
-                        Files.writeString(o.out().resolve("search-size-int4.md"), small.toTable());
-                    } catch (InfeasibleBudgetException e) {
-                        smallFailure = e.getMessage();
-                        System.out.println("size search: " + e.getMessage());
-                    }
-                    System.out.printf(
-                            "size search (INT4 allowed): %d task-metric calls (limit %d)%n",
-                            calls[0], sizeSearch.evaluatorCallLimit());
-                    phases.mark("size search");
-                }
-
-                // simulated accuracy of every row, on the same held-out slice
-                Map<String, Map<String, Precision>> variants = new LinkedHashMap<>();
-                for (Precision p : PYTORCH_IN_PLACE) {
-                    variants.put("uniform " + p, uniform(layers, p));
-                }
-                // a search may choose one of its uniform seeds: that row is then marked, not
-                // built twice
-                Map<String, List<String>> chosenBy = new LinkedHashMap<>();
-                if (headline != null) {
-                    addChosen(
-                            variants,
-                            chosenBy,
-                            "chosen policy (fallback, budget)",
-                            headline.policy().assignment());
-                }
-                if (small != null) {
-                    addChosen(
-                            variants,
-                            chosenBy,
-                            "smallest within budget, INT4 allowed",
-                            small.policy().assignment());
-                }
-                for (Map.Entry<String, Map<String, Precision>> v : variants.entrySet()) {
-                    Row r = new Row(v.getValue());
-                    r.chosenBy.addAll(chosenBy.getOrDefault(v.getKey(), List.of()));
-                    r.simAcc = sim.evaluator(task).evaluate(v.getValue());
-                    r.linearBytes = bytes(costs, layers, v.getValue());
-                    r.linearMsModel = latency(costs, layers, v.getValue());
-                    rows.put(v.getKey(), r);
-                }
-                phases.mark("simulated accuracy of the table rows");
-            }
-        }
-
-        // real execution: each runnable row built from a fresh model
-        double fp32Acc = Double.NaN;
         Map<String, Model> real = new LinkedHashMap<>();
         List<PolicyApplication.HalfSwaps> swaps = new ArrayList<>();
+        Study s = new Study();
+        s.calls = new int[] {0};
         try {
+            try (Model work = c.newModel()) {
+                s.otherParamBytes = nonLinearBytes(work.getBlock());
+                PrepareReport report =
+                        Preparer.prepare(
+                                work,
+                                QConfigMapping.builder()
+                                        .optClassConfig(
+                                                Linear.class,
+                                                configs.config(Precision.INT8_DYNAMIC))
+                                        .build());
+                try (PrecisionSimulator sim =
+                        PrecisionSimulator.create(work.getBlock(), report, configs)) {
+                    study(c, o, configs, work, sim, s, rows, real, swaps, phases);
+                }
+            }
+
+            // real execution of every row: accuracy with the task metric, then timed rounds
             for (Map.Entry<String, Row> e : rows.entrySet()) {
                 Row r = e.getValue();
-                if (!runsInPlace(r.assignment)) {
-                    continue;
+                if (!real.containsKey(e.getKey())) {
+                    real.put(e.getKey(), build(c, configs, r.assignment, swaps));
                 }
-                Model m = c.newModel();
-                real.put(e.getKey(), m);
-                MixedPrecisionPolicy p = policy(r.assignment);
-                boolean quantized = r.assignment.values().stream().anyMatch(Precision::isQuantized);
-                if (quantized) {
-                    Preparer.prepare(
-                            m, PolicyApplication.toQConfigMapping(p, configs, m.getBlock()));
-                }
-                swaps.add(PolicyApplication.applyHalfPrecision(p, m.getBlock()));
-                if (quantized) {
-                    if (r.assignment.containsValue(Precision.INT8_STATIC)) {
-                        c.calibrate(m);
-                    }
-                    Converter.convert(m, QEngine.X86);
-                }
-                r.realAcc = c.accuracyPct(m);
+                r.realAcc = c.accuracyPct(real.get(e.getKey()));
                 System.out.printf(
                         Locale.ROOT,
                         "real %-40s accuracy %.2f %% (simulated %.2f %%)%n",
@@ -368,30 +207,270 @@ final class PolicyStudy {
                         r.realAcc,
                         r.simAcc);
             }
-            fp32Acc = rows.get("uniform FP32").realAcc;
             phases.mark("real models built and evaluated");
-            time(c, real, rows, o.rounds());
-            phases.mark("throughput rounds");
+            Map<String, double[]> measured = time(c, real, o.rounds());
+            measured.forEach(
+                    (k, v) -> {
+                        rows.get(k).medianMs = v[0];
+                        rows.get(k).cpuMs = v[1];
+                    });
+            phases.mark("throughput rounds (verification)");
         } finally {
             swaps.forEach(PolicyApplication.HalfSwaps::restore);
             real.values().forEach(Model::close);
         }
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        write(
-                c,
-                o,
-                rows,
-                fp32Acc,
-                otherParamBytes,
-                sensitivity,
-                headline,
-                headlineFailure,
-                small,
-                smallFailure,
-                fp16Ms,
-                fp32Ms,
-                layers.size(),
-                seconds);
+        s.seconds = (System.nanoTime() - t0) / 1e9;
+        write(c, o, rows, s);
+    }
+
+    /**
+     * Which timing the cost model is calibrated with and checked against: 1 = calling-thread CPU
+     * time (one intra-op thread: every op runs on the calling thread), 0 = wall time (more
+     * threads).
+     */
+    private static int measure(Options o) {
+        return o.threads() == 1 ? 1 : 0;
+    }
+
+    /** The name of {@link #measure}'s timing, for the report. */
+    private static String measureName(Options o) {
+        return measure(o) == 1 ? "calling-thread CPU time" : "wall time";
+    }
+
+    /** What the study computes before the real rows are evaluated. */
+    private static final class Study {
+        int[] calls;
+        long otherParamBytes;
+        List<LayerInfo> layers;
+        Map<String, String> excluded = new LinkedHashMap<>();
+        SensitivityReport sensitivity;
+        CostTable isolated;
+        LatencyCalibration calibration;
+        String calibrationSource;
+        double fp16Ms;
+        SearchResult headline;
+        String headlineFailure;
+        SearchResult small;
+        String smallFailure;
+        double seconds;
+    }
+
+    private static void study(
+            Case c,
+            Options o,
+            PrecisionConfigs configs,
+            Model work,
+            PrecisionSimulator sim,
+            Study s,
+            Map<String, Row> rows,
+            Map<String, Model> real,
+            List<PolicyApplication.HalfSwaps> swaps,
+            Phases phases)
+            throws QuantizationException, IOException {
+        s.layers = sim.layers();
+        List<LayerInfo> layers = s.layers;
+        System.out.printf("%d Linear layers simulated%n", layers.size());
+        // what each layer can run in place: every precision, except weight-only kernels that
+        // cannot take the layer's weight shape (refused, not degraded)
+        Map<String, Set<Precision>> allowed = new LinkedHashMap<>();
+        Map<String, String> decidedBy = new LinkedHashMap<>();
+        for (LayerInfo l : layers) {
+            Shape w = sim.original(l.path()).getParameters().get("weight").getArray().getShape();
+            Set<Precision> ps = EnumSet.copyOf(PYTORCH_IN_PLACE);
+            for (Precision p : PYTORCH_IN_PLACE) {
+                String why = PrecisionConfigs.shapeProblem(p, w.get(0), w.get(1), COMPUTE);
+                if (why != null) {
+                    ps.remove(p);
+                    s.excluded.put(l.path() + " " + p, why);
+                }
+            }
+            allowed.put(l.path(), ps);
+            decidedBy.put(l.path(), "backend pytorch-x86-in-place (weight-only compute bf16)");
+        }
+        ResolvedRules inPlace = new ResolvedRules(layers, allowed, decidedBy, List.of());
+
+        List<NDList> batches = c.sensitivityBatches(work.getNDManager());
+        TaskMetric task =
+                () -> {
+                    s.calls[0]++;
+                    return c.accuracyPct(work);
+                };
+        Set<Precision> candidates = EnumSet.copyOf(PYTORCH_IN_PLACE);
+        candidates.remove(Precision.FP32);
+        s.sensitivity =
+                SensitivityRunner.builder()
+                        .setSimulator(sim)
+                        .setManager(work.getNDManager())
+                        .setBatches(batches)
+                        .optOutput(c.output())
+                        .optLogits(c.logits())
+                        .optCandidates(candidates)
+                        .optAllButThis(Precision.INT8_DYNAMIC)
+                        .optTaskMetric(task, o.taskEvaluations())
+                        .optProgress(System.out)
+                        .build()
+                        .run();
+        Files.writeString(o.out().resolve("sensitivity.json"), s.sensitivity.toJson() + "\n");
+        Files.writeString(o.out().resolve("sensitivity.md"), s.sensitivity.toTable());
+        s.sensitivity.writeChart(o.out().resolve("sensitivity.png"));
+        phases.mark("sensitivity (proxies + task metric)");
+        int sensitivityCalls = s.calls[0];
+
+        // 1. per-layer costs in isolation (cached per machine)
+        TorchCostModel costModel =
+                TorchCostModel.builder().setSimulator(sim).optThreads(o.threads()).build();
+        String workload;
+        try (NDManager tmp = NDManager.newBaseManager("PyTorch")) {
+            NDList speed = c.speedInput(tmp);
+            List<String> shapes = new ArrayList<>();
+            speed.forEach(a -> shapes.add(a.getShape().toString()));
+            workload =
+                    o.title()
+                            + " layers at sensitivity batch "
+                            + sim.inputShapes().values().iterator().next()
+                            + ", whole model at "
+                            + String.join(" ", shapes)
+                            + " rounds "
+                            + o.rounds()
+                            + (measure(o) == 1 ? " thread-cpu-time" : " wall-time");
+        }
+        CostCache cache =
+                CostCache.open(o.out().resolve("cost-cache"), costModel.cacheKey(workload));
+        s.isolated = CostTable.measure(inPlace, cache.caching(costModel));
+        CostModel cachedModel = cache.caching(costModel);
+        for (LayerInfo l : layers) {
+            s.fp16Ms += cachedModel.measure(l, Precision.FP16).latencyMs();
+        }
+        cache.save();
+        phases.mark("per-layer costs in isolation (measured or from the cache)");
+
+        // 2. whole-model runs calibrate them: all-FP32, and each precision on every layer that
+        // can run it (these are also the uniform rows of the table)
+        Map<Precision, Double> whole = new EnumMap<>(Precision.class);
+        Map<Precision, String> names = new EnumMap<>(Precision.class);
+        for (Precision p : PYTORCH_IN_PLACE) {
+            Map<String, Precision> a =
+                    p == Precision.FP32
+                            ? uniform(layers, p)
+                            : LatencyCalibration.calibrationAssignment(inPlace, p);
+            String name = "uniform " + p;
+            names.put(p, name);
+            Row r = new Row(a);
+            r.uniformOf = p;
+            rows.put(name, r);
+            real.put(name, build(c, configs, a, swaps));
+        }
+        boolean cached = true;
+        for (Precision p : PYTORCH_IN_PLACE) {
+            cached &= cache.getWholeModel(names.get(p)).isPresent();
+        }
+        if (!cached) {
+            Map<String, double[]> ms = time(c, real, o.rounds());
+            for (Precision p : PYTORCH_IN_PLACE) {
+                cache.putWholeModel(names.get(p), ms.get(names.get(p))[measure(o)]);
+            }
+            cache.save();
+        }
+        for (Precision p : PYTORCH_IN_PLACE) {
+            whole.put(p, cache.getWholeModel(names.get(p)).orElseThrow());
+        }
+        s.calibrationSource = cached ? "from the cost cache" : "measured in this run";
+        s.calibration = LatencyCalibration.of(inPlace, s.isolated, whole);
+        phases.mark("whole-model calibration runs (" + s.calibrationSource + ")");
+
+        // 3. searches on the calibrated costs
+        PolicySearch search =
+                new PolicySearch(
+                        inPlace,
+                        s.sensitivity.table(ProxyMetric.SQNR_DB),
+                        s.calibration.calibrated());
+        s.calls[0] = 0;
+        try {
+            s.headline = search.fallback(sim.evaluator(task), o.budgetPoints());
+            s.headline.policy().write(o.out().resolve("chosen-policy.json"));
+            Files.writeString(o.out().resolve("search-fallback.md"), s.headline.toTable());
+        } catch (InfeasibleBudgetException e) {
+            s.headlineFailure = e.getMessage();
+            System.out.println("fallback search: " + e.getMessage());
+        }
+        System.out.printf(
+                "fallback search: %d task-metric calls (limit %d), sensitivity used %d%n",
+                s.calls[0], search.evaluatorCallLimit(), sensitivityCalls);
+        phases.mark("fallback search");
+        if (o.sizeSearch()) {
+            s.calls[0] = 0;
+            try {
+                s.small =
+                        search.optimise(
+                                sim.evaluator(task),
+                                SearchBudget.ofDrop(o.budgetPoints())
+                                        .withObjective(Objective.SIZE));
+                s.small.policy().write(o.out().resolve("chosen-policy-size.json"));
+                Files.writeString(o.out().resolve("search-size.md"), s.small.toTable());
+            } catch (InfeasibleBudgetException e) {
+                s.smallFailure = e.getMessage();
+                System.out.println("size search: " + e.getMessage());
+            }
+            System.out.printf(
+                    "size search: %d task-metric calls (limit %d)%n",
+                    s.calls[0], search.evaluatorCallLimit());
+            phases.mark("size search");
+        }
+
+        // simulated accuracy of every row, on the same held-out slice
+        Map<String, Map<String, Precision>> variants = new LinkedHashMap<>();
+        rows.forEach((k, r) -> variants.put(k, r.assignment));
+        Map<String, List<String>> chosenBy = new LinkedHashMap<>();
+        if (s.headline != null) {
+            addChosen(
+                    variants,
+                    chosenBy,
+                    "chosen policy (fallback, budget)",
+                    s.headline.policy().assignment());
+        }
+        if (s.small != null) {
+            addChosen(variants, chosenBy, "smallest within budget", s.small.policy().assignment());
+        }
+        for (Map.Entry<String, Map<String, Precision>> v : variants.entrySet()) {
+            Row r = rows.computeIfAbsent(v.getKey(), k -> new Row(v.getValue()));
+            r.chosenBy.addAll(chosenBy.getOrDefault(v.getKey(), List.of()));
+            r.simAcc = sim.evaluator(task).evaluate(v.getValue());
+            r.linearBytes = bytes(s.isolated, layers, v.getValue());
+            r.predictedMs = s.calibration.predictMs(v.getValue());
+        }
+        phases.mark("simulated accuracy of the table rows");
+    }
+
+    /**
+     * Builds one row's model for real from a fresh model: prepare with the policy's mapping, swap
+     * in the half-precision layers, calibrate if a layer is static INT8, convert in place (weight-
+     * only layers on libtorch's kernels in bfloat16 compute, as the cost model times them).
+     */
+    private static Model build(
+            Case c,
+            PrecisionConfigs configs,
+            Map<String, Precision> assignment,
+            List<PolicyApplication.HalfSwaps> swaps)
+            throws QuantizationException {
+        Model m = c.newModel();
+        try {
+            MixedPrecisionPolicy p = policy(assignment);
+            boolean quantized = assignment.values().stream().anyMatch(Precision::isQuantized);
+            if (quantized) {
+                Preparer.prepare(m, PolicyApplication.toQConfigMapping(p, configs, m.getBlock()));
+            }
+            swaps.add(PolicyApplication.applyHalfPrecision(p, m.getBlock()));
+            if (quantized) {
+                if (assignment.containsValue(Precision.INT8_STATIC)) {
+                    c.calibrate(m);
+                }
+                Converter.convert(m, QEngine.X86, COMPUTE);
+            }
+            return m;
+        } catch (QuantizationException | RuntimeException e) {
+            m.close();
+            throw e;
+        }
     }
 
     /**
@@ -458,24 +537,33 @@ final class PolicyStudy {
     private static final class Row {
         final Map<String, Precision> assignment;
         final List<String> chosenBy = new ArrayList<>();
+        Precision uniformOf;
         double simAcc = Double.NaN;
         double realAcc = Double.NaN;
         long linearBytes;
-        double linearMsModel;
+        double predictedMs = Double.NaN;
         double medianMs = Double.NaN;
+        double cpuMs = Double.NaN;
 
         Row(Map<String, Precision> assignment) {
             this.assignment = assignment;
         }
     }
 
-    private static boolean runsInPlace(Map<String, Precision> a) {
-        return PYTORCH_IN_PLACE.containsAll(a.values());
-    }
-
-    private static void time(Case c, Map<String, Model> models, Map<String, Row> rows, int rounds) {
-        Map<String, List<Double>> ms = new LinkedHashMap<>();
-        models.keySet().forEach(k -> ms.put(k, new ArrayList<>()));
+    /**
+     * Times every model on the case's speed input: {@code rounds} interleaved rounds after 2
+     * warm-ups, one forward per model per round; returns, by name, the median wall time and the
+     * median CPU time of the calling thread, in ms. With one intra-op thread libtorch runs every op
+     * on the calling thread, so its CPU time is the forward's cost without the time the thread
+     * spent waiting for a core that other processes held: on a shared machine it is the steadier of
+     * the two.
+     */
+    private static Map<String, double[]> time(Case c, Map<String, Model> models, int rounds) {
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        Map<String, List<Double>> wall = new LinkedHashMap<>();
+        Map<String, List<Double>> cpu = new LinkedHashMap<>();
+        models.keySet().forEach(k -> wall.put(k, new ArrayList<>()));
+        models.keySet().forEach(k -> cpu.put(k, new ArrayList<>()));
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             NDList in = c.speedInput(m);
             int warmup = 2;
@@ -484,18 +572,23 @@ final class PolicyStudy {
                     try (NDManager sub = m.newSubManager()) {
                         sub.tempAttachAll(in);
                         ParameterStore ps = new ParameterStore(sub, false);
+                        long ca = threads.getCurrentThreadCpuTime();
                         long a = System.nanoTime();
                         NDList out = e.getValue().getBlock().forward(ps, in, false);
                         out.head().toFloatArray();
                         long b = System.nanoTime();
+                        long cb = threads.getCurrentThreadCpuTime();
                         if (r >= warmup) {
-                            ms.get(e.getKey()).add((b - a) / 1e6);
+                            wall.get(e.getKey()).add((b - a) / 1e6);
+                            cpu.get(e.getKey()).add((cb - ca) / 1e6);
                         }
                     }
                 }
             }
         }
-        ms.forEach((k, v) -> rows.get(k).medianMs = median(v));
+        Map<String, double[]> out = new LinkedHashMap<>();
+        wall.forEach((k, v) -> out.put(k, new double[] {median(v), median(cpu.get(k))}));
+        return out;
     }
 
     private static double median(List<Double> v) {
@@ -534,10 +627,6 @@ final class PolicyStudy {
             }
         }
         return all - linear;
-    }
-
-    private static double total(CostTable costs, List<LayerInfo> layers, Precision p) {
-        return latency(costs, layers, uniform(layers, p));
     }
 
     private static double latency(
@@ -579,94 +668,114 @@ final class PolicyStudy {
         }
     }
 
-    private static void write(
-            Case c,
-            Options o,
-            Map<String, Row> rows,
-            double fp32Acc,
-            long otherBytes,
-            SensitivityReport sensitivity,
-            SearchResult headline,
-            String headlineFailure,
-            SearchResult small,
-            String smallFailure,
-            double fp16Ms,
-            double fp32Ms,
-            int layers,
-            double seconds)
+    private static void write(Case c, Options o, Map<String, Row> rows, Study s)
             throws IOException, QuantizationException {
         Row fp32 = rows.get("uniform FP32");
+        double fp32Acc = fp32.realAcc;
+        LatencyCalibration cal = s.calibration;
         StringBuilder md = new StringBuilder();
         md.append("# Mixed-precision policy: ").append(o.title()).append("\n\n");
         md.append(o.dataNote()).append("\n\n");
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "Budget: %.2f accuracy points below FP32. INT8 = per-channel symmetric INT8"
-                                + " weights, full 8-bit UINT8 activations (fbgemm, the CPU has"
-                                + " VNNI); static activation ranges from a histogram (MSE)."
-                                + " Accuracy: 'real' = the model built for real (in-place INT8"
-                                + " via nn.Converter on qengine x86, BF16 via HalfPrecisionLinear),"
-                                + " 'sim' = the precision simulator (fake quantization / half"
-                                + " rounding) used by the search. Throughput: %d interleaved rounds"
-                                + " after 2 warm-ups, %d intra-op thread(s), median forward of the"
-                                + " timed batch (%d items). Size: Linear weights from the cost"
-                                + " table + the other parameters in FP32 (%.3f MB). Load average at"
-                                + " the end: %s; %s; run time %.0f s.%n%n",
+                        "Budget: %.2f accuracy points below FP32. Every row is built for real and"
+                                + " run in place on DJL's PyTorch engine: INT8 dynamic / static"
+                                + " through nn.Converter on qengine x86 (per-channel symmetric"
+                                + " INT8 weights, full 8-bit UINT8 activations, fbgemm with VNNI;"
+                                + " static ranges from a histogram (MSE)), weight-only INT8 / INT4"
+                                + " through nn.Converter as WeightOnlyLinear on libtorch's"
+                                + " _weight_int8pack_mm / _weight_int4pack_mm_for_cpu in bfloat16"
+                                + " compute (INT4: affine, groups of 128 input features, or 64 /"
+                                + " 32 where 128 does not divide them), BF16 through"
+                                + " HalfPrecisionLinear. A 'uniform' row runs that precision on"
+                                + " every layer that can run it and FP32 on the others (listed"
+                                + " below). Accuracy: 'real' = that model, 'sim' = the precision"
+                                + " simulator (fake quantization / half rounding) the search"
+                                + " uses. Throughput: %d interleaved rounds after 2 warm-ups, %d"
+                                + " intra-op thread(s), median forward of the timed batch (%d"
+                                + " items), a separate timing phase from the calibration runs."
+                                + " Size: Linear weights as the kernels hold them + the other"
+                                + " parameters in FP32 (%.3f MB). Load average at the end: %s;"
+                                + " %s; run time %.0f s.%n%n",
                         o.budgetPoints(),
                         o.rounds(),
                         o.threads(),
                         c.speedItems(),
-                        otherBytes / 1e6,
+                        s.otherParamBytes / 1e6,
                         loadAverage(),
                         Instant.now(),
-                        seconds));
+                        s.seconds));
+        String mName = measureName(o);
         md.append(
                 "| variant | accuracy % (real) | drop (points) | accuracy % (sim) | model MB |"
-                        + " Linear MB | items/s (real) | speed-up vs FP32 | layers |\n"
-                        + "|---|---|---|---|---|---|---|---|---|\n");
+                        + " Linear MB | items/s (real, wall) | speed-up vs FP32 (wall) | predicted"
+                        + " ms (cost model) | measured ms ("
+                        + mName
+                        + ") | speed-up vs FP32 predicted | speed-up vs FP32 measured ("
+                        + mName
+                        + ") | predicted / measured speed-up | layers |\n"
+                        + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         JsonArray jrows = new JsonArray();
+        double worstUniform = 0;
+        double worstMixed = 0;
         for (Map.Entry<String, Row> e : rows.entrySet()) {
             Row r = e.getValue();
-            boolean real = !Double.isNaN(r.realAcc);
-            double acc = real ? r.realAcc : r.simAcc;
-            double drop = real ? fp32Acc - acc : fp32.simAcc - acc;
-            double mb = (otherBytes + r.linearBytes) / 1e6;
-            double ips = Double.isNaN(r.medianMs) ? Double.NaN : c.speedItems() * 1000 / r.medianMs;
+            double drop = fp32Acc - r.realAcc;
+            double mb = (s.otherParamBytes + r.linearBytes) / 1e6;
+            double ips = c.speedItems() * 1000 / r.medianMs;
+            double measuredMs = measure(o) == 1 ? r.cpuMs : r.medianMs;
+            double fp32Measured = measure(o) == 1 ? fp32.cpuMs : fp32.medianMs;
+            double predictedSpeedup = fp32.predictedMs / r.predictedMs;
+            double measuredSpeedup = fp32Measured / measuredMs;
+            double ratio = predictedSpeedup / measuredSpeedup;
+            if (r.uniformOf != null) {
+                worstUniform = Math.max(worstUniform, Math.abs(ratio - 1));
+            } else {
+                worstMixed = Math.max(worstMixed, Math.abs(ratio - 1));
+            }
             md.append(
                     String.format(
                             Locale.ROOT,
-                            "| %s | %s | %.2f%s | %.2f | %.3f | %.3f | %s | %s | %s |%n",
+                            "| %s | %.2f | %.2f | %.2f | %.3f | %.3f | %.1f | %.2f | %.2f | %.2f |"
+                                    + " %.2f | %.2f | %.3f%s | %s |%n",
                             label(e.getKey(), r),
-                            real ? String.format(Locale.ROOT, "%.2f", acc) : "- (sim only)",
+                            r.realAcc,
                             drop,
-                            real ? "" : " (sim)",
                             r.simAcc,
                             mb,
                             r.linearBytes / 1e6,
-                            Double.isNaN(ips)
-                                    ? "unmeasured (INT4 row not built)"
-                                    : String.format(Locale.ROOT, "%.1f", ips),
-                            Double.isNaN(ips)
-                                    ? "-"
-                                    : String.format(
-                                            Locale.ROOT, "%.2f", fp32.medianMs / r.medianMs),
+                            ips,
+                            fp32.medianMs / r.medianMs,
+                            r.predictedMs,
+                            measuredMs,
+                            predictedSpeedup,
+                            measuredSpeedup,
+                            ratio,
+                            r.uniformOf != null && Math.abs(ratio - 1) > TOLERANCE
+                                    ? " (outside ±" + Math.round(TOLERANCE * 100) + " %)"
+                                    : "",
                             counts(r.assignment)));
             JsonObject j = new JsonObject();
             j.addProperty("variant", label(e.getKey(), r));
             JsonArray by = new JsonArray();
             r.chosenBy.forEach(by::add);
             j.add("chosenBy", by);
-            j.addProperty("realAccuracyPct", real ? acc : null);
+            j.addProperty("uniformOf", r.uniformOf == null ? null : r.uniformOf.name());
+            j.addProperty("realAccuracyPct", r.realAcc);
             j.addProperty("simulatedAccuracyPct", r.simAcc);
             j.addProperty("dropPoints", drop);
-            j.addProperty("dropFrom", real ? "real FP32" : "simulated FP32");
             j.addProperty("modelMB", mb);
             j.addProperty("linearMB", r.linearBytes / 1e6);
-            j.addProperty("medianMs", Double.isNaN(r.medianMs) ? null : r.medianMs);
-            j.addProperty("itemsPerSecond", Double.isNaN(ips) ? null : ips);
-            j.addProperty("speedupVsFp32", Double.isNaN(ips) ? null : fp32.medianMs / r.medianMs);
-            j.addProperty("linearMsFromCostTable", r.linearMsModel);
+            j.addProperty("medianMs", r.medianMs);
+            j.addProperty("itemsPerSecond", ips);
+            j.addProperty("cpuMs", r.cpuMs);
+            j.addProperty("speedupVsFp32Wall", fp32.medianMs / r.medianMs);
+            j.addProperty("measuredMs", measuredMs);
+            j.addProperty("speedupVsFp32Measured", measuredSpeedup);
+            j.addProperty("predictedMs", r.predictedMs);
+            j.addProperty("predictedSpeedupVsFp32", predictedSpeedup);
+            j.addProperty("predictedOverMeasuredSpeedup", ratio);
             j.addProperty("layers", counts(r.assignment));
             jrows.add(j);
         }
@@ -674,26 +783,81 @@ final class PolicyStudy {
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "Per-layer costs (cost table, sum over the %d Linear layers at the"
-                                + " sensitivity batch shape): FP32 %.3f ms, FP16 %.3f ms (FP16 is"
-                                + " not searched).%n%n",
-                        layers,
-                        fp32Ms,
-                        fp16Ms));
+                        "Predicted vs measured: the cost model predicts each row's whole-model"
+                                + " latency (per-layer costs in isolation calibrated with the"
+                                + " whole-model runs below, LatencyCalibration, timed as %s: with"
+                                + " one intra-op thread every op runs on the calling thread, so its"
+                                + " CPU time leaves out the time other processes held the core)."
+                                + " Its speed-up vs"
+                                + " FP32 is compared with the speed-up measured in the timing phase"
+                                + " (a ratio within one run, so a change of machine load between"
+                                + " the calibration runs and the timing phase cancels; the ms"
+                                + " columns are shown as they are). Uniform rows (the calibration"
+                                + " points, re-timed): worst deviation %.1f %% (stated tolerance"
+                                + " ±%.0f %%). Mixed rows, which the calibration never saw: worst"
+                                + " deviation %.1f %%.%n%n",
+                        mName,
+                        100 * worstUniform,
+                        100 * TOLERANCE,
+                        100 * worstMixed));
+        md.append(
+                "Cost model calibration (whole-model runs, "
+                        + mName
+                        + ", "
+                        + s.calibrationSource
+                        + "; per-layer costs in isolation at the sensitivity batch shape, "
+                        + mName
+                        + ", cached per machine):\n\n"
+                        + "| precision | Σ isolated Linear ms | whole model ms (calibration run)"
+                        + " | speed-up vs FP32 (isolated Linear sum) | speed-up vs FP32 (whole"
+                        + " model) |\n|---|---|---|---|---|\n");
+        double isoFp32 = latency(s.isolated, s.layers, uniform(s.layers, Precision.FP32));
+        double wholeFp32 = cal.wholeModelMs().get(Precision.FP32);
+        JsonArray jcal = new JsonArray();
+        for (Row r : rows.values()) {
+            if (r.uniformOf == null) {
+                continue;
+            }
+            double iso = latency(s.isolated, s.layers, r.assignment);
+            double wm = cal.wholeModelMs().get(r.uniformOf);
+            md.append(
+                    String.format(
+                            Locale.ROOT,
+                            "| %s | %.3f | %.2f | %.2f | %.2f |%n",
+                            r.uniformOf,
+                            iso,
+                            wm,
+                            isoFp32 / iso,
+                            wholeFp32 / wm));
+            JsonObject j = new JsonObject();
+            j.addProperty("precision", r.uniformOf.name());
+            j.addProperty("isolatedLinearMs", iso);
+            j.addProperty("wholeModelMs", wm);
+            jcal.add(j);
+        }
+        md.append(
+                String.format(
+                        Locale.ROOT,
+                        "%nThe search minimises Σ calibrated per-layer latency = predicted whole-model"
+                                + " latency − %.2f ms. FP16 per-layer cost (isolated sum %.3f ms)"
+                                + " is measured for reference; FP16 is not searched.%n%n",
+                        cal.remainderMs(),
+                        s.fp16Ms));
+        if (!s.excluded.isEmpty()) {
+            md.append("Refused per layer (the in-place kernel cannot take the weight shape):\n\n");
+            s.excluded.forEach(
+                    (k, v) -> md.append("- ").append(k).append(": ").append(v).append('\n'));
+            md.append('\n');
+        }
         md.append(
                 searchNote(
-                        "Fallback search (latency, in-place precisions)",
-                        headline,
-                        headlineFailure));
-        if (o.int4Search()) {
-            md.append(
-                    searchNote(
-                            "Size search (INT4 weight-only allowed as ONNX Runtime declares it;"
-                                    + " INT4 accuracy simulated, INT4 latency unmeasured: FP32"
-                                    + " latency stands in)",
-                            small,
-                            smallFailure));
+                        "Fallback search (latency objective, calibrated costs)",
+                        s.headline,
+                        s.headlineFailure));
+        if (o.sizeSearch()) {
+            md.append(searchNote("Size search (size objective)", s.small, s.smallFailure));
         }
+        SensitivityReport sensitivity = s.sensitivity;
         if (!sensitivity.taskOnlyThis().isEmpty()) {
             md.append("Task-metric sensitivity (only this layer, FP32 ")
                     .append(String.format(Locale.ROOT, "%.2f %%", sensitivity.taskMetricFp32()))
@@ -714,8 +878,8 @@ final class PolicyStudy {
                                                     t.drop())));
             md.append('\n');
         }
-        if (headline != null) {
-            md.append("## Chosen policy (fallback)\n\n").append(headline.policy().toTable());
+        if (s.headline != null) {
+            md.append("## Chosen policy (fallback)\n\n").append(s.headline.policy().toTable());
         }
         Files.writeString(o.out().resolve("policy.md"), md.toString(), StandardCharsets.UTF_8);
         System.out.println(md);
@@ -727,25 +891,43 @@ final class PolicyStudy {
         root.addProperty("rounds", o.rounds());
         root.addProperty("timedItems", c.speedItems());
         root.addProperty("loadAverage", loadAverage());
-        root.addProperty("seconds", seconds);
-        root.addProperty("otherParamsMB", otherBytes / 1e6);
+        root.addProperty("seconds", s.seconds);
+        root.addProperty("otherParamsMB", s.otherParamBytes / 1e6);
+        root.addProperty("tolerance", TOLERANCE);
+        root.addProperty("latencyMeasure", measureName(o));
+        root.addProperty("worstUniformSpeedupDeviation", worstUniform);
+        root.addProperty("worstMixedSpeedupDeviation", worstMixed);
         root.add("rows", jrows);
-        root.add("fallback", searchJson(headline, headlineFailure));
-        if (o.int4Search()) {
-            root.add("sizeSearchInt4", searchJson(small, smallFailure));
+        JsonObject jc = new JsonObject();
+        jc.addProperty("source", s.calibrationSource);
+        jc.addProperty("remainderMs", cal.remainderMs());
+        jc.add("uniform", jcal);
+        root.add("calibration", jc);
+        JsonObject ex = new JsonObject();
+        s.excluded.forEach(ex::addProperty);
+        root.add("refused", ex);
+        root.add("fallback", searchJson(s.headline, s.headlineFailure));
+        if (o.sizeSearch()) {
+            root.add("sizeSearch", searchJson(s.small, s.smallFailure));
         }
         Files.writeString(
                 o.out().resolve("policy.json"),
                 new GsonBuilder().setPrettyPrinting().serializeNulls().create().toJson(root) + "\n",
                 StandardCharsets.UTF_8);
         List<Candidate> all = new ArrayList<>();
-        if (headline != null) {
-            all.addAll(headline.tried());
+        if (s.headline != null) {
+            all.addAll(s.headline.tried());
         }
-        if (small != null) {
-            all.addAll(small.tried());
+        if (s.small != null) {
+            all.addAll(s.small.tried());
         }
-        writePareto(o.out().resolve("pareto.png"), o.title(), all, rows, fp32.simAcc);
+        writePareto(
+                o.out().resolve("pareto.png"),
+                o.title(),
+                all,
+                rows,
+                fp32.simAcc,
+                cal.remainderMs());
     }
 
     private static String searchNote(String name, SearchResult r, String failure) {
@@ -784,7 +966,7 @@ final class PolicyStudy {
             j.addProperty("note", c.note());
             j.addProperty("accuracyPctSim", c.metric());
             j.addProperty("dropPoints", c.drop());
-            j.addProperty("linearMs", c.latencyMs());
+            j.addProperty("calibratedLinearMs", c.latencyMs());
             j.addProperty("linearBytes", c.bytes());
             j.addProperty("pareto", r.paretoFrontier().contains(c));
             tried.add(j);
@@ -795,7 +977,12 @@ final class PolicyStudy {
 
     /** Two panels: simulated accuracy vs Linear latency, and vs Linear size. */
     private static void writePareto(
-            Path file, String title, List<Candidate> tried, Map<String, Row> rows, double fp32)
+            Path file,
+            String title,
+            List<Candidate> tried,
+            Map<String, Row> rows,
+            double fp32,
+            double remainderMs)
             throws IOException {
         System.setProperty("java.awt.headless", "true");
         int w = 1340;
@@ -809,10 +996,14 @@ final class PolicyStudy {
             g.setColor(Color.BLACK);
             g.setFont(new Font(Font.SANS_SERIF, Font.BOLD, 14));
             g.drawString(
-                    title + ": accuracy (simulated, held-out) vs Linear latency and size", 10, 22);
+                    title
+                            + ": accuracy (simulated, held-out) vs predicted whole-model latency"
+                            + " and Linear size",
+                    10,
+                    22);
             List<Candidate> front = PolicySearch.paretoFrontier(tried);
-            panel(g, 70, 60, 420, 420, tried, front, rows, fp32, true);
-            panel(g, 580, 60, 420, 420, tried, front, rows, fp32, false);
+            panel(g, 70, 60, 420, 420, tried, front, rows, fp32, remainderMs, true);
+            panel(g, 580, 60, 420, 420, tried, front, rows, fp32, remainderMs, false);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
             int ly = 70;
             Color[] cs = palette();
@@ -832,7 +1023,7 @@ final class PolicyStudy {
             g.setColor(new Color(0x888888));
             g.drawString("grey: search candidates", 1020, ly + 28);
             g.drawString("squares: table rows", 1020, ly + 46);
-            g.drawString("INT4 latency unmeasured (FP32 stands in)", 1020, ly + 64);
+            g.drawString("latency: cost model calibrated with whole-model runs", 1020, ly + 64);
         } finally {
             g.dispose();
         }
@@ -860,13 +1051,17 @@ final class PolicyStudy {
             List<Candidate> front,
             Map<String, Row> rows,
             double fp32,
+            double remainderMs,
             boolean latency) {
         List<double[]> pts = new ArrayList<>();
         for (Candidate c : tried) {
-            pts.add(new double[] {latency ? c.latencyMs() : c.bytes() / 1e6, c.metric()});
+            pts.add(
+                    new double[] {
+                        latency ? c.latencyMs() + remainderMs : c.bytes() / 1e6, c.metric()
+                    });
         }
         for (Row r : rows.values()) {
-            pts.add(new double[] {latency ? r.linearMsModel : r.linearBytes / 1e6, r.simAcc});
+            pts.add(new double[] {latency ? r.predictedMs : r.linearBytes / 1e6, r.simAcc});
         }
         double[] xs = pts.stream().mapToDouble(p -> p[0]).toArray();
         double[] ys = pts.stream().mapToDouble(p -> p[1]).toArray();
@@ -899,7 +1094,7 @@ final class PolicyStudy {
         }
         g.drawString(
                 latency
-                        ? "Linear latency, ms (sum of per-layer medians, cost table)"
+                        ? "predicted whole-model latency, ms (calibrated cost model)"
                         : "Linear weights, MB",
                 left + 60,
                 top + ph + 36);
@@ -907,21 +1102,21 @@ final class PolicyStudy {
         g.setColor(new Color(0xAAAAAA));
         g.drawLine(left, (int) sy.applyAsDouble(fp32), left + pw, (int) sy.applyAsDouble(fp32));
         for (Candidate c : tried) {
-            double x = latency ? c.latencyMs() : c.bytes() / 1e6;
+            double x = latency ? c.latencyMs() + remainderMs : c.bytes() / 1e6;
             g.fillOval((int) sx.applyAsDouble(x) - 3, (int) sy.applyAsDouble(c.metric()) - 3, 6, 6);
         }
         Color[] cs = palette();
         int k = 0;
         for (Row r : rows.values()) {
             g.setColor(cs[k++ % cs.length]);
-            double x = latency ? r.linearMsModel : r.linearBytes / 1e6;
+            double x = latency ? r.predictedMs : r.linearBytes / 1e6;
             g.fillRect((int) sx.applyAsDouble(x) - 5, (int) sy.applyAsDouble(r.simAcc) - 5, 10, 10);
         }
         // the frontier on top, as rings, so that table rows under it stay visible
         g.setColor(new Color(0x2E86C1));
         g.setStroke(new BasicStroke(2));
         for (Candidate c : front) {
-            double x = latency ? c.latencyMs() : c.bytes() / 1e6;
+            double x = latency ? c.latencyMs() + remainderMs : c.bytes() / 1e6;
             g.drawOval(
                     (int) sx.applyAsDouble(x) - 7, (int) sy.applyAsDouble(c.metric()) - 7, 14, 14);
         }

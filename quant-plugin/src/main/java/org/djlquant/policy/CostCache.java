@@ -32,8 +32,13 @@ import org.djlquant.QuantizationException;
  * {"format": "djl-quant-cost-cache/1", "machineId": "...", "backend": "...", "threads": 2,
  *  "workload": "batch=32,seq=128",
  *  "entries": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
- *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}]}
+ *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}],
+ *  "wholeModel": [{"assignment": "uniform BF16", "latencyMs": 180.5}]}
  * }</pre>
+ *
+ * <p>{@code wholeModel} (optional, absent in files written before it existed) holds whole-model
+ * latencies by a caller-chosen assignment name, the input of {@link LatencyCalibration}; the
+ * workload of the key then names the timed input.
  */
 public final class CostCache {
 
@@ -43,6 +48,7 @@ public final class CostCache {
     private final Path file;
     private final CostCacheKey key;
     private final Map<EntryKey, LayerCost> entries = new LinkedHashMap<>();
+    private final Map<String, Double> wholeModel = new LinkedHashMap<>();
 
     private record EntryKey(String role, String blockClass, long params, Precision precision) {}
 
@@ -110,6 +116,40 @@ public final class CostCache {
     }
 
     /**
+     * Looks up a whole-model latency.
+     *
+     * @param assignment the assignment's name, for example {@code "uniform BF16"}
+     * @return the cached latency in ms, or empty
+     */
+    public synchronized Optional<Double> getWholeModel(String assignment) {
+        return Optional.ofNullable(wholeModel.get(assignment));
+    }
+
+    /**
+     * Stores a whole-model latency in memory; {@link #save()} writes the file.
+     *
+     * @param assignment the assignment's name, not blank
+     * @param latencyMs the latency in ms, finite and {@code > 0}
+     * @throws IllegalArgumentException naming the value if the name is blank or the latency is not
+     *     finite and positive
+     */
+    public synchronized void putWholeModel(String assignment, double latencyMs) {
+        if (assignment == null || assignment.isBlank()) {
+            throw new IllegalArgumentException(
+                    "assignment name was '" + assignment + "', must not be blank");
+        }
+        if (!Double.isFinite(latencyMs) || latencyMs <= 0) {
+            throw new IllegalArgumentException(
+                    "whole-model latency of "
+                            + assignment
+                            + " was "
+                            + latencyMs
+                            + ", must be finite and > 0");
+        }
+        wholeModel.put(assignment, latencyMs);
+    }
+
+    /**
      * Returns the number of cached costs.
      *
      * @return the count
@@ -161,6 +201,17 @@ public final class CostCache {
             list.add(o);
         }
         root.add("entries", list);
+        if (!wholeModel.isEmpty()) {
+            JsonArray whole = new JsonArray();
+            wholeModel.forEach(
+                    (k, v) -> {
+                        JsonObject o = new JsonObject();
+                        o.addProperty("assignment", k);
+                        o.addProperty("latencyMs", v);
+                        whole.add(o);
+                    });
+            root.add("wholeModel", whole);
+        }
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
         try {
             Path dir = file.toAbsolutePath().getParent();
@@ -218,6 +269,12 @@ public final class CostCache {
                                 p),
                         new LayerCost(
                                 o.get("latencyMs").getAsDouble(), o.get("bytes").getAsLong()));
+            }
+            if (root.has("wholeModel")) {
+                for (JsonElement el : root.getAsJsonArray("wholeModel")) {
+                    JsonObject o = el.getAsJsonObject();
+                    putWholeModel(text(o, "assignment"), o.get("latencyMs").getAsDouble());
+                }
             }
         } catch (IOException e) {
             throw new QuantizationException("cannot read cost cache " + file, e);

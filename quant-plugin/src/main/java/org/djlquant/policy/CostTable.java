@@ -10,7 +10,9 @@ import org.djlquant.QuantizationException;
 
 /**
  * Per layer and precision, the measured latency and size. Immutable and thread-safe. The search
- * assumes costs add up over layers (a model's latency is the sum of its layers').
+ * assumes costs add up over layers (a model's latency is a constant plus the sum of its layers'). A
+ * table measured layer by layer in isolation can be made to agree with whole-model runs with {@link
+ * LatencyCalibration#calibrated()}.
  */
 public final class CostTable {
 

@@ -39,6 +39,15 @@ import org.djlquant.QuantizationException;
  *       result. Ties are broken as documented on each method.
  * </ul>
  *
+ * <h2>The latency objective</h2>
+ *
+ * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable}. With a
+ * table measured layer by layer in isolation that sum can disagree with the whole model; give the
+ * search {@link LatencyCalibration#calibrated()} to minimise the predicted whole-model latency
+ * ({@link LatencyCalibration#predictMs} minus the constant {@link
+ * LatencyCalibration#remainderMs()}). The search itself does not measure anything: the same tables
+ * and evaluator give the same calls and result, and the evaluation bound above holds for any table.
+ *
  * <p>Immutable and thread-safe; each search call uses its own state. The evaluator is called from
  * the calling thread only.
  */

@@ -18,7 +18,10 @@
  *   <li>The caller measures a {@link org.djlquant.policy.SensitivityTable} (error proxy with one
  *       layer quantized at a time) and a {@link org.djlquant.policy.CostTable} (latency and bytes,
  *       through a {@link org.djlquant.policy.CostModel}, cached per machine by {@link
- *       org.djlquant.policy.CostCache}).
+ *       org.djlquant.policy.CostCache}). Layers timed in isolation can rank precisions differently
+ *       from the whole model; {@link org.djlquant.policy.LatencyCalibration} calibrates the table
+ *       with whole-model runs (all-FP32 and one per precision), so that the latency the search
+ *       minimises is the predicted whole-model latency minus a constant.
  *   <li>{@link org.djlquant.policy.PolicySearch} runs one strategy with an {@link
  *       org.djlquant.policy.Evaluator} and returns a {@link org.djlquant.policy.SearchResult}: the
  *       chosen {@link org.djlquant.policy.MixedPrecisionPolicy}, every candidate tried and their
@@ -61,8 +64,10 @@
  * allocation (Cai et al., CVPR 2020: the sum of per-layer KL sensitivities). It holds for small,
  * independent perturbations; with aggressive quantization errors compound (super-additive), which
  * is why every candidate the proxy proposes is confirmed by the evaluator and {@code alpha} is
- * re-estimated from each measurement. Costs are assumed additive too (latency of the model = sum of
- * the layers').
+ * re-estimated from each measurement. Costs are assumed additive too (latency of the model = a
+ * constant + the sum of the layers'); with a table from {@link
+ * org.djlquant.policy.LatencyCalibration} the per-layer terms are each layer's share of the
+ * whole-model difference its precision makes, which the uniform assignments reproduce exactly.
  *
  * <h2>Strategies</h2>
  *

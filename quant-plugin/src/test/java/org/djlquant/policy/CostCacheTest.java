@@ -71,6 +71,22 @@ class CostCacheTest {
     }
 
     @Test
+    void wholeModelLatenciesAreSavedAndReread(@TempDir Path dir) throws QuantizationException {
+        CostCache cache = CostCache.open(dir, KEY);
+        cache.put(LAYERS.get(0), Precision.FP32, new LayerCost(1, 4000));
+        cache.putWholeModel("uniform BF16", 12.5);
+        cache.putWholeModel("uniform FP32", 20.0);
+        cache.save();
+        CostCache reread = CostCache.open(dir, KEY);
+        assertEquals(12.5, reread.getWholeModel("uniform BF16").orElseThrow());
+        assertEquals(20.0, reread.getWholeModel("uniform FP32").orElseThrow());
+        assertTrue(reread.getWholeModel("uniform INT8_STATIC").isEmpty());
+        assertEquals(new LayerCost(1, 4000), reread.get(LAYERS.get(0), Precision.FP32).get());
+        assertThrows(IllegalArgumentException.class, () -> cache.putWholeModel("x", 0));
+        assertThrows(IllegalArgumentException.class, () -> cache.putWholeModel(" ", 1));
+    }
+
+    @Test
     void aFileMeasuredUnderAnotherKeyIsRefused(@TempDir Path dir) throws Exception {
         CostCache cache = CostCache.open(dir, KEY);
         cache.put(LAYERS.get(0), Precision.FP32, new LayerCost(1, 4000));

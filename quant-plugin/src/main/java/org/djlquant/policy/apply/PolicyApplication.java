@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
@@ -17,6 +18,7 @@ import org.djlquant.config.QMode;
 import org.djlquant.nn.BlockPaths;
 import org.djlquant.nn.BlockSwap;
 import org.djlquant.nn.QuantTwin;
+import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Precision;
 import org.djlquant.scheme.QDataType;
@@ -29,8 +31,13 @@ import org.djlquant.scheme.QDataType;
  *
  * <p>Order: {@code Preparer.prepare(model, toQConfigMapping(...))} (the half-precision layers stay
  * plain Linear: their rule is FP32), then {@link #applyHalfPrecision}, calibrate, convert. {@link
- * #precisionsOf} reads back, from a model, which precision each layer is set up for. Stateless and
- * thread-safe; the swap itself must happen while no forward runs.
+ * #precisionsOf} reads back, from a model, which precision each layer is set up for. Weight-only
+ * INT8 / INT4 layers become {@link org.djlquant.nn.WeightOnlyLinear} when converted ({@code
+ * Converter.convert(model, engine, WeightOnlyPackedLinear.Compute.BFLOAT16)} runs libtorch's
+ * vectorized weight-only kernels, the form {@code TorchCostModel} times; FLOAT32 compute matches
+ * the simulator exactly but runs scalar loops); an INT4 layer whose shape the kernel cannot take is
+ * refused when the mapping is made. Stateless and thread-safe; the swap itself must happen while no
+ * forward runs.
  */
 public final class PolicyApplication {
 
@@ -117,8 +124,10 @@ public final class PolicyApplication {
      * @param model the model the policy is for; every policy path must be one of its blocks
      * @return the mapping
      * @throws UnknownLayerException if the policy names a layer the model does not have
-     * @throws org.djlquant.nn.WeightOnlyShapeException if an INT4 layer's input features are not a
-     *     multiple of 32
+     * @throws WeightOnlyShapeException naming the layer, its weight shape and what is allowed if an
+     *     INT4 layer's shape is one libtorch's INT4 kernel cannot take (input features not a
+     *     multiple of 32, output features not a multiple of {@value
+     *     WeightOnlyPackedLinear#INT4_OUT_MULTIPLE}; see {@link PrecisionConfigs#shapeProblem})
      * @throws IllegalArgumentException if the backend cannot run a precision the policy uses
      */
     public static QConfigMapping toQConfigMapping(
@@ -128,6 +137,17 @@ public final class PolicyApplication {
         for (Map.Entry<String, Precision> e : policy.assignment().entrySet()) {
             requireLinear(blocks, e.getKey(), "policy");
             long in = inFeatures(blocks.get(e.getKey()));
+            long out = outFeatures(blocks.get(e.getKey()));
+            if (in > 0 && out > 0 && e.getValue() == Precision.INT4_WEIGHT_ONLY) {
+                // refused here, before prepare, rather than by the converter after calibration
+                String why =
+                        PrecisionConfigs.shapeProblem(
+                                e.getValue(), out, in, WeightOnlyPackedLinear.Compute.BFLOAT16);
+                if (why != null) {
+                    throw new WeightOnlyShapeException(
+                            e.getKey(), "weight [" + out + ", " + in + "]: " + why);
+                }
+            }
             b.optPathGlob(
                     escapeGlob(e.getKey()),
                     in > 0
@@ -217,6 +237,19 @@ public final class PolicyApplication {
             return DataType.FLOAT16;
         }
         return precision == Precision.BF16 ? DataType.BFLOAT16 : null;
+    }
+
+    /** The output features of an initialized Linear (or its twin), else -1. */
+    private static long outFeatures(Block b) {
+        Block linear = b instanceof QuantTwin ? ((QuantTwin) b).original() : b;
+        Parameter w =
+                linear.getParameters().contains("weight")
+                        ? linear.getParameters().get("weight")
+                        : null;
+        if (w == null || !w.isInitialized() || w.getArray().getShape().dimension() != 2) {
+            return -1;
+        }
+        return w.getArray().getShape().get(0);
     }
 
     /** The input features of an initialized Linear (or its twin), else -1. */

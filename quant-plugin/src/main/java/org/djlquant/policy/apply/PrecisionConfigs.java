@@ -1,6 +1,7 @@
 package org.djlquant.policy.apply;
 
 import java.util.Objects;
+import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
@@ -160,6 +161,43 @@ public record PrecisionConfigs(BackendTarget target, Form form) {
                         + inFeatures
                         + ", must be a multiple of 32 (INT4 groups of 128, 64 or 32 input"
                         + " features)");
+    }
+
+    /**
+     * Says why libtorch's in-place kernel of a precision cannot run a Linear layer of a given
+     * weight shape (what {@link org.djlquant.nn.Converter} would refuse with {@link
+     * WeightOnlyShapeException}): INT4 weight-only needs {@code in} a multiple of 32 (a group of
+     * 128, 64 or 32, {@link #int4GroupSize}) and {@code out} a multiple of {@value
+     * WeightOnlyPackedLinear#INT4_OUT_MULTIPLE}; INT8 weight-only with {@link
+     * WeightOnlyPackedLinear.Compute#BFLOAT16} compute needs {@code in} a multiple of {@value
+     * WeightOnlyPackedLinear#BF16_IN_MULTIPLE}. Other precisions have no shape rule.
+     *
+     * @param precision the precision
+     * @param out the layer's output features ({@code N})
+     * @param in the layer's input features ({@code K})
+     * @param compute the weight-only compute dtype the model will be converted with
+     * @return null if the kernel takes the shape, else a message naming the value and what is
+     *     allowed
+     */
+    public static String shapeProblem(
+            Precision precision, long out, long in, WeightOnlyPackedLinear.Compute compute) {
+        Objects.requireNonNull(precision, "precision");
+        Objects.requireNonNull(compute, "compute");
+        long[] shape = {out, in};
+        if (precision == Precision.INT8_WEIGHT_ONLY) {
+            return WeightOnlyPackedLinear.int8ShapeProblem(shape, compute);
+        }
+        if (precision != Precision.INT4_WEIGHT_ONLY) {
+            return null;
+        }
+        for (int g : new int[] {PolicyApplication.INT4_GROUP_SIZE, 64, 32}) {
+            if (in > 0 && in % g == 0) {
+                return WeightOnlyPackedLinear.int4ShapeProblem(shape, g);
+            }
+        }
+        return "INT4 in features (K) was "
+                + in
+                + ", must be a multiple of 32 (INT4 groups of 128, 64 or 32 input features)";
     }
 
     /**

@@ -28,7 +28,10 @@ import org.djlquant.policy.apply.PrecisionConfigs;
  * during calibration ({@link PrecisionSimulator#inputShapes()}), with its real weights and random
  * normal inputs: the median of {@code runs} timed calls after {@code warmup} untimed ones, at a
  * fixed intra-op thread count (set with {@code torch.set_num_threads} for the measurement and
- * restored after).
+ * restored after). With one thread, libtorch runs the call on the calling thread and the time is
+ * that thread's CPU time ({@code ThreadMXBean.getCurrentThreadCpuTime}), which leaves out the time
+ * other processes held the core (on a shared machine the wall time of one call can be several times
+ * its cost); with more threads it is the wall time.
  *
  * <ul>
  *   <li>FP32: {@code aten::linear};
@@ -87,16 +90,18 @@ public final class TorchCostModel implements CostModel {
      * Returns the cost-cache key of these measurements.
      *
      * @param workload how the input shapes were obtained, for example {@code "sentiment batch 32"}
-     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16} (the suffix names
-     *     the weight-only kernels in bfloat16 compute, so that caches written when weight-only
-     *     layers were timed as dequantize-then-linear are not read back), the thread count
+     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16}, with {@code -cpu}
+     *     appended for one thread (the suffixes name the weight-only kernels in bfloat16 compute
+     *     and the thread-CPU-time measurement, so that caches written under earlier measurements
+     *     are not read back), the thread count
      */
     public CostCacheKey cacheKey(String workload) {
         return new CostCacheKey(
                 CostCacheKey.currentMachineId(),
                 "pytorch-"
                         + QEngine.current().name().toLowerCase(java.util.Locale.ROOT)
-                        + "-wo-bf16",
+                        + "-wo-bf16"
+                        + (threads == 1 ? "-cpu" : ""),
                 threads,
                 workload);
     }
@@ -305,12 +310,15 @@ public final class TorchCostModel implements CostModel {
     }
 
     private double time(NDManager m, Supplier<NDArray> op) {
+        java.lang.management.ThreadMXBean bean =
+                java.lang.management.ManagementFactory.getThreadMXBean();
+        boolean cpu = threads == 1 && bean.isCurrentThreadCpuTimeSupported();
         double[] ms = new double[runs];
         for (int i = 0; i < warmup + runs; i++) {
             try (NDManager sub = m.newSubManager()) {
-                long t0 = System.nanoTime();
+                long t0 = cpu ? bean.getCurrentThreadCpuTime() : System.nanoTime();
                 NDArray y = op.get();
-                long t1 = System.nanoTime();
+                long t1 = cpu ? bean.getCurrentThreadCpuTime() : System.nanoTime();
                 y.attach(sub);
                 if (i >= warmup) {
                     ms[i - warmup] = (t1 - t0) / 1e6;

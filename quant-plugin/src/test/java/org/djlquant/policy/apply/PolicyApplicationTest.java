@@ -178,6 +178,73 @@ class PolicyApplicationTest {
         }
     }
 
+    /**
+     * A policy asking for INT4 weight-only on a layer whose shape libtorch's INT4 kernel cannot
+     * take (layer 07 of the MLP is 32 → 4: 4 output features, the kernel packs 16 at a time) is
+     * refused when the mapping is made, with the typed exception naming the layer, its weight shape
+     * and the rule; the same precision on a 32 → 32 layer is mapped to the INT4 weight-only config
+     * (group 32, the largest that divides 32 input features).
+     */
+    @Test
+    void int4OnALayerTheKernelCannotTakeIsRefusedWhenMapping() {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net = mlp(m);
+            MixedPrecisionPolicy bad =
+                    policy(
+                            Precision.INT4_WEIGHT_ONLY,
+                            Precision.FP32,
+                            Precision.FP32,
+                            Precision.INT4_WEIGHT_ONLY);
+            org.djlquant.nn.WeightOnlyShapeException e =
+                    assertThrows(
+                            org.djlquant.nn.WeightOnlyShapeException.class,
+                            () ->
+                                    PolicyApplication.toQConfigMapping(
+                                            bad,
+                                            PrecisionConfigs.perChannel(BackendTarget.FBGEMM),
+                                            net));
+            assertEquals("07", e.path());
+            assertTrue(e.getMessage().contains("[4, 32]"), e.getMessage());
+            assertTrue(e.getMessage().contains("multiple of 16"), e.getMessage());
+            MixedPrecisionPolicy good = policy(Precision.INT4_WEIGHT_ONLY);
+            org.djlquant.config.QConfig c =
+                    PolicyApplication.toQConfigMapping(
+                                    good, PrecisionConfigs.perChannel(BackendTarget.FBGEMM), net)
+                            .resolve("01", "01", Linear.class)
+                            .config();
+            assertEquals(Precision.INT4_WEIGHT_ONLY, PolicyApplication.precisionOf(c));
+        }
+    }
+
+    /** The shape rules of the in-place kernels, from libtorch's weight-only kernels' limits. */
+    @Test
+    void shapeProblemFollowsTheKernelLimits() {
+        org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute bf16 =
+                org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute.BFLOAT16;
+        org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute f32 =
+                org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute.FLOAT32;
+        // MiniLM's shapes all run
+        for (long[] s : new long[][] {{384, 384}, {1536, 384}, {384, 1536}}) {
+            for (Precision p : Precision.values()) {
+                assertEquals(null, PrecisionConfigs.shapeProblem(p, s[0], s[1], bf16), p + "");
+            }
+        }
+        // Fashion-MNIST's classifier 64 -> 10: INT8 weight-only yes, INT4 no (10 outputs)
+        assertEquals(null, PrecisionConfigs.shapeProblem(Precision.INT8_WEIGHT_ONLY, 10, 64, bf16));
+        assertTrue(
+                PrecisionConfigs.shapeProblem(Precision.INT4_WEIGHT_ONLY, 10, 64, bf16)
+                        .contains("10"));
+        // 40 input features: bfloat16 INT8 needs 16 | K, float32 does not; INT4 needs 32 | K
+        assertTrue(
+                PrecisionConfigs.shapeProblem(Precision.INT8_WEIGHT_ONLY, 16, 40, bf16)
+                        .contains("40"));
+        assertEquals(null, PrecisionConfigs.shapeProblem(Precision.INT8_WEIGHT_ONLY, 16, 40, f32));
+        assertTrue(
+                PrecisionConfigs.shapeProblem(Precision.INT4_WEIGHT_ONLY, 16, 40, bf16)
+                        .contains("multiple of 32"));
+        assertEquals(null, PrecisionConfigs.shapeProblem(Precision.INT8_STATIC, 10, 40, bf16));
+    }
+
     /** FFN 128 → 256 → ReLU → 128 with weights from a seeded {@link Random}, in a new model. */
     private static Model ffn(String name) {
         Model model = Model.newInstance(name, "PyTorch");
