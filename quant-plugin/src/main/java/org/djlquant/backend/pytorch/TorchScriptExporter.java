@@ -73,12 +73,16 @@ public final class TorchScriptExporter {
     private final QEngine engine;
     private final int inputCount;
     private final MixedPrecisionPolicy policy;
+    private final AttentionKernel attention;
+    private final boolean compressed;
 
     private TorchScriptExporter(Builder builder) {
         this.block = builder.block;
         this.engine = builder.engine;
         this.inputCount = builder.inputCount;
         this.policy = builder.policy;
+        this.attention = builder.attention;
+        this.compressed = builder.compressed;
     }
 
     /**
@@ -96,8 +100,35 @@ public final class TorchScriptExporter {
         private QEngine engine;
         private int inputCount = -1;
         private MixedPrecisionPolicy policy;
+        private AttentionKernel attention = AttentionKernel.MATMUL_SOFTMAX;
+        private boolean compressed;
 
         private Builder() {}
+
+        /**
+         * Sets how BERT self-attention is lowered. Default: {@link AttentionKernel#MATMUL_SOFTMAX},
+         * exactly the simulation.
+         *
+         * @param attention the attention kernel
+         * @return this builder
+         */
+        public Builder optAttention(AttentionKernel attention) {
+            this.attention = attention;
+            return this;
+        }
+
+        /**
+         * Sets whether the tensor records inside the archive are DEFLATE-compressed (libtorch
+         * inflates them while loading; INT8 weights shrink by about a tenth, float ones less).
+         * Default: false, every record STORED.
+         *
+         * @param compressed true to compress the tensor records
+         * @return this builder
+         */
+        public Builder optCompressed(boolean compressed) {
+            this.compressed = compressed;
+            return this;
+        }
 
         /**
          * Sets the model's root block (initialized, e.g. {@code model.getBlock()}).
@@ -163,6 +194,11 @@ public final class TorchScriptExporter {
                                 + block.getClass().getSimpleName()
                                 + " was not initialized; initialize or load the model first");
             }
+            if (attention == null) {
+                throw new IllegalArgumentException(
+                        "attention was null, must be one of "
+                                + java.util.Arrays.toString(AttentionKernel.values()));
+            }
             if (engine == null) {
                 engine = QEngine.current();
             }
@@ -186,7 +222,7 @@ public final class TorchScriptExporter {
      * @throws QuantizationException if the parameters cannot be read
      */
     public Exported export() throws QuantizationException {
-        Session session = new Session(engine);
+        Session session = new Session(engine, attention);
         List<TsValue> inputs = new ArrayList<>();
         StringBuilder signature = new StringBuilder();
         for (int i = 0; i < inputCount; i++) {
@@ -251,6 +287,7 @@ public final class TorchScriptExporter {
                         .addExtra(
                                 QuantizationManifest.FILE_NAME,
                                 manifest.toJson().getBytes(StandardCharsets.UTF_8))
+                        .optCompressTensors(compressed)
                         .toBytes();
         return new Exported(bytes, manifest);
     }
@@ -317,6 +354,7 @@ public final class TorchScriptExporter {
     /** One export: the generated forward, attributes and manifest layers. */
     static final class Session {
         final QEngine engine;
+        final AttentionKernel attention;
         final StringBuilder body = new StringBuilder();
         final Map<String, String> declarations = new LinkedHashMap<>();
         final Map<String, Object> values = new LinkedHashMap<>();
@@ -325,8 +363,9 @@ public final class TorchScriptExporter {
         int tensors;
         int modules;
 
-        Session(QEngine engine) {
+        Session(QEngine engine, AttentionKernel attention) {
             this.engine = Objects.requireNonNull(engine, "engine");
+            this.attention = Objects.requireNonNull(attention, "attention");
         }
 
         String attribute(String type, TensorData data) {
