@@ -60,7 +60,8 @@ import org.djlquant.io.text.SentenceEmbeddingTranslator;
  *   --data DIR            data folder (default $DJLQ_DATA_DIR or ~/.cache/djl-quant/data)
  *   --variants LIST       default | all | comma-separated names out of {@link #ALL_VARIANTS}
  *                         (fp32-djl, the reference, is always run); default {@link #DEFAULT_VARIANTS}
- *   --ffn-down P          static recipe's FFN down-projections: fp32 (default) | dynamic-int8
+ *   --ffn-down P          static recipe's FFN down-projections: dynamic-int8 (default) | fp32
+ *                         | static-int8
  * </pre>
  */
 public final class MiniLmPipeline {
@@ -312,12 +313,15 @@ public final class MiniLmPipeline {
                                         case "dynamic-int8" ->
                                                 new MiniLmRecipe(
                                                         MiniLmRecipe.DownProjections.DYNAMIC_INT8);
+                                        case "static-int8" ->
+                                                new MiniLmRecipe(
+                                                        MiniLmRecipe.DownProjections.STATIC_INT8);
                                         default ->
                                                 throw new IllegalArgumentException(
                                                         "--ffn-down was '"
                                                                 + value
-                                                                + "', must be fp32 or"
-                                                                + " dynamic-int8");
+                                                                + "', must be fp32, dynamic-int8"
+                                                                + " or static-int8");
                                     };
                     default ->
                             throw new IllegalArgumentException(
@@ -359,7 +363,7 @@ public final class MiniLmPipeline {
     public static final String USAGE =
             "--sentences N, --threads T, --out DIR, --skip-throughput, --speed-sentences N,"
                     + " --speed-passes P, --calibration N, --data DIR,"
-                    + " --variants default|all|NAME,NAME..., --ffn-down fp32|dynamic-int8";
+                    + " --variants default|all|NAME,NAME..., --ffn-down fp32|dynamic-int8|static-int8";
 
     /**
      * Runs the pipeline and prints the table.

@@ -14,6 +14,7 @@ import org.djlquant.QuantizationException;
 import org.djlquant.backend.onnx.ExportOptions;
 import org.djlquant.backend.onnx.ExportReport;
 import org.djlquant.backend.onnx.OnnxExporter;
+import org.djlquant.backend.pytorch.AttentionKernel;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizationManifest;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
@@ -43,6 +44,13 @@ final class QuantizedMiniLm implements AutoCloseable {
 
     /** The quantized engine every PyTorch INT8 row packs for. */
     static final QEngine ENGINE = QEngine.FBGEMM;
+
+    /**
+     * How the TorchScript export lowers attention: fused (libtorch's flash-attention kernel, the
+     * probabilities stay float), several times faster than separate matmul / softmax at 128 tokens.
+     * The in-place and ONNX forms keep the probabilities quantized.
+     */
+    static final AttentionKernel ATTENTION = AttentionKernel.FUSED_SDPA;
 
     /** The forms a quantized model is run in. */
     enum Form {
@@ -164,6 +172,8 @@ final class QuantizedMiniLm implements AutoCloseable {
                         TorchScriptExporter.builder()
                                 .setBlock(model.getBlock())
                                 .optEngine(ENGINE)
+                                .optAttention(ATTENTION)
+                                .optCompressed(true)
                                 .build();
                 manifest =
                         int8Embeddings

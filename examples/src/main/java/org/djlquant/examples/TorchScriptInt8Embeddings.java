@@ -14,12 +14,13 @@ import org.djlquant.backend.pytorch.TsValue;
 import org.djlquant.nn.transformer.BertEmbeddings;
 
 /**
- * Stores a BERT word-embedding table INT8 in a TorchScript export: symmetric, one scale per row
- * (token), {@code scale = max|row| / 127}, {@code q = rint(x / scale)}; the exported forward
- * gathers the INT8 rows and their scales for the input ids and multiplies ({@code torch.embedding}
- * on the INT8 table, then a cast and a product), so the table stays INT8 in memory too.
- * Weight-only: the embedding output differs from the float model by at most half a step per
- * element. The same scheme as the ONNX exporter's {@code INT8_PER_ROW} option.
+ * Stores a BERT word-embedding table and position-embedding table INT8 in a TorchScript export:
+ * symmetric, one scale per row (token or position), {@code scale = max|row| / 127}, {@code q =
+ * rint(x / scale)}; the exported forward gathers the INT8 rows and their scales for the input ids
+ * (slices them for the positions) and multiplies ({@code torch.embedding} on the INT8 table, then a
+ * cast and a product), so the tables stay INT8 in memory too. Weight-only: each embedding differs
+ * from the float one by at most half a step per element. The word table uses the same scheme as the
+ * ONNX exporter's {@code INT8_PER_ROW} option (which leaves the position table float).
  *
  * <p>{@link TorchScriptExporter} has no embedding option, so this registers a {@code
  * BertEmbeddings} lowering through the public {@link Lowerings} extension point (process-wide,
@@ -68,35 +69,29 @@ final class TorchScriptInt8Embeddings {
         String ids = inputs.get(0).expression();
         String types = inputs.get(1).expression();
         String word;
+        String positions;
         if (ACTIVE.get()) {
-            NDArray table = block.getWord().getArray();
-            long[] shape = table.getShape().getShape();
-            int rows = Math.toIntExact(shape[0]);
-            int cols = Math.toIntExact(shape[1]);
-            float[] values = table.toFloatArray();
-            byte[] q = new byte[values.length];
-            float[] scales = new float[rows];
-            quantizeRows(values, rows, cols, q, scales);
-            try (NDManager m = table.getManager().newSubManager()) {
-                String qt = ctx.tensor(m.create(q, new Shape(rows, cols)));
-                String st = ctx.tensor(m.create(scales, new Shape(rows, 1)));
-                word =
-                        ctx.let(
-                                "torch.mul(torch.to(torch.embedding("
-                                        + qt
-                                        + ", "
-                                        + ids
-                                        + "), 6), torch.embedding("
-                                        + st
-                                        + ", "
-                                        + ids
-                                        + "))");
-            }
+            String gather = ids;
+            word =
+                    int8Rows(
+                            block.getWord().getArray(),
+                            ctx,
+                            t -> "torch.embedding(" + t + ", " + gather + ")");
+            positions =
+                    int8Rows(
+                            block.getPosition().getArray(),
+                            ctx,
+                            t -> "torch.slice(" + t + ", 0, 0, " + gather + ".size(1))");
         } else {
             word = ctx.let("torch.embedding(" + ctx.parameter(block.getWord()) + ", " + ids + ")");
+            positions =
+                    "torch.slice("
+                            + ctx.parameter(block.getPosition())
+                            + ", 0, 0, "
+                            + ids
+                            + ".size(1))";
         }
         String type = ctx.parameter(block.getTokenType());
-        String position = ctx.parameter(block.getPosition());
         String sum =
                 ctx.let(
                         "torch.add(torch.add("
@@ -105,12 +100,31 @@ final class TorchScriptInt8Embeddings {
                                 + type
                                 + ", "
                                 + types
-                                + ")), torch.slice("
-                                + position
-                                + ", 0, 0, "
-                                + ids
-                                + ".size(1)))");
+                                + ")), "
+                                + positions
+                                + ")");
         return ctx.lowerChild(block.getNorm(), List.of(TsValue.plain(sum)));
+    }
+
+    /**
+     * Stores a float table INT8 per row and returns the expression that selects rows of it (the
+     * same selection applied to the INT8 table and to its column of scales) and dequantizes them.
+     */
+    private static String int8Rows(
+            NDArray table, LoweringContext ctx, java.util.function.UnaryOperator<String> select) {
+        long[] shape = table.getShape().getShape();
+        int rows = Math.toIntExact(shape[0]);
+        int cols = Math.toIntExact(shape[1]);
+        float[] values = table.toFloatArray();
+        byte[] q = new byte[values.length];
+        float[] scales = new float[rows];
+        quantizeRows(values, rows, cols, q, scales);
+        try (NDManager m = table.getManager().newSubManager()) {
+            String qt = ctx.tensor(m.create(q, new Shape(rows, cols)));
+            String st = ctx.tensor(m.create(scales, new Shape(rows, 1)));
+            return ctx.let(
+                    "torch.mul(torch.to(" + select.apply(qt) + ", 6), " + select.apply(st) + ")");
+        }
     }
 
     /**

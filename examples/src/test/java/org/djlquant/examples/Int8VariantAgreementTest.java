@@ -136,18 +136,22 @@ class Int8VariantAgreementTest {
         double ts = min(cosines(inPlace, out.get("int8-" + m + "-ts")));
         double onnx = min(cosines(inPlace, out.get("int8-" + m + "-onnx")));
         if (mode == QMode.DYNAMIC) {
-            // same kernels (quantized::linear_dynamic on fbgemm, range per batch): measured
-            // 1.00000;
-            // ONNX Runtime's DynamicQuantizeLinear rounds the range to include zero its own way:
-            // measured 0.989
-            assertTrue(ts >= 0.9999, "TorchScript vs in place, min cosine " + ts);
+            // same Linear kernels (quantized::linear_dynamic on fbgemm, range per batch), but the
+            // TorchScript export runs the fused attention kernel (QuantizedMiniLm.ATTENTION): its
+            // float rounding (~1e-6, ~1e-4 on padding rows) moves the per-batch ranges, so many
+            // INT8 roundings flip; measured 0.9896 (1.00000 with separate matmul / softmax) while
+            // both stay 0.980 to FP32. ONNX Runtime's DynamicQuantizeLinear rounds the range to
+            // include zero its own way: measured 0.989
+            assertTrue(ts >= 0.985, "TorchScript vs in place, min cosine " + ts);
             assertTrue(onnx >= 0.985, "ONNX vs in place, min cosine " + onnx);
         } else {
-            // static: the exports quantize what the simulation quantizes, including the attention
-            // matmul inputs (Q, K, P, V with their calibrated parameters); the in-place
-            // QuantizedBertSelfAttention keeps those matmuls float. The two INT8 models therefore
-            // differ about as much from each other as each from FP32: measured min 0.979 (TS) and
-            // 0.978 (ONNX) against 0.986 / 0.985 to FP32. A regression guard, not a tolerance.
+            // static: the ONNX export quantizes what the simulation quantizes, including the
+            // attention matmul inputs (Q, K, P, V with their calibrated parameters); the
+            // TorchScript export quantizes Q, K, V but runs the fused attention with float P
+            // (QuantizedMiniLm.ATTENTION); the in-place QuantizedBertSelfAttention keeps those
+            // matmuls float. The INT8 models therefore differ about as much from each other as
+            // each from FP32 (FFN down-projections FP32, before: min 0.979 (TS) and 0.978 (ONNX)
+            // against 0.986 / 0.985 to FP32). A regression guard, not a tolerance.
             assertTrue(ts >= 0.97, "TorchScript vs in place, min cosine " + ts);
             assertTrue(onnx >= 0.97, "ONNX vs in place, min cosine " + onnx);
         }

@@ -132,7 +132,6 @@ public final class FakeQuant {
         return Math.abs(qmin - z) < limit && Math.abs(qmax - z) < limit;
     }
 
-
     /**
      * Fake-quantizes an input the way libtorch's fbgemm {@code quantized::linear_dynamic} quantizes
      * it (see {@link QuantMath#quantizeFbgemmDynamic}): {@code q = clamp(rint(fl32(x · (1f / s) +

@@ -420,7 +420,55 @@ final class BuiltinLowerings {
         } catch (IllegalStateException e) {
             throw new UncalibratedLayerException(ctx.path(), TwinControl.PROBS, "export", e);
         }
-        return attention((BertSelfAttention) twin.original(), probs, null, inputs, ctx);
+        BertSelfAttention original = (BertSelfAttention) twin.original();
+        return attention(
+                original, probs, sharedProjectionInput(original, inputs, ctx), inputs, ctx);
+    }
+
+    /**
+     * The hidden states quantized once for Q, K and V when all three are static twins with the same
+     * calibrated input parameters over the full 8-bit range (each would otherwise quantize the same
+     * tensor to the same values); {@code null} otherwise.
+     */
+    private static TsValue sharedProjectionInput(
+            BertSelfAttention block, List<TsValue> inputs, LoweringContext ctx) {
+        Block[] projections = {block.getQuery(), block.getKey(), block.getValue()};
+        QParams first = null;
+        for (Block p : projections) {
+            if (!isStatic(p)) {
+                return null;
+            }
+            ObservedLinear twin = (ObservedLinear) p;
+            QParams ip;
+            try {
+                ip = twin.control().computeParams().get(TwinControl.INPUT);
+            } catch (IllegalStateException e) {
+                return null;
+            }
+            if (ip == null
+                    || ip.spec().dtype() != QDataType.UINT8
+                    || ip.spec().qmin() != 0
+                    || ip.spec().qmax() != 255
+                    || (first != null
+                            && (ip.scale() != first.scale()
+                                    || ip.zeroPoint() != first.zeroPoint()))) {
+                return null;
+            }
+            first = first == null ? ip : first;
+        }
+        String x = ctx.asFloat(inputs.get(0));
+        return new TsValue(
+                ctx.let(
+                        "torch.quantize_per_tensor("
+                                + x
+                                + ", "
+                                + LoweringContext.literal(first.scale())
+                                + ", "
+                                + first.zeroPoint()
+                                + ", 13)"),
+                true,
+                first.scale(),
+                first.zeroPoint());
     }
 
     /**
@@ -459,6 +507,27 @@ final class BuiltinLowerings {
                                     + ", "
                                     + headSize
                                     + "]), 1, 2)");
+        }
+        if (ctx.session().attention == AttentionKernel.FUSED_SDPA) {
+            // one fused kernel; its default scale is 1/sqrt(head size), as the division below
+            String fused =
+                    ctx.let(
+                            "torch.reshape(torch.transpose(torch.scaled_dot_product_attention("
+                                    + qkv[0]
+                                    + ", "
+                                    + qkv[1]
+                                    + ", "
+                                    + qkv[2]
+                                    + ", "
+                                    + mask
+                                    + "), 1, 2), ["
+                                    + b
+                                    + ", "
+                                    + t
+                                    + ", "
+                                    + hidden
+                                    + "])");
+            return ctx.lowerChild(block.getOutput(), List.of(TsValue.plain(fused)));
         }
         String scores =
                 ctx.let(
@@ -706,6 +775,29 @@ final class BuiltinLowerings {
     }
 
     private static String fakeQuant(LoweringContext ctx, String x, QParams p) {
+        QSpec spec = p.spec();
+        int dtype = -1;
+        if (spec.qmin() == 0 && spec.qmax() == 255) {
+            dtype = 13; // quint8
+        } else if (spec.qmin() == -128 && spec.qmax() == 127) {
+            dtype = 12; // qint8
+        }
+        if (dtype >= 0) {
+            // quantize + dequantize over the dtype's whole range computes the same values as the
+            // fake-quant op (rint(x * (1 / scale)) + zero point, clamped) in a fraction of its
+            // time:
+            // the fake-quant op also writes the mask its backward would need
+            return ctx.let(
+                    "torch.dequantize(torch.quantize_per_tensor("
+                            + x
+                            + ", "
+                            + LoweringContext.literal(p.scale())
+                            + ", "
+                            + p.zeroPoint()
+                            + ", "
+                            + dtype
+                            + "))");
+        }
         return ctx.let(
                 "torch.fake_quantize_per_tensor_affine("
                         + x

@@ -85,6 +85,8 @@ public final class TorchScriptExporter {
     private final int inputCount;
     private final MixedPrecisionPolicy policy;
     private final WeightOnlyPackedLinear.Compute weightOnlyCompute;
+    private final AttentionKernel attention;
+    private final boolean compressed;
 
     private TorchScriptExporter(Builder builder) {
         this.block = builder.block;
@@ -92,6 +94,8 @@ public final class TorchScriptExporter {
         this.engine = builder.engine;
         this.inputCount = builder.inputCount;
         this.policy = builder.policy;
+        this.attention = builder.attention;
+        this.compressed = builder.compressed;
     }
 
     /**
@@ -111,6 +115,8 @@ public final class TorchScriptExporter {
         private MixedPrecisionPolicy policy;
         private WeightOnlyPackedLinear.Compute weightOnlyCompute =
                 WeightOnlyPackedLinear.Compute.FLOAT32;
+        private AttentionKernel attention = AttentionKernel.MATMUL_SOFTMAX;
+        private boolean compressed;
 
         private Builder() {}
 
@@ -126,6 +132,31 @@ public final class TorchScriptExporter {
          */
         public Builder optWeightOnlyCompute(WeightOnlyPackedLinear.Compute compute) {
             this.weightOnlyCompute = compute;
+            return this;
+        }
+
+        /**
+         * Sets how BERT self-attention is lowered. Default: {@link AttentionKernel#MATMUL_SOFTMAX},
+         * exactly the simulation.
+         *
+         * @param attention the attention kernel
+         * @return this builder
+         */
+        public Builder optAttention(AttentionKernel attention) {
+            this.attention = attention;
+            return this;
+        }
+
+        /**
+         * Sets whether the tensor records inside the archive are DEFLATE-compressed (libtorch
+         * inflates them while loading; INT8 weights shrink by about a tenth, float ones less).
+         * Default: false, every record STORED.
+         *
+         * @param compressed true to compress the tensor records
+         * @return this builder
+         */
+        public Builder optCompressed(boolean compressed) {
+            this.compressed = compressed;
             return this;
         }
 
@@ -199,6 +230,11 @@ public final class TorchScriptExporter {
                                 + java.util.Arrays.toString(
                                         WeightOnlyPackedLinear.Compute.values()));
             }
+            if (attention == null) {
+                throw new IllegalArgumentException(
+                        "attention was null, must be one of "
+                                + java.util.Arrays.toString(AttentionKernel.values()));
+            }
             if (engine == null) {
                 engine = QEngine.current();
             }
@@ -222,7 +258,7 @@ public final class TorchScriptExporter {
      * @throws QuantizationException if the parameters cannot be read
      */
     public Exported export() throws QuantizationException {
-        Session session = new Session(engine, weightOnlyCompute);
+        Session session = new Session(engine, weightOnlyCompute, attention);
         List<TsValue> inputs = new ArrayList<>();
         StringBuilder signature = new StringBuilder();
         for (int i = 0; i < inputCount; i++) {
@@ -290,6 +326,7 @@ public final class TorchScriptExporter {
                         .addExtra(
                                 QuantizationManifest.FILE_NAME,
                                 manifest.toJson().getBytes(StandardCharsets.UTF_8))
+                        .optCompressTensors(compressed)
                         .toBytes();
         return new Exported(bytes, manifest);
     }
@@ -357,6 +394,7 @@ public final class TorchScriptExporter {
     static final class Session {
         final QEngine engine;
         final WeightOnlyPackedLinear.Compute weightOnlyCompute;
+        final AttentionKernel attention;
         final StringBuilder body = new StringBuilder();
         final Map<String, String> declarations = new LinkedHashMap<>();
         final Map<String, Object> values = new LinkedHashMap<>();
@@ -366,9 +404,13 @@ public final class TorchScriptExporter {
         int modules;
         int int4Layers;
 
-        Session(QEngine engine, WeightOnlyPackedLinear.Compute weightOnlyCompute) {
+        Session(
+                QEngine engine,
+                WeightOnlyPackedLinear.Compute weightOnlyCompute,
+                AttentionKernel attention) {
             this.engine = Objects.requireNonNull(engine, "engine");
             this.weightOnlyCompute = Objects.requireNonNull(weightOnlyCompute, "compute");
+            this.attention = Objects.requireNonNull(attention, "attention");
         }
 
         String attribute(String type, TensorData data) {

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Pattern;
 import java.util.zip.CRC32;
+import java.util.zip.Deflater;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 import org.djlquant.QuantizationException;
@@ -24,8 +25,9 @@ import org.djlquant.QuantizationException;
  * Writes a TorchScript module archive ({@code .pt}) that libtorch's {@code torch::jit::load}
  * compiles and loads, so DJL can load it as a PyTorch model.
  *
- * <p>Layout (every record under one top-level folder, the archive name; all entries STORED, with a
- * fixed timestamp so equal input gives equal bytes):
+ * <p>Layout (every record under one top-level folder, the archive name; all entries STORED unless
+ * {@link Builder#optCompressTensors} asks for DEFLATE on the tensor records, with a fixed timestamp
+ * so equal input gives equal bytes):
  *
  * <pre>
  * name/data.pkl                      pickle (protocol 2) of the root module object
@@ -62,6 +64,9 @@ public final class TorchScriptArchive {
      */
     public static final int FILE_FORMAT_VERSION = 10;
 
+    /** Tensor records shorter than this stay STORED even when compression is asked for. */
+    static final int MIN_DEFLATED = 1024;
+
     private static final Pattern NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*");
     private static final LocalDateTime FIXED_TIME = LocalDateTime.of(1980, 1, 2, 0, 0);
 
@@ -83,6 +88,7 @@ public final class TorchScriptArchive {
         private final Map<String, String> code = new LinkedHashMap<>();
         private final Map<String, byte[]> extras = new LinkedHashMap<>();
         private Pickler.ScriptObject root;
+        private boolean compressTensors;
 
         private Builder(String archiveName) {
             checkName("archive name", archiveName);
@@ -141,6 +147,19 @@ public final class TorchScriptArchive {
         }
 
         /**
+         * Sets whether the tensor records ({@code data/<n>}) of at least 1 KiB are
+         * DEFLATE-compressed (best compression); libtorch's reader inflates them while loading.
+         * Default: false (STORED).
+         *
+         * @param compress true to compress the tensor records
+         * @return this builder
+         */
+        public Builder optCompressTensors(boolean compress) {
+            this.compressTensors = compress;
+            return this;
+        }
+
+        /**
          * Writes the archive.
          *
          * @return the zip bytes
@@ -170,7 +189,11 @@ public final class TorchScriptArchive {
                 }
                 List<TensorData> storages = data.storages();
                 for (int i = 0; i < storages.size(); i++) {
-                    put(zip, "data/" + i, storages.get(i).data());
+                    if (compressTensors && storages.get(i).data().length >= MIN_DEFLATED) {
+                        putDeflated(zip, "data/" + i, storages.get(i).data());
+                    } else {
+                        put(zip, "data/" + i, storages.get(i).data());
+                    }
                 }
                 put(zip, "constants.pkl", Pickler.pickle(Pickler.Tuple.of()).bytes());
                 put(
@@ -197,6 +220,17 @@ public final class TorchScriptArchive {
             crc.update(content);
             entry.setCrc(crc.getValue());
             entry.setTimeLocal(FIXED_TIME);
+            zip.putNextEntry(entry);
+            zip.write(content);
+            zip.closeEntry();
+        }
+
+        private void putDeflated(ZipOutputStream zip, String path, byte[] content)
+                throws IOException {
+            ZipEntry entry = new ZipEntry(archiveName + "/" + path);
+            entry.setMethod(ZipEntry.DEFLATED);
+            entry.setTimeLocal(FIXED_TIME);
+            zip.setLevel(Deflater.BEST_COMPRESSION);
             zip.putNextEntry(entry);
             zip.write(content);
             zip.closeEntry();

@@ -22,7 +22,7 @@
  * </ul>
  *
  * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine}, {@code OpLibrary},
- * {@code WeightOnlyOps}, {@code RangeOps} and {@code DynamicReluOps} are process-wide singletons with synchronized
- * initialisation.
+ * {@code WeightOnlyOps}, {@code RangeOps} and {@code DynamicReluOps} are process-wide singletons
+ * with synchronized initialisation.
  */
 package org.djlquant.backend.pytorch.internal;
