@@ -60,7 +60,9 @@ import org.djlquant.policy.apply.PrecisionConfigs;
  * libtorch loads the archive) run by {@code aten::_weight_int4pack_mm_for_cpu}, or, for an INT4
  * shape that kernel refuses, fake-quantized float weights (the manifest says which); the ONNX
  * export writes weight-only INT8 as {@code DequantizeLinear} weights and refuses INT4. The facade
- * adds nothing here: each stage decides, and refuses with its typed exception.
+ * adds nothing here: each stage decides, and refuses with its typed exception. TorchScript
+ * artifacts are written with DEFLATE-compressed tensor records ({@link
+ * TorchScriptExporter.Builder#optCompressed}; libtorch inflates them while loading).
  *
  * <p>Immutable after {@code build()}; the stages change the given model and are not thread-safe
  * with respect to it. The batches are consumed (closed) by calibration; give an {@code Iterable}
@@ -364,6 +366,7 @@ public final class Quantizer {
                         .setBlock(root)
                         .optEngine(engine)
                         .optPolicy(policy)
+                        .optCompressed(true)
                         .build()
                         .export(dir, name);
         Map<String, String> layers = new LinkedHashMap<>();
