@@ -149,10 +149,12 @@ public final class Quantizer {
     private final long maxBatches;
     private final PrintStream progress;
     private final PrecisionConfigs configs;
+    private final boolean int8Embeddings;
     private final java.util.List<String> keepFloat;
 
     private Quantizer(Builder b) {
         this.configs = b.configs;
+        this.int8Embeddings = b.int8Embeddings;
         this.keepFloat = java.util.List.copyOf(b.keepFloat);
         this.method = b.method;
         this.policy = b.policy;
@@ -353,6 +355,10 @@ public final class Quantizer {
                     b.optInput("input" + i, dims);
                 }
             }
+            if (int8Embeddings) {
+                b.optEmbeddings(
+                        org.djlquant.backend.onnx.ExportOptions.EmbeddingPrecision.INT8_PER_ROW);
+            }
             ExportReport r = b.build().write(file);
             return new Artifact(ArtifactKind.ONNX, file, r.sizeBytes(), r.layers(), null);
         }
@@ -367,6 +373,7 @@ public final class Quantizer {
                         .optEngine(engine)
                         .optPolicy(policy)
                         .optCompressed(true)
+                        .optInt8Embeddings(int8Embeddings)
                         .build()
                         .export(dir, name);
         Map<String, String> layers = new LinkedHashMap<>();
@@ -449,8 +456,23 @@ public final class Quantizer {
         private PrecisionConfigs.Form form = PrecisionConfigs.Form.PRESET;
         private final java.util.List<String> keepFloat = new java.util.ArrayList<>();
         private PrecisionConfigs configs;
+        private boolean int8Embeddings;
 
         private Builder() {}
+
+        /**
+         * Stores BERT embedding tables (word and position) INT8 per row in the exported artifact
+         * ({@link TorchScriptExporter.Builder#optInt8Embeddings}, the ONNX exporter's {@code
+         * INT8_PER_ROW}); weight-only, at most half a step of error per element. Default false. The
+         * in-place form ({@link #convert}) keeps the tables float.
+         *
+         * @param int8Embeddings true to store the tables INT8
+         * @return this builder
+         */
+        public Builder optInt8Embeddings(boolean int8Embeddings) {
+            this.int8Embeddings = int8Embeddings;
+            return this;
+        }
 
         /**
          * Sets how INT8 dynamic and static layers are quantized (default {@link

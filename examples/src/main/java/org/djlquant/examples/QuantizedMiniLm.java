@@ -174,12 +174,9 @@ final class QuantizedMiniLm implements AutoCloseable {
                                 .optEngine(ENGINE)
                                 .optAttention(ATTENTION)
                                 .optCompressed(true)
+                                .optInt8Embeddings(int8Embeddings)
                                 .build();
-                manifest =
-                        int8Embeddings
-                                ? TorchScriptInt8Embeddings.export(
-                                        exporter, torchScriptDir, torchScriptName())
-                                : exporter.export(torchScriptDir, torchScriptName());
+                manifest = exporter.export(torchScriptDir, torchScriptName());
             }
             if (wanted.contains(Form.ONNX)) {
                 onnxFile = context.workDir().resolve("minilm-int8-" + modeName() + ".onnx");

@@ -17,8 +17,8 @@ import org.djlquant.backend.pytorch.TorchScriptExporter;
  * {@code int8-static-ts} / {@code int8-dynamic-ts}: the prepared and calibrated MiniLM exported by
  * {@link TorchScriptExporter} as one TorchScript archive and loaded back by plain DJL ({@code
  * Criteria}, PyTorch engine) with fbgemm selected, so the INT8 weights are packed for it at load.
- * The artifact is the {@code .pt} file; the word-embedding table is stored INT8 per row (see {@link
- * TorchScriptInt8Embeddings}: the exporter has no embedding option, its lowering registry does).
+ * The artifact is the {@code .pt} file; the word and position tables are stored INT8 per row
+ * ({@link TorchScriptExporter.Builder#optInt8Embeddings}).
  */
 final class TorchScriptInt8Variant extends ModelVariant {
 

@@ -90,6 +90,7 @@ class QuantizeInspectCommandTest {
                         "policy",
                         "backend",
                         "int8Form",
+                        "int8Embeddings",
                         "keepFp32",
                         "warnings",
                         "preparedLayers",
@@ -187,6 +188,38 @@ class QuantizeInspectCommandTest {
         assertEquals(4L * 2 * (4 * 8 * 8 + 8 * 16), fp32);
         // per channel: a 4-byte scale and a 1-byte zero point per output channel (4 x 8 + 16)
         assertEquals(fp32 / 4 + 2 * (4 * 8 + 16) * 5, stored);
+    }
+
+    @Test
+    void int8EmbeddingsMakeTheArtifactSmallerAndStillLoad() throws Exception {
+        CliFixtures.Run plain =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--out",
+                        p("e0.pt"),
+                        "--json");
+        CliFixtures.Run int8 =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--int8-embeddings",
+                        "--out",
+                        p("e1.pt"),
+                        "--json");
+        assertEquals(0, plain.code(), plain.err());
+        assertEquals(0, int8.code(), int8.err());
+        assertFalse(plain.json().get("int8Embeddings").getAsBoolean());
+        assertTrue(int8.json().get("int8Embeddings").getAsBoolean());
+        long before = Files.size(dir.resolve("e0.pt"));
+        long after = Files.size(dir.resolve("e1.pt"));
+        assertTrue(after < before, after + " bytes with INT8 tables, " + before + " without");
+        CliFixtures.Run i = CliFixtures.run("inspect", p("e1.pt"), "--json");
+        assertEquals(0, i.code(), i.err());
     }
 
     @Test

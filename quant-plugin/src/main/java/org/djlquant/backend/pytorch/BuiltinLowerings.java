@@ -1,6 +1,7 @@
 package org.djlquant.backend.pytorch;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.LambdaBlock;
@@ -357,25 +358,91 @@ final class BuiltinLowerings {
             BertEmbeddings block, List<TsValue> inputs, LoweringContext ctx) {
         String ids = inputs.get(0).expression();
         String types = inputs.get(1).expression();
-        String word = ctx.parameter(block.getWord());
-        String type = ctx.parameter(block.getTokenType());
-        String position = ctx.parameter(block.getPosition());
+        String word;
+        String positions;
+        String type;
+        if (ctx.session().int8Embeddings) {
+            word =
+                    int8Rows(
+                            block.getWord().getArray(),
+                            ctx,
+                            t -> "torch.embedding(" + t + ", " + ids + ")");
+            positions =
+                    int8Rows(
+                            block.getPosition().getArray(),
+                            ctx,
+                            t -> "torch.slice(" + t + ", 0, 0, " + ids + ".size(1))");
+            type = ctx.parameter(block.getTokenType());
+        } else {
+            // attribute order word, token type, position: archives keep their bytes
+            word = "torch.embedding(" + ctx.parameter(block.getWord()) + ", " + ids + ")";
+            type = ctx.parameter(block.getTokenType());
+            positions =
+                    "torch.slice("
+                            + ctx.parameter(block.getPosition())
+                            + ", 0, 0, "
+                            + ids
+                            + ".size(1))";
+        }
         String sum =
                 ctx.let(
-                        "torch.add(torch.add(torch.embedding("
+                        "torch.add(torch.add("
                                 + word
-                                + ", "
-                                + ids
-                                + "), torch.embedding("
+                                + ", torch.embedding("
                                 + type
                                 + ", "
                                 + types
-                                + ")), torch.slice("
-                                + position
-                                + ", 0, 0, "
-                                + ids
-                                + ".size(1)))");
+                                + ")), "
+                                + positions
+                                + ")");
         return ctx.lowerChild(block.getNorm(), List.of(TsValue.plain(sum)));
+    }
+
+    /**
+     * Stores a float table INT8 per row ({@link #quantizeRows}) and returns the expression that
+     * selects rows of it (the same selection applied to the INT8 table and to its column of scales)
+     * and dequantizes them.
+     */
+    private static String int8Rows(
+            NDArray table, LoweringContext ctx, java.util.function.UnaryOperator<String> select) {
+        long[] shape = table.getShape().getShape();
+        int rows = Math.toIntExact(shape[0]);
+        int cols = Math.toIntExact(shape[1]);
+        byte[] q = new byte[rows * cols];
+        float[] scales = new float[rows];
+        quantizeRows(table.toFloatArray(), rows, cols, q, scales);
+        try (NDManager m = table.getManager().newSubManager()) {
+            String qt = ctx.tensor(m.create(q, new Shape(rows, cols)));
+            String st = ctx.tensor(m.create(scales, new Shape(rows, 1)));
+            return ctx.let(
+                    "torch.mul(torch.to(" + select.apply(qt) + ", 6), " + select.apply(st) + ")");
+        }
+    }
+
+    /**
+     * Symmetric INT8 per row, as {@link TorchScriptExporter.Builder#optInt8Embeddings} stores
+     * embedding tables: {@code scale = max|row| / 127} (1 for an all-zero row), {@code q = rint(x /
+     * scale)} clamped to [-127, 127].
+     *
+     * @param values row-major {@code [rows, cols]}
+     * @param rows the row count
+     * @param cols the column count
+     * @param q receives the INT8 values
+     * @param scales receives one scale per row
+     */
+    static void quantizeRows(float[] values, int rows, int cols, byte[] q, float[] scales) {
+        for (int r = 0; r < rows; r++) {
+            float max = 0;
+            for (int c = 0; c < cols; c++) {
+                max = Math.max(max, Math.abs(values[r * cols + c]));
+            }
+            float scale = max == 0 ? 1f : max / 127f;
+            scales[r] = scale;
+            for (int c = 0; c < cols; c++) {
+                float v = (float) Math.rint(values[r * cols + c] / scale);
+                q[r * cols + c] = (byte) Math.max(-127, Math.min(127, v));
+            }
+        }
     }
 
     private static List<TsValue> bertEncoder(

@@ -86,6 +86,7 @@ public final class TorchScriptExporter {
     private final MixedPrecisionPolicy policy;
     private final WeightOnlyPackedLinear.Compute weightOnlyCompute;
     private final AttentionKernel attention;
+    private final boolean int8Embeddings;
     private final boolean compressed;
 
     private TorchScriptExporter(Builder builder) {
@@ -95,6 +96,7 @@ public final class TorchScriptExporter {
         this.inputCount = builder.inputCount;
         this.policy = builder.policy;
         this.attention = builder.attention;
+        this.int8Embeddings = builder.int8Embeddings;
         this.compressed = builder.compressed;
     }
 
@@ -117,6 +119,7 @@ public final class TorchScriptExporter {
                 WeightOnlyPackedLinear.Compute.FLOAT32;
         private AttentionKernel attention = AttentionKernel.MATMUL_SOFTMAX;
         private boolean compressed;
+        private boolean int8Embeddings;
 
         private Builder() {}
 
@@ -144,6 +147,23 @@ public final class TorchScriptExporter {
          */
         public Builder optAttention(AttentionKernel attention) {
             this.attention = attention;
+            return this;
+        }
+
+        /**
+         * Sets whether BERT embedding tables (word and position; {@code BertEmbeddings}) are stored
+         * INT8: symmetric, one scale per row ({@code scale = max|row| / 127}, 1 for an all-zero
+         * row; {@code q = rint(x / scale)} clamped to [-127, 127]). The exported forward gathers
+         * the INT8 rows and their scales for the input ids and multiplies, so the tables stay INT8
+         * in memory too; each embedding element differs from the float one by at most half a step.
+         * The same scheme as the ONNX exporter's {@code INT8_PER_ROW} embeddings. Default: false
+         * (float tables). The token-type table (a few rows) stays float.
+         *
+         * @param int8Embeddings true to store the tables INT8 per row
+         * @return this builder
+         */
+        public Builder optInt8Embeddings(boolean int8Embeddings) {
+            this.int8Embeddings = int8Embeddings;
             return this;
         }
 
@@ -258,7 +278,7 @@ public final class TorchScriptExporter {
      * @throws QuantizationException if the parameters cannot be read
      */
     public Exported export() throws QuantizationException {
-        Session session = new Session(engine, weightOnlyCompute, attention);
+        Session session = new Session(engine, weightOnlyCompute, attention, int8Embeddings);
         List<TsValue> inputs = new ArrayList<>();
         StringBuilder signature = new StringBuilder();
         for (int i = 0; i < inputCount; i++) {
@@ -395,6 +415,7 @@ public final class TorchScriptExporter {
         final QEngine engine;
         final WeightOnlyPackedLinear.Compute weightOnlyCompute;
         final AttentionKernel attention;
+        final boolean int8Embeddings;
         final StringBuilder body = new StringBuilder();
         final Map<String, String> declarations = new LinkedHashMap<>();
         final Map<String, Object> values = new LinkedHashMap<>();
@@ -407,7 +428,9 @@ public final class TorchScriptExporter {
         Session(
                 QEngine engine,
                 WeightOnlyPackedLinear.Compute weightOnlyCompute,
-                AttentionKernel attention) {
+                AttentionKernel attention,
+                boolean int8Embeddings) {
+            this.int8Embeddings = int8Embeddings;
             this.engine = Objects.requireNonNull(engine, "engine");
             this.weightOnlyCompute = Objects.requireNonNull(weightOnlyCompute, "compute");
             this.attention = Objects.requireNonNull(attention, "attention");

@@ -1,4 +1,4 @@
-package org.djlquant.examples;
+package org.djlquant.backend.pytorch;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -17,7 +17,6 @@ import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Random;
-import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.nn.transformer.BertConfig;
 import org.djlquant.nn.transformer.BertEmbeddings;
 import org.djlquant.nn.transformer.BertModelBlock;
@@ -25,12 +24,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A float tiny BERT exported with {@link TorchScriptInt8Embeddings} (word and position tables INT8
- * per row) against DJL's forward of the same model whose two tables hold the dequantized values
- * computed in Java ({@code q * scale}): only the storage of the tables differs, so the outputs
- * agree to float rounding; and the archive stores the two tables as one byte per value.
+ * A float tiny BERT exported with {@link TorchScriptExporter.Builder#optInt8Embeddings} (word and
+ * position tables INT8 per row) against DJL's forward of the same model whose two tables hold the
+ * dequantized values computed in Java ({@code q * scale}): only the storage of the tables differs,
+ * so the outputs agree to float rounding; and the archive stores the two tables as one byte per
+ * value.
  */
-class TorchScriptInt8EmbeddingsExportTest {
+class Int8EmbeddingsExportTest {
 
     private static final int VOCAB = 300;
     private static final int HIDDEN = 32;
@@ -55,7 +55,11 @@ class TorchScriptInt8EmbeddingsExportTest {
                 a.set(FloatBuffer.wrap(v));
             }
             TorchScriptExporter exporter = TorchScriptExporter.builder().setBlock(bert).build();
-            TorchScriptInt8Embeddings.export(exporter, dir, "int8emb");
+            TorchScriptExporter.builder()
+                    .setBlock(bert)
+                    .optInt8Embeddings(true)
+                    .build()
+                    .export(dir, "int8emb");
             byte[] floatTables = exporter.export().bytes();
             long int8Size = Files.size(dir.resolve("int8emb.pt"));
             // (300 + 64) x 32 floats become bytes plus one float scale per row
@@ -106,7 +110,7 @@ class TorchScriptInt8EmbeddingsExportTest {
         float[] v = a.toFloatArray();
         byte[] q = new byte[v.length];
         float[] scales = new float[rows];
-        TorchScriptInt8Embeddings.quantizeRows(v, rows, cols, q, scales);
+        BuiltinLowerings.quantizeRows(v, rows, cols, q, scales);
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
                 v[r * cols + c] = q[r * cols + c] * scales[r];

@@ -1,11 +1,14 @@
-package org.djlquant.examples;
+package org.djlquant.backend.pytorch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 import org.junit.jupiter.api.Test;
 
-/** The per-row INT8 table of {@link TorchScriptInt8Embeddings}, against hand-derived values. */
-class TorchScriptInt8EmbeddingsTest {
+/**
+ * The per-row INT8 table of {@link TorchScriptExporter.Builder#optInt8Embeddings}, against
+ * hand-derived values.
+ */
+class Int8EmbeddingRowsTest {
 
     @Test
     void rowsAreQuantizedSymmetricallyWithTheirOwnScale() {
@@ -17,7 +20,7 @@ class TorchScriptInt8EmbeddingsTest {
         float[] values = {0.5f, -1.27f, 0.004f, 0.0013f, 0.0031f, -0.254f, 0f, 0f, 0f};
         byte[] q = new byte[9];
         float[] scales = new float[3];
-        TorchScriptInt8Embeddings.quantizeRows(values, 3, 3, q, scales);
+        BuiltinLowerings.quantizeRows(values, 3, 3, q, scales);
         assertArrayEquals(new float[] {0.01f, 0.002f, 1f}, scales, 1e-7f);
         assertArrayEquals(new byte[] {50, -127, 0, 1, 2, -127, 0, 0, 0}, q);
     }
