@@ -25,15 +25,7 @@ public final class DynamicReluOps {
 
     /** The source of {@code __torch__.djlquant.dynamicrelu}, serialized-code dialect. */
     static final String SOURCE =
-            "class DynamicReluOps(Module):\n"
-                    + "  __parameters__ = []\n"
-                    + "  __buffers__ = []\n"
-                    + "  training : bool\n"
-                    + "  def forward(self: "
-                    + SELF
-                    + ",\n"
-                    + "    x: Tensor) -> Tensor:\n"
-                    + "    return x\n"
+            ScriptLibrary.moduleHeader("DynamicReluOps", SELF)
                     + "  def linear_relu_dynamic(self: "
                     + SELF
                     + ",\n"

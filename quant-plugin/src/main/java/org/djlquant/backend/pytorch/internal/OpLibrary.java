@@ -46,15 +46,7 @@ public final class OpLibrary {
 
     /** The source of {@code __torch__.djlquant.ops}, serialized-code dialect. */
     static final String SOURCE =
-            "class QuantizedOps(Module):\n"
-                    + "  __parameters__ = []\n"
-                    + "  __buffers__ = []\n"
-                    + "  training : bool\n"
-                    + "  def forward(self: "
-                    + SELF
-                    + ",\n"
-                    + "    x: Tensor) -> Tensor:\n"
-                    + "    return x\n"
+            ScriptLibrary.moduleHeader("QuantizedOps", SELF)
                     + "  def prepack(self: "
                     + SELF
                     + ",\n"

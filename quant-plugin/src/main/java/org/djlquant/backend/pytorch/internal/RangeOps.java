@@ -33,14 +33,7 @@ public final class RangeOps {
 
     /** The source of {@code __torch__.djlquant.ranges}, serialized-code dialect. */
     static final String SOURCE =
-            "class RangeOps(Module):\n"
-                    + "  __parameters__ = []\n"
-                    + "  __buffers__ = []\n"
-                    + "  training : bool\n"
-                    + "  def forward(self: "
-                    + SELF
-                    + ",\n    x: Tensor) -> Tensor:\n"
-                    + "    return x\n"
+            ScriptLibrary.moduleHeader("RangeOps", SELF)
                     + "  def aminmax(self: "
                     + SELF
                     + ",\n    x: Tensor) -> Tensor:\n"

@@ -35,6 +35,29 @@ final class ScriptLibrary {
      * @param source the module's TorchScript source
      * @return the zip bytes, equal for equal arguments
      */
+    /**
+     * The opening of an op-library class in serialized-code dialect: no parameters or buffers, the
+     * {@code training} flag, and an identity {@code forward(x)} (libtorch loads a module only with
+     * a forward). The methods follow it.
+     *
+     * @param className the class name
+     * @param self the qualified type of {@code self}, {@code __torch__.<module>.<className>}
+     * @return the source lines, each ending in a newline
+     */
+    static String moduleHeader(String className, String self) {
+        return "class "
+                + className
+                + "(Module):\n"
+                + "  __parameters__ = []\n"
+                + "  __buffers__ = []\n"
+                + "  training : bool\n"
+                + "  def forward(self: "
+                + self
+                + ",\n"
+                + "    x: Tensor) -> Tensor:\n"
+                + "    return x\n";
+    }
+
     static byte[] archive(String archiveName, String modulePath, String className, String source) {
         Map<String, Object> state = new LinkedHashMap<>();
         state.put("training", false);

@@ -101,13 +101,7 @@ public final class WeightOnlyOps {
 
     /** The source of {@code __torch__.djlquant.weightonly}, serialized-code dialect. */
     static final String SOURCE =
-            "class WeightOnlyOps(Module):\n"
-                    + "  __parameters__ = []\n"
-                    + "  __buffers__ = []\n"
-                    + "  training : bool\n"
-                    + header("forward")
-                    + "    x: Tensor) -> Tensor:\n"
-                    + "    return x\n"
+            ScriptLibrary.moduleHeader("WeightOnlyOps", SELF)
                     + header("keep")
                     + "    t: Tensor) -> Tensor:\n"
                     + "    return torch.clone(t)\n"
