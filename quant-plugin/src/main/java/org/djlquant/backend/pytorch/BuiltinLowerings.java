@@ -404,10 +404,10 @@ final class BuiltinLowerings {
     }
 
     /**
-     * Stores a float table INT8 per row ({@link #quantizeRows}) and returns the expression that
-     * selects rows of it (the same selection applied to the INT8 table and to its column of scales)
-     * and dequantizes them. Records the table in the manifest as a weight-only INT8 layer at {@code
-     * <block path>.<name>} (symmetric, one scale per row).
+     * Stores a float table INT8 per row ({@link QuantMath#quantizeRowsInt8}) and returns the
+     * expression that selects rows of it (the same selection applied to the INT8 table and to its
+     * column of scales) and dequantizes them. Records the table in the manifest as a weight-only
+     * INT8 layer at {@code <block path>.<name>} (symmetric, one scale per row).
      */
     private static String int8Rows(
             NDArray table,
@@ -419,8 +419,7 @@ final class BuiltinLowerings {
         int rows = Math.toIntExact(shape[0]);
         int cols = Math.toIntExact(shape[1]);
         byte[] q = new byte[rows * cols];
-        float[] scales = new float[rows];
-        quantizeRows(table.toFloatArray(), rows, cols, q, scales);
+        float[] scales = QuantMath.quantizeRowsInt8(table.toFloatArray(), rows, cols, q).scales();
         double smin = Double.MAX_VALUE;
         double smax = 0;
         for (float s : scales) {
@@ -451,32 +450,6 @@ final class BuiltinLowerings {
             String st = ctx.tensor(m.create(scales, new Shape(rows, 1)));
             return ctx.let(
                     "torch.mul(torch.to(" + select.apply(qt) + ", 6), " + select.apply(st) + ")");
-        }
-    }
-
-    /**
-     * Symmetric INT8 per row, as {@link TorchScriptExporter.Builder#optInt8Embeddings} stores
-     * embedding tables: {@code scale = max|row| / 127} (1 for an all-zero row), {@code q = rint(x /
-     * scale)} clamped to [-127, 127].
-     *
-     * @param values row-major {@code [rows, cols]}
-     * @param rows the row count
-     * @param cols the column count
-     * @param q receives the INT8 values
-     * @param scales receives one scale per row
-     */
-    static void quantizeRows(float[] values, int rows, int cols, byte[] q, float[] scales) {
-        for (int r = 0; r < rows; r++) {
-            float max = 0;
-            for (int c = 0; c < cols; c++) {
-                max = Math.max(max, Math.abs(values[r * cols + c]));
-            }
-            float scale = max == 0 ? 1f : max / 127f;
-            scales[r] = scale;
-            for (int c = 0; c < cols; c++) {
-                float v = (float) Math.rint(values[r * cols + c] / scale);
-                q[r * cols + c] = (byte) Math.max(-127, Math.min(127, v));
-            }
         }
     }
 

@@ -27,6 +27,7 @@ import org.djlquant.nn.transformer.BertEmbeddings;
 import org.djlquant.nn.transformer.BertModelBlock;
 import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QScheme;
+import org.djlquant.scheme.QuantMath;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -132,10 +133,10 @@ class Int8EmbeddingsExportTest {
             bert.initialize(m, DataType.FLOAT32, s, s, s);
             BertEmbeddings emb = (BertEmbeddings) bert.getEmbeddings();
             // word row r: values ((c % 5) - 2) * 0.1 * (1 + r % 3), max |x| 0.2, 0.4 or 0.6
-            // -> scales 0.2/127 .. 0.6/127; position row r: max |x| 1.27 * (1 + r % 2) -> scales
-            // 0.01 .. 0.02
+            // -> scales 0.2/127.5 .. 0.6/127.5; position row r: max |x| 1.275 * (1 + r % 2) ->
+            // scales 0.01 .. 0.02
             fill(emb.getWord(), (r, c) -> ((c % 5) - 2) * 0.1f * (1 + r % 3));
-            fill(emb.getPosition(), (r, c) -> (c == 3 ? -1.27f : 0.5f) * (1 + r % 2));
+            fill(emb.getPosition(), (r, c) -> (c == 3 ? -1.275f : 0.5f) * (1 + r % 2));
 
             QuantizationManifest plain =
                     TorchScriptExporter.builder().setBlock(bert).build().export(dir, "plain");
@@ -165,8 +166,8 @@ class Int8EmbeddingsExportTest {
             }
             assertTrue(word.kernel().startsWith("aten::embedding"), word.kernel());
             assertTrue(position.kernel().startsWith("aten::slice"), position.kernel());
-            assertEquals(0.2 / 127, word.weightScaleMin(), 1e-7);
-            assertEquals(0.6 / 127, word.weightScaleMax(), 1e-7);
+            assertEquals(0.2 / 127.5, word.weightScaleMin(), 1e-7);
+            assertEquals(0.6 / 127.5, word.weightScaleMax(), 1e-7);
             assertEquals(0.01, position.weightScaleMin(), 1e-7);
             assertEquals(0.02, position.weightScaleMax(), 1e-7);
             // one byte per value and one float scale per row, against four bytes per value
@@ -207,8 +208,7 @@ class Int8EmbeddingsExportTest {
         int cols = Math.toIntExact(a.getShape().get(1));
         float[] v = a.toFloatArray();
         byte[] q = new byte[v.length];
-        float[] scales = new float[rows];
-        BuiltinLowerings.quantizeRows(v, rows, cols, q, scales);
+        float[] scales = QuantMath.quantizeRowsInt8(v, rows, cols, q).scales();
         for (int r = 0; r < rows; r++) {
             for (int c = 0; c < cols; c++) {
                 v[r * cols + c] = q[r * cols + c] * scales[r];
