@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
+import org.djlquant.QuantizationException;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.transformer.BertConfig;
 import org.djlquant.nn.transformer.BertEmbeddings;
@@ -48,11 +49,8 @@ class Int8EmbeddingsExportTest {
     void int8TablesComputeTheDequantizedModelAndShrinkTheArchive(@TempDir Path dir)
             throws Exception {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            BertModelBlock bert =
-                    new BertModelBlock(
-                            new BertConfig(VOCAB, HIDDEN, 1, 4, 64, POSITIONS, 2, 1e-12f, -1e4f));
+            BertModelBlock bert = tinyBert(m);
             Shape s = new Shape(2, 9);
-            bert.initialize(m, DataType.FLOAT32, s, s, s);
             Random random = new Random(17);
             for (var p : bert.getParameters()) {
                 NDArray a = p.getValue().getArray();
@@ -63,12 +61,7 @@ class Int8EmbeddingsExportTest {
                 a.set(FloatBuffer.wrap(v));
             }
             TorchScriptExporter exporter = TorchScriptExporter.builder().setBlock(bert).build();
-            QuantizationManifest int8Manifest =
-                    TorchScriptExporter.builder()
-                            .setBlock(bert)
-                            .optInt8Embeddings(true)
-                            .build()
-                            .export(dir, "int8emb");
+            QuantizationManifest int8Manifest = exportInt8Tables(bert, dir, "int8emb");
             TorchScriptExporter.Exported floatTables = exporter.export();
             long int8Size = Files.size(dir.resolve("int8emb.pt"));
             // (300 + 64) x 32 floats become bytes plus one float scale per row
@@ -126,11 +119,7 @@ class Int8EmbeddingsExportTest {
     @Test
     void manifestRecordsTheInt8TablesOnlyWhenAsked(@TempDir Path dir) throws Exception {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            BertModelBlock bert =
-                    new BertModelBlock(
-                            new BertConfig(VOCAB, HIDDEN, 1, 4, 64, POSITIONS, 2, 1e-12f, -1e4f));
-            Shape s = new Shape(2, 9);
-            bert.initialize(m, DataType.FLOAT32, s, s, s);
+            BertModelBlock bert = tinyBert(m);
             BertEmbeddings emb = (BertEmbeddings) bert.getEmbeddings();
             // word row r: values ((c % 5) - 2) * 0.1 * (1 + r % 3), max |x| 0.2, 0.4 or 0.6
             // -> scales 0.2/127.5 .. 0.6/127.5; position row r: max |x| 1.275 * (1 + r % 2) ->
@@ -142,12 +131,7 @@ class Int8EmbeddingsExportTest {
                     TorchScriptExporter.builder().setBlock(bert).build().export(dir, "plain");
             assertEquals(List.of(), plain.layers(), plain.toJson());
 
-            QuantizationManifest int8 =
-                    TorchScriptExporter.builder()
-                            .setBlock(bert)
-                            .optInt8Embeddings(true)
-                            .build()
-                            .export(dir, "int8");
+            QuantizationManifest int8 = exportInt8Tables(bert, dir, "int8");
             assertEquals(2, int8.layers().size(), int8.toJson());
             QuantizationManifest.Layer word = int8.layers().get(0);
             QuantizationManifest.Layer position = int8.layers().get(1);
@@ -180,6 +164,26 @@ class Int8EmbeddingsExportTest {
             assertEquals(int8, read);
             QuantizedArtifacts.checkCompatible(read);
         }
+    }
+
+    /** A float one-layer BERT, initialized for [2, 9] inputs. */
+    private static BertModelBlock tinyBert(NDManager m) {
+        BertModelBlock bert =
+                new BertModelBlock(
+                        new BertConfig(VOCAB, HIDDEN, 1, 4, 64, POSITIONS, 2, 1e-12f, -1e4f));
+        Shape s = new Shape(2, 9);
+        bert.initialize(m, DataType.FLOAT32, s, s, s);
+        return bert;
+    }
+
+    /** Exports with INT8 tables as {@code <dir>/<name>.pt}. */
+    private static QuantizationManifest exportInt8Tables(BertModelBlock bert, Path dir, String name)
+            throws QuantizationException {
+        return TorchScriptExporter.builder()
+                .setBlock(bert)
+                .optInt8Embeddings(true)
+                .build()
+                .export(dir, name);
     }
 
     /** Sets {@code table[r][c] = f(r, c)}. */
