@@ -22,8 +22,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -37,6 +38,7 @@ import org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.Preparer;
@@ -52,9 +54,12 @@ import org.djlquant.nn.WeightOnlyLinear;
  * (one token, where reading the weights dominates). Variants run interleaved, round after round;
  * the medians are compared within this one run.
  *
- * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup]} (defaults 3, 1, as the
- * float32-compute rows take tens of seconds a call at [8, 128, 768]; the one-token input runs 20
- * times as many rounds). Writes {@code benchmarks/results/ffn-weight-only.{json,md}}.
+ * <p>Timing: {@link SpeedMeter#measureInterleaved}, order rotated per round, a settle pause before
+ * every timed call (default 30 ms).
+ *
+ * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup] [settle-ms]} (defaults 3, 1,
+ * 30, as the float32-compute rows take tens of seconds a call at [8, 128, 768]; the one-token input
+ * runs 20 times as many rounds). Writes {@code benchmarks/results/ffn-weight-only.{json,md}}.
  */
 public final class FfnWeightOnly {
 
@@ -75,6 +80,8 @@ public final class FfnWeightOnly {
             throws QuantizationException, IOException, MalformedModelException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 1;
+        Duration settle = Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30);
+        SpeedMeter described = new SpeedMeter(warmup, rounds).withSettle(settle);
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
@@ -108,11 +115,11 @@ public final class FfnWeightOnly {
                 .append(
                         String.format(
                                 Locale.ROOT,
-                                "qengine x86; %d rounds after %d warm-up ([1, 1, 768]: x20),"
-                                        + " variants interleaved; CPU: %s; %s\n\n",
-                                rounds,
-                                warmup,
+                                "qengine x86; variants interleaved: %s ([1, 1, 768]: x20 rounds);"
+                                        + " CPU: %s; load average at the start: %s; %s\n\n",
+                                described.methodology(),
                                 cpuModel(),
+                                loadAverage(),
                                 Instant.now()));
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768-weight-only\",\n")
                 .append("  \"threads\": 1,\n  \"qengine\": \"x86\",\n")
@@ -120,6 +127,14 @@ public final class FfnWeightOnly {
                 .append(rounds)
                 .append(",\n  \"warmup\": ")
                 .append(warmup)
+                .append(",\n  \"settle_ms\": ")
+                .append(settle.toMillis())
+                .append(",\n  \"order\": \"rotated-start-and-stride-per-round\"")
+                .append(",\n  \"methodology\": \"")
+                .append(described.methodology())
+                .append("\",\n  \"load_average_start\": \"")
+                .append(loadAverage())
+                .append("\"")
                 .append(",\n  \"cpu\": \"")
                 .append(cpuModel().replace("\"", "'"))
                 .append("\",\n  \"shapes\": [\n");
@@ -206,22 +221,29 @@ public final class FfnWeightOnly {
                         }
                     }
                     int r0 = shape[0] == 1 ? 20 : 1;
-                    Map<String, List<Double>> times = new LinkedHashMap<>();
-                    variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
-                    for (int r = 0; r < (warmup + rounds) * r0; r++) {
-                        for (Map.Entry<String, Function<NDArray, NDArray>> v :
-                                variants.entrySet()) {
-                            try (NDManager sub = manager.newSubManager()) {
-                                sub.tempAttachAll(x);
-                                long t0 = System.nanoTime();
-                                v.getValue().apply(x);
-                                long t1 = System.nanoTime();
-                                if (r >= warmup * r0) {
-                                    times.get(v.getKey()).add((t1 - t0) / 1e6);
-                                }
-                            }
-                        }
+                    Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+                    for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
+                        works.put(
+                                v.getKey(),
+                                run -> {
+                                    try (NDManager sub = manager.newSubManager()) {
+                                        sub.tempAttachAll(x);
+                                        v.getValue().apply(x);
+                                    }
+                                });
                     }
+                    Map<String, SpeedMeter.Timing> timings =
+                            new SpeedMeter(warmup * r0, rounds * r0)
+                                    .withSettle(settle)
+                                    .measureInterleaved(1, works);
+                    Map<String, List<Double>> times = new LinkedHashMap<>();
+                    timings.forEach(
+                            (k, t) ->
+                                    times.put(
+                                            k,
+                                            Arrays.stream(t.nanos())
+                                                    .mapToObj(ns -> ns / 1e6)
+                                                    .toList()));
                     table(md, json, shape, times, sqnr, bytes, si == shapes.length - 1);
                     x.close();
                 }
