@@ -16,10 +16,8 @@ import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -89,7 +87,7 @@ public final class ExportLoadTime {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(QEngine.X86);
-        String loadStart = loadAverage();
+        String loadStart = Results.loadAverage();
         Map<String, Function<NDManager, Block>> models = new LinkedHashMap<>();
         models.put("FFN 768-3072-768", ExportLoadTime::ffn);
         models.put("BERT 2 layers, hidden 768", ExportLoadTime::bert);
@@ -151,7 +149,7 @@ public final class ExportLoadTime {
                 }
             }
         } finally {
-            deleteRecursively(work);
+            Results.deleteRecursively(work);
         }
         write(rows, notes, meter, loadStart);
     }
@@ -195,10 +193,10 @@ public final class ExportLoadTime {
                     });
         }
         Map<String, SpeedMeter.Timing> timings = meter.measureInterleaved(1, works);
-        double fp32Load = median(loadMs.get("FP32"));
+        double fp32Load = Results.median(loadMs.get("FP32"));
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Map.Entry<String, Archive> e : byVariant.entrySet()) {
-            double load = median(loadMs.get(e.getKey()));
+            double load = Results.median(loadMs.get(e.getKey()));
             SpeedMeter.Timing first = timings.get(e.getKey() + " | load + first call");
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("model", model);
@@ -264,15 +262,10 @@ public final class ExportLoadTime {
                 m.create(new long[SEQ], new Shape(1, SEQ)));
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static void write(
             List<Map<String, Object>> rows, List<String> notes, SpeedMeter meter, String loadStart)
             throws IOException {
-        String loadEnd = loadAverage();
+        String loadEnd = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         md.append("# Load time of exported TorchScript archives: FP32 vs INT8 vs INT4\n\n");
         md.append(
@@ -292,16 +285,9 @@ public final class ExportLoadTime {
                         + " vs FP32 | load + first call ms |\n");
         md.append("|---|---|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"export-load-time\",\n");
-        json.append("  \"rounds\": ")
-                .append(meter.timedRuns())
-                .append(",\n  \"warmup\": ")
-                .append(meter.warmupRuns())
-                .append(",\n  \"settle_ms\": ")
-                .append(meter.settle().toMillis())
-                .append(",\n  \"order\": \"rotated-start-and-stride-per-round\"")
-                .append(",\n  \"methodology\": \"")
-                .append(meter.methodology())
-                .append("\",\n  \"load_average_start\": \"")
+        json.append("  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(meter))
+                .append(",\n  \"load_average_start\": \"")
                 .append(loadStart)
                 .append("\",\n  \"load_average_end\": \"")
                 .append(loadEnd)
@@ -345,31 +331,6 @@ public final class ExportLoadTime {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("export-load-time.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("export-load-time.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve("export-load-time.json") + " and .md");
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
+        Results.write("export-load-time", json, md);
     }
 }

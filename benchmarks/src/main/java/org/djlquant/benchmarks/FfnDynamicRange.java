@@ -11,10 +11,6 @@ import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -136,7 +132,7 @@ public final class FfnDynamicRange {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(QEngine.X86);
-        String loadStart = loadAverage();
+        String loadStart = Results.loadAverage();
         Random random = new Random(1);
         float[] w1 = gaussian(random, FFN * HIDDEN, 0.02);
         float[] b1 = gaussian(random, FFN, 0.02);
@@ -304,7 +300,7 @@ public final class FfnDynamicRange {
             SpeedMeter meter,
             String loadStart)
             throws IOException {
-        String loadEnd = loadAverage();
+        String loadEnd = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         md.append("# FFN dynamic INT8 on fbgemm: serial vs parallel input range\n\n");
         md.append(
@@ -323,16 +319,9 @@ public final class FfnDynamicRange {
         md.append("\n| input | threads | variant | median ms | min ms | speed-up vs serial |\n");
         md.append("|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"ffn-dynamic-range\",\n");
-        json.append("  \"rounds\": ")
-                .append(meter.timedRuns())
-                .append(",\n  \"warmup\": ")
-                .append(meter.warmupRuns())
-                .append(",\n  \"settle_ms\": ")
-                .append(meter.settle().toMillis())
-                .append(",\n  \"order\": \"rotated-start-and-stride-per-round\"")
-                .append(",\n  \"methodology\": \"")
-                .append(meter.methodology())
-                .append("\",\n  \"load_average_start\": \"")
+        json.append("  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(meter))
+                .append(",\n  \"load_average_start\": \"")
                 .append(loadStart)
                 .append("\",\n  \"load_average_end\": \"")
                 .append(loadEnd)
@@ -368,20 +357,6 @@ public final class FfnDynamicRange {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("ffn-dynamic-range.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("ffn-dynamic-range.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve("ffn-dynamic-range.json") + " and .md");
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
+        Results.write("ffn-dynamic-range", json, md);
     }
 }

@@ -20,10 +20,8 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -93,9 +91,6 @@ public final class FfnInt8Bridge {
 
     /** Default settle pause before every timed call, in ms (see {@link SpeedMeter#withSettle}). */
     private static final long SETTLE_MS = 30;
-
-    /** The order policy of {@link SpeedMeter#measureInterleaved}, for the JSON. */
-    private static final String ORDER_POLICY = "rotated-start-and-stride-per-round";
 
     private FfnInt8Bridge() {}
 
@@ -262,7 +257,7 @@ public final class FfnInt8Bridge {
                 }
             }
         } finally {
-            deleteRecursively(work);
+            Results.deleteRecursively(work);
         }
         report(qengine, meter, rows, notes);
     }
@@ -468,8 +463,8 @@ public final class FfnInt8Bridge {
             QEngine qengine, SpeedMeter meter, List<Row> rows, List<String> notes)
             throws IOException {
         boolean speedIsResult = qengine != QEngine.QNNPACK;
-        String cpu = cpuModel();
-        String load = loadAverage();
+        String cpu = Results.cpuModel();
+        String load = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         md.append("# FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported\n\n");
         md.append(
@@ -502,18 +497,7 @@ public final class FfnInt8Bridge {
                 .append(qengine.pytorchName())
                 .append("\",\n  \"speed_is_result\": ")
                 .append(speedIsResult)
-                .append(",\n  \"rounds\": ")
-                .append(meter.timedRuns())
-                .append(",\n  \"warmup\": ")
-                .append(meter.warmupRuns())
-                .append(",\n  \"settle_ms\": ")
-                .append(meter.settle().toMillis())
-                .append(",\n  \"order\": \"")
-                .append(ORDER_POLICY)
-                .append("\"")
-                .append(",\n  \"methodology\": \"")
-                .append(meter.methodology())
-                .append("\"")
+                .append(Results.methodologyJson(meter))
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"load_average\": \"")
@@ -610,45 +594,6 @@ public final class FfnInt8Bridge {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        String name = "ffn-int8-bridge-" + qengine.pytorchName();
-        Files.writeString(dir.resolve(name + ".json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve(name + ".md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve(name + ".json") + " and .md");
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    private static String cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Paths.get("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) {
-                    return line.substring(line.indexOf(':') + 1).trim();
-                }
-            }
-        } catch (IOException e) {
-            // not Linux: fall through
-        }
-        return System.getProperty("os.arch");
+        Results.write("ffn-int8-bridge-" + qengine.pytorchName(), json, md);
     }
 }

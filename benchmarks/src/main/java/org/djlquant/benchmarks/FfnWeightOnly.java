@@ -18,10 +18,8 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
@@ -118,25 +116,17 @@ public final class FfnWeightOnly {
                                 "qengine x86; variants interleaved: %s ([1, 1, 768]: x20 rounds);"
                                         + " CPU: %s; load average at the start: %s; %s\n\n",
                                 described.methodology(),
-                                cpuModel(),
-                                loadAverage(),
+                                Results.cpuModel(),
+                                Results.loadAverage(),
                                 Instant.now()));
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768-weight-only\",\n")
-                .append("  \"threads\": 1,\n  \"qengine\": \"x86\",\n")
-                .append("  \"rounds\": ")
-                .append(rounds)
-                .append(",\n  \"warmup\": ")
-                .append(warmup)
-                .append(",\n  \"settle_ms\": ")
-                .append(settle.toMillis())
-                .append(",\n  \"order\": \"rotated-start-and-stride-per-round\"")
-                .append(",\n  \"methodology\": \"")
-                .append(described.methodology())
-                .append("\",\n  \"load_average_start\": \"")
-                .append(loadAverage())
+                .append("  \"threads\": 1,\n  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(described))
+                .append(",\n  \"load_average_start\": \"")
+                .append(Results.loadAverage())
                 .append("\"")
                 .append(",\n  \"cpu\": \"")
-                .append(cpuModel().replace("\"", "'"))
+                .append(Results.cpuModel().replace("\"", "'"))
                 .append("\",\n  \"shapes\": [\n");
 
         try (NDManager manager = engine.newBaseManager()) {
@@ -252,14 +242,11 @@ public final class FfnWeightOnly {
                 Files.deleteIfExists(ortDir);
             }
         }
-        json.append("  ],\n  \"load_average_end\": \"").append(loadAverage()).append("\"\n}\n");
-        md.append("\nload average at the end: ").append(loadAverage()).append('\n');
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("ffn-weight-only.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("ffn-weight-only.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve("ffn-weight-only.json") + " and .md");
+        json.append("  ],\n  \"load_average_end\": \"")
+                .append(Results.loadAverage())
+                .append("\"\n}\n");
+        md.append("\nload average at the end: ").append(Results.loadAverage()).append('\n');
+        Results.write("ffn-weight-only", json, md);
     }
 
     private static SequentialBlock ffn(
@@ -301,8 +288,8 @@ public final class FfnWeightOnly {
             Map<String, Double> sqnr,
             Map<String, long[]> bytes,
             boolean last) {
-        double libtorch = median(times.get("libtorch FP32"));
-        double best = Math.min(libtorch, median(times.get("ONNX Runtime FP32")));
+        double libtorch = Results.median(times.get("libtorch FP32"));
+        double best = Math.min(libtorch, Results.median(times.get("ONNX Runtime FP32")));
         long fp32Bytes = bytes.get("libtorch FP32")[0];
         String shapeText = String.format(Locale.ROOT, "[%d, %d, %d]", shape[0], shape[1], shape[2]);
         md.append("\n## input ").append(shapeText).append("\n\n");
@@ -313,7 +300,7 @@ public final class FfnWeightOnly {
         json.append("    {\"input\": ").append(shapeText).append(", \"results\": [\n");
         int i = 0;
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = median(e.getValue());
+            double med = Results.median(e.getValue());
             long[] b = bytes.get(e.getKey());
             double s = sqnr.get(e.getKey());
             md.append(
@@ -366,32 +353,5 @@ public final class FfnWeightOnly {
             v[i] = (float) (random.nextGaussian() * std);
         }
         return v;
-    }
-
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    private static String cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Paths.get("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) {
-                    return line.substring(line.indexOf(':') + 1).trim();
-                }
-            }
-        } catch (IOException e) {
-            // not Linux: fall through
-        }
-        return System.getProperty("os.arch");
     }
 }

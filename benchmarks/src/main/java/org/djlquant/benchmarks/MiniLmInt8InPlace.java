@@ -12,10 +12,8 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.time.Instant;
@@ -79,7 +77,7 @@ public final class MiniLmInt8InPlace {
                 new SpeedMeter(warmup, rounds)
                         .withSettle(
                                 Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30));
-        String loadStart = loadAverage();
+        String loadStart = Results.loadAverage();
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Path dir = Files.createTempDirectory("djlq-minilm-bench");
         try {
@@ -230,10 +228,10 @@ public final class MiniLmInt8InPlace {
             predictors.values().forEach(Predictor::close);
         }
         List<Map<String, Object>> rows = new ArrayList<>();
-        double base = median(times.get("FP32"));
+        double base = Results.median(times.get("FP32"));
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
             Map<String, Object> row = new LinkedHashMap<>();
-            double med = median(e.getValue());
+            double med = Results.median(e.getValue());
             row.put("variant", e.getKey());
             row.put(
                     "shape",
@@ -256,11 +254,6 @@ public final class MiniLmInt8InPlace {
         return rows;
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static void write(List<Map<String, Object>> rows, SpeedMeter meter, String loadStart)
             throws IOException {
         StringBuilder md = new StringBuilder();
@@ -272,24 +265,17 @@ public final class MiniLmInt8InPlace {
                                 + " the end: %s; %s\n\n",
                         meter.methodology(),
                         loadStart,
-                        loadAverage(),
+                        Results.loadAverage(),
                         Instant.now()));
         md.append("| variant | input | threads | median ms | sentences/s | speed-up vs FP32 |\n");
         md.append("|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"minilm-int8-inplace\",\n");
-        json.append("  \"rounds\": ")
-                .append(meter.timedRuns())
-                .append(",\n  \"warmup\": ")
-                .append(meter.warmupRuns())
-                .append(",\n  \"settle_ms\": ")
-                .append(meter.settle().toMillis())
-                .append(",\n  \"order\": \"rotated-start-and-stride-per-round\"")
-                .append(",\n  \"methodology\": \"")
-                .append(meter.methodology())
-                .append("\",\n  \"load_average_start\": \"")
+        json.append("  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(meter))
+                .append(",\n  \"load_average_start\": \"")
                 .append(loadStart)
                 .append("\",\n  \"load_average_end\": \"")
-                .append(loadAverage())
+                .append(Results.loadAverage())
                 .append("\"");
         json.append(",\n  \"results\": [\n");
         for (int i = 0; i < rows.size(); i++) {
@@ -319,20 +305,7 @@ public final class MiniLmInt8InPlace {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path out = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("minilm-int8-inplace.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(out.resolve("minilm-int8-inplace.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + out.resolve("minilm-int8-inplace.json") + " and .md");
-    }
-
-    private static String loadAverage() {
-        try {
-            return Files.readString(Paths.get("/proc/loadavg")).trim();
-        } catch (IOException e) {
-            return "unknown";
-        }
+        Results.write("minilm-int8-inplace", json, md);
     }
 
     private static Path extract(String resource, Path dir) throws IOException {
