@@ -134,6 +134,7 @@ public final class FfnInt8Bridge {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(qengine);
+        String loadStart = Results.loadAverage();
         BackendTarget target =
                 qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
 
@@ -259,7 +260,7 @@ public final class FfnInt8Bridge {
         } finally {
             Results.deleteRecursively(work);
         }
-        report(qengine, meter, rows, notes);
+        report(qengine, meter, loadStart, rows, notes);
     }
 
     private static Model ffnModel(String name, float[] w1, float[] b1, float[] w2, float[] b2) {
@@ -460,7 +461,7 @@ public final class FfnInt8Bridge {
     }
 
     private static void report(
-            QEngine qengine, SpeedMeter meter, List<Row> rows, List<String> notes)
+            QEngine qengine, SpeedMeter meter, String loadStart, List<Row> rows, List<String> notes)
             throws IOException {
         boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = Results.cpuModel();
@@ -471,10 +472,11 @@ public final class FfnInt8Bridge {
                 String.format(
                         Locale.ROOT,
                         "qengine %s, variants interleaved per configuration: %s; CPU: %s; load"
-                                + " average at the end: %s; %s\n\n",
+                                + " average at the start: %s, at the end: %s; %s\n\n",
                         qengine.pytorchName(),
                         meter.methodology(),
                         cpu,
+                        loadStart,
                         load,
                         Instant.now()));
         if (!speedIsResult) {
@@ -500,6 +502,8 @@ public final class FfnInt8Bridge {
                 .append(Results.methodologyJson(meter))
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
+                .append("\",\n  \"load_average_start\": \"")
+                .append(loadStart)
                 .append("\",\n  \"load_average\": \"")
                 .append(load)
                 .append("\",\n  \"time\": \"")
