@@ -18,7 +18,6 @@ import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -80,10 +79,7 @@ public final class ExportLoadTime {
     public static void main(String[] args) throws QuantizationException, IOException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 9;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
-        SpeedMeter meter =
-                new SpeedMeter(warmup, rounds)
-                        .withSettle(
-                                Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30));
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 2));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(QEngine.X86);

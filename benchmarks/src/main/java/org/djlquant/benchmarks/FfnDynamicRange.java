@@ -11,7 +11,6 @@ import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import java.io.IOException;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -124,10 +123,7 @@ public final class FfnDynamicRange {
     public static void main(String[] args) throws QuantizationException, IOException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 21;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        SpeedMeter meter =
-                new SpeedMeter(warmup, rounds)
-                        .withSettle(
-                                Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30));
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 2));
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");

@@ -22,7 +22,6 @@ import java.io.IOException;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -89,9 +88,6 @@ public final class FfnInt8Bridge {
     private static final int[] BATCHES = {8, 1};
     private static final int[] THREADS = {1, 2};
 
-    /** Default settle pause before every timed call, in ms (see {@link SpeedMeter#withSettle}). */
-    private static final long SETTLE_MS = 30;
-
     private FfnInt8Bridge() {}
 
     /** One measured row. */
@@ -125,11 +121,7 @@ public final class FfnInt8Bridge {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter =
-                new SpeedMeter(warmup, rounds)
-                        .withSettle(
-                                Duration.ofMillis(
-                                        args.length > 3 ? Long.parseLong(args[3]) : SETTLE_MS));
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3));
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");

@@ -78,7 +78,7 @@ public final class FfnWeightOnly {
             throws QuantizationException, IOException, MalformedModelException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 1;
-        Duration settle = Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30);
+        Duration settle = Results.settle(args, 2);
         SpeedMeter described = new SpeedMeter(warmup, rounds).withSettle(settle);
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");

@@ -15,7 +15,6 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -73,10 +72,7 @@ public final class MiniLmInt8InPlace {
             throws QuantizationException, IOException, TranslateException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
-        SpeedMeter meter =
-                new SpeedMeter(warmup, rounds)
-                        .withSettle(
-                                Duration.ofMillis(args.length > 2 ? Long.parseLong(args[2]) : 30));
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 2));
         String loadStart = Results.loadAverage();
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Path dir = Files.createTempDirectory("djlq-minilm-bench");

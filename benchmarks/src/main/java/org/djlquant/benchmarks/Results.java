@@ -5,6 +5,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.util.Comparator;
 import java.util.List;
 import org.djlquant.eval.SpeedMeter;
@@ -19,7 +20,22 @@ final class Results {
     /** The order policy of {@link SpeedMeter#measureInterleaved}, as the JSON names it. */
     static final String ORDER_POLICY = "rotated-start-and-stride-per-round";
 
+    /** The settle pause when the command line gives none, in ms (see {@link SpeedMeter}). */
+    static final long DEFAULT_SETTLE_MS = 30;
+
     private Results() {}
+
+    /**
+     * Returns the settle pause given on the command line.
+     *
+     * @param args the arguments
+     * @param index where the pause in ms is
+     * @return that pause, or {@link #DEFAULT_SETTLE_MS} when the arguments end before it
+     */
+    static Duration settle(String[] args, int index) {
+        return Duration.ofMillis(
+                args.length > index ? Long.parseLong(args[index]) : DEFAULT_SETTLE_MS);
+    }
 
     /**
      * Returns the JSON fields that say how a meter timed: {@code rounds}, {@code warmup}, {@code
