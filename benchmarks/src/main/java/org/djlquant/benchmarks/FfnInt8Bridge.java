@@ -20,10 +20,8 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -41,6 +39,7 @@ import org.djlquant.calibrate.Calibrator;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.Preparer;
@@ -73,9 +72,13 @@ import org.djlquant.nn.Twins;
  * plus three other random batches. Threads: libtorch's intra-op pool is resized between
  * configurations ({@code JniUtils.setNumThreads}); ONNX Runtime gets one session per thread count.
  *
- * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine]} (defaults 15, 3, x86).
- * On qnnpack (SSE only on x86) the INT8 rows check correctness; their speed says nothing about ARM
- * and the output says so.
+ * <p>Timing is {@link SpeedMeter#measureInterleaved} with a settle pause before every timed call
+ * (libtorch's OpenMP and ONNX Runtime's worker threads spin after a call and would steal one of two
+ * cores from the next variant) and an order that changes every round.
+ *
+ * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine] [settle-ms]} (defaults
+ * 15, 3, x86, 30). On qnnpack (SSE only on x86) the INT8 rows check correctness; their speed says
+ * nothing about ARM and the output says so.
  */
 public final class FfnInt8Bridge {
 
@@ -118,10 +121,12 @@ public final class FfnInt8Bridge {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3));
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
         QEngine.select(qengine);
+        String loadStart = Results.loadAverage();
         BackendTarget target =
                 qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
 
@@ -238,16 +243,16 @@ public final class FfnInt8Bridge {
                         variants.put(
                                 "INT8 dynamic, hand-chained PackedLinear, ReLU fused",
                                 in -> dynamicChained(d1r, d2, in, false));
-                        rows.addAll(measure(manager, x, batch, threads, variants, rounds, warmup));
+                        rows.addAll(measure(manager, x, batch, threads, variants, meter));
                         x.close();
                         ortX.close();
                     }
                 }
             }
         } finally {
-            deleteRecursively(work);
+            Results.deleteRecursively(work);
         }
-        report(qengine, rounds, warmup, rows, notes);
+        report(qengine, meter, loadStart, rows, notes);
     }
 
     private static Model ffnModel(String name, float[] w1, float[] b1, float[] w2, float[] b2) {
@@ -369,31 +374,26 @@ public final class FfnInt8Bridge {
             int batch,
             int threads,
             Map<String, Function<NDArray, NDArray>> variants,
-            int rounds,
-            int warmup) {
+            SpeedMeter meter) {
         Map<String, float[]> outputs = new LinkedHashMap<>();
+        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
         for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
             try (NDManager sub = manager.newSubManager()) {
                 sub.tempAttachAll(x);
                 outputs.put(v.getKey(), v.getValue().apply(x).toFloatArray());
             }
+            // libtorch and ONNX Runtime CPU calls are synchronous; a timed call includes freeing
+            // what it made (its sub-manager)
+            works.put(
+                    v.getKey(),
+                    run -> {
+                        try (NDManager sub = manager.newSubManager()) {
+                            sub.tempAttachAll(x);
+                            v.getValue().apply(x);
+                        }
+                    });
         }
-        Map<String, List<Double>> times = new LinkedHashMap<>();
-        variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
-        for (int r = 0; r < warmup + rounds; r++) {
-            for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
-                try (NDManager sub = manager.newSubManager()) {
-                    sub.tempAttachAll(x);
-                    // libtorch and ONNX Runtime CPU calls are synchronous
-                    long t0 = System.nanoTime();
-                    v.getValue().apply(x);
-                    long t1 = System.nanoTime();
-                    if (r >= warmup) {
-                        times.get(v.getKey()).add((t1 - t0) / 1e6);
-                    }
-                }
-            }
-        }
+        Map<String, SpeedMeter.Timing> timings = meter.measureInterleaved(batch, works);
         float[] ref = outputs.values().iterator().next();
         List<Row> rows = new ArrayList<>();
         for (String k : variants.keySet()) {
@@ -406,15 +406,15 @@ public final class FfnInt8Bridge {
             double[] err = error(outputs.get(k), ref);
             double pairDiff =
                     pair == null ? Double.NaN : maxAbsDiff(outputs.get(k), outputs.get(pair));
-            List<Double> t = times.get(k);
+            SpeedMeter.Timing t = timings.get(k);
             rows.add(
                     new Row(
                             batch,
                             threads,
                             k,
                             pair,
-                            median(t),
-                            t.stream().mapToDouble(Double::doubleValue).min().orElse(0),
+                            t.medianMillis(),
+                            t.minMillis(),
                             err[0],
                             err[1],
                             pairDiff));
@@ -452,28 +452,23 @@ public final class FfnInt8Bridge {
         return m;
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static void report(
-            QEngine qengine, int rounds, int warmup, List<Row> rows, List<String> notes)
+            QEngine qengine, SpeedMeter meter, String loadStart, List<Row> rows, List<String> notes)
             throws IOException {
         boolean speedIsResult = qengine != QEngine.QNNPACK;
-        String cpu = cpuModel();
-        String load = loadAverage();
+        String cpu = Results.cpuModel();
+        String load = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         md.append("# FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported\n\n");
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "qengine %s, %d rounds after %d warm-up, variants interleaved per"
-                                + " configuration; CPU: %s; load average at the end: %s; %s\n\n",
+                        "qengine %s, variants interleaved per configuration: %s; CPU: %s; load"
+                                + " average at the start: %s, at the end: %s; %s\n\n",
                         qengine.pytorchName(),
-                        rounds,
-                        warmup,
+                        meter.methodology(),
                         cpu,
+                        loadStart,
                         load,
                         Instant.now()));
         if (!speedIsResult) {
@@ -496,12 +491,11 @@ public final class FfnInt8Bridge {
                 .append(qengine.pytorchName())
                 .append("\",\n  \"speed_is_result\": ")
                 .append(speedIsResult)
-                .append(",\n  \"rounds\": ")
-                .append(rounds)
-                .append(",\n  \"warmup\": ")
-                .append(warmup)
+                .append(Results.methodologyJson(meter))
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
+                .append("\",\n  \"load_average_start\": \"")
+                .append(loadStart)
                 .append("\",\n  \"load_average\": \"")
                 .append(load)
                 .append("\",\n  \"time\": \"")
@@ -596,45 +590,6 @@ public final class FfnInt8Bridge {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        String name = "ffn-int8-bridge-" + qengine.pytorchName();
-        Files.writeString(dir.resolve(name + ".json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve(name + ".md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve(name + ".json") + " and .md");
-    }
-
-    private static void deleteRecursively(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    private static String cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Paths.get("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) {
-                    return line.substring(line.indexOf(':') + 1).trim();
-                }
-            }
-        } catch (IOException e) {
-            // not Linux: fall through
-        }
-        return System.getProperty("os.arch");
+        Results.write("ffn-int8-bridge-" + qengine.pytorchName(), json, md);
     }
 }

@@ -18,12 +18,11 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.nio.FloatBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
+import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -37,6 +36,7 @@ import org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.Preparer;
@@ -52,9 +52,12 @@ import org.djlquant.nn.WeightOnlyLinear;
  * (one token, where reading the weights dominates). Variants run interleaved, round after round;
  * the medians are compared within this one run.
  *
- * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup]} (defaults 3, 1, as the
- * float32-compute rows take tens of seconds a call at [8, 128, 768]; the one-token input runs 20
- * times as many rounds). Writes {@code benchmarks/results/ffn-weight-only.{json,md}}.
+ * <p>Timing: {@link SpeedMeter#measureInterleaved}, order rotated per round, a settle pause before
+ * every timed call (default 30 ms).
+ *
+ * <p>Usage: {@code benchmarks/run-ffn-weight-only.sh [rounds] [warmup] [settle-ms]} (defaults 3, 1,
+ * 30, as the float32-compute rows take tens of seconds a call at [8, 128, 768]; the one-token input
+ * runs 20 times as many rounds). Writes {@code benchmarks/results/ffn-weight-only.{json,md}}.
  */
 public final class FfnWeightOnly {
 
@@ -75,6 +78,8 @@ public final class FfnWeightOnly {
             throws QuantizationException, IOException, MalformedModelException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 1;
+        Duration settle = Results.settle(args, 2);
+        SpeedMeter described = new SpeedMeter(warmup, rounds).withSettle(settle);
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
@@ -108,20 +113,20 @@ public final class FfnWeightOnly {
                 .append(
                         String.format(
                                 Locale.ROOT,
-                                "qengine x86; %d rounds after %d warm-up ([1, 1, 768]: x20),"
-                                        + " variants interleaved; CPU: %s; %s\n\n",
-                                rounds,
-                                warmup,
-                                cpuModel(),
+                                "qengine x86; variants interleaved: %s ([1, 1, 768]: x20 rounds);"
+                                        + " CPU: %s; load average at the start: %s; %s\n\n",
+                                described.methodology(),
+                                Results.cpuModel(),
+                                Results.loadAverage(),
                                 Instant.now()));
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768-weight-only\",\n")
-                .append("  \"threads\": 1,\n  \"qengine\": \"x86\",\n")
-                .append("  \"rounds\": ")
-                .append(rounds)
-                .append(",\n  \"warmup\": ")
-                .append(warmup)
+                .append("  \"threads\": 1,\n  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(described))
+                .append(",\n  \"load_average_start\": \"")
+                .append(Results.loadAverage())
+                .append("\"")
                 .append(",\n  \"cpu\": \"")
-                .append(cpuModel().replace("\"", "'"))
+                .append(Results.cpuModel().replace("\"", "'"))
                 .append("\",\n  \"shapes\": [\n");
 
         try (NDManager manager = engine.newBaseManager()) {
@@ -206,22 +211,29 @@ public final class FfnWeightOnly {
                         }
                     }
                     int r0 = shape[0] == 1 ? 20 : 1;
-                    Map<String, List<Double>> times = new LinkedHashMap<>();
-                    variants.keySet().forEach(k -> times.put(k, new ArrayList<>()));
-                    for (int r = 0; r < (warmup + rounds) * r0; r++) {
-                        for (Map.Entry<String, Function<NDArray, NDArray>> v :
-                                variants.entrySet()) {
-                            try (NDManager sub = manager.newSubManager()) {
-                                sub.tempAttachAll(x);
-                                long t0 = System.nanoTime();
-                                v.getValue().apply(x);
-                                long t1 = System.nanoTime();
-                                if (r >= warmup * r0) {
-                                    times.get(v.getKey()).add((t1 - t0) / 1e6);
-                                }
-                            }
-                        }
+                    Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+                    for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
+                        works.put(
+                                v.getKey(),
+                                run -> {
+                                    try (NDManager sub = manager.newSubManager()) {
+                                        sub.tempAttachAll(x);
+                                        v.getValue().apply(x);
+                                    }
+                                });
                     }
+                    Map<String, SpeedMeter.Timing> timings =
+                            new SpeedMeter(warmup * r0, rounds * r0)
+                                    .withSettle(settle)
+                                    .measureInterleaved(1, works);
+                    Map<String, List<Double>> times = new LinkedHashMap<>();
+                    timings.forEach(
+                            (k, t) ->
+                                    times.put(
+                                            k,
+                                            Arrays.stream(t.nanos())
+                                                    .mapToObj(ns -> ns / 1e6)
+                                                    .toList()));
                     table(md, json, shape, times, sqnr, bytes, si == shapes.length - 1);
                     x.close();
                 }
@@ -230,14 +242,11 @@ public final class FfnWeightOnly {
                 Files.deleteIfExists(ortDir);
             }
         }
-        json.append("  ],\n  \"load_average_end\": \"").append(loadAverage()).append("\"\n}\n");
-        md.append("\nload average at the end: ").append(loadAverage()).append('\n');
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        Files.writeString(dir.resolve("ffn-weight-only.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("ffn-weight-only.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve("ffn-weight-only.json") + " and .md");
+        json.append("  ],\n  \"load_average_end\": \"")
+                .append(Results.loadAverage())
+                .append("\"\n}\n");
+        md.append("\nload average at the end: ").append(Results.loadAverage()).append('\n');
+        Results.write("ffn-weight-only", json, md);
     }
 
     private static SequentialBlock ffn(
@@ -279,8 +288,8 @@ public final class FfnWeightOnly {
             Map<String, Double> sqnr,
             Map<String, long[]> bytes,
             boolean last) {
-        double libtorch = median(times.get("libtorch FP32"));
-        double best = Math.min(libtorch, median(times.get("ONNX Runtime FP32")));
+        double libtorch = Results.median(times.get("libtorch FP32"));
+        double best = Math.min(libtorch, Results.median(times.get("ONNX Runtime FP32")));
         long fp32Bytes = bytes.get("libtorch FP32")[0];
         String shapeText = String.format(Locale.ROOT, "[%d, %d, %d]", shape[0], shape[1], shape[2]);
         md.append("\n## input ").append(shapeText).append("\n\n");
@@ -291,7 +300,7 @@ public final class FfnWeightOnly {
         json.append("    {\"input\": ").append(shapeText).append(", \"results\": [\n");
         int i = 0;
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = median(e.getValue());
+            double med = Results.median(e.getValue());
             long[] b = bytes.get(e.getKey());
             double s = sqnr.get(e.getKey());
             md.append(
@@ -344,32 +353,5 @@ public final class FfnWeightOnly {
             v[i] = (float) (random.nextGaussian() * std);
         }
         return v;
-    }
-
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
-    }
-
-    private static String cpuModel() {
-        try {
-            for (String line : Files.readAllLines(Paths.get("/proc/cpuinfo"))) {
-                if (line.startsWith("model name")) {
-                    return line.substring(line.indexOf(':') + 1).trim();
-                }
-            }
-        } catch (IOException e) {
-            // not Linux: fall through
-        }
-        return System.getProperty("os.arch");
     }
 }

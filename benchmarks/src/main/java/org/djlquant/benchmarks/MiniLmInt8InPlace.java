@@ -12,13 +12,12 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.Paths;
 import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -31,6 +30,7 @@ import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
 import org.djlquant.eval.LabelledText;
 import org.djlquant.eval.SentimentData;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.io.onnx.OnnxImporter;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
@@ -47,8 +47,12 @@ import org.djlquant.scheme.QSpec;
  * ratios come from this one run. Configs: per-channel INT8 weights, full 8-bit activations (fbgemm
  * with VNNI).
  *
- * <p>Usage: {@code benchmarks/run-minilm-int8.sh [rounds] [warmup]} (defaults 7, 2). Writes {@code
- * benchmarks/results/minilm-int8-inplace.{json,md}}.
+ * <p>Timing: {@link SpeedMeter#measureInterleaved}, order rotated per round, a settle pause before
+ * every timed call (default 30 ms) so that libtorch's spinning OpenMP workers of the previous call
+ * do not slow the next one.
+ *
+ * <p>Usage: {@code benchmarks/run-minilm-int8.sh [rounds] [warmup] [settle-ms]} (defaults 7, 2,
+ * 30). Writes {@code benchmarks/results/minilm-int8-inplace.{json,md}}.
  */
 public final class MiniLmInt8InPlace {
 
@@ -68,6 +72,8 @@ public final class MiniLmInt8InPlace {
             throws QuantizationException, IOException, TranslateException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 7;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 2));
+        String loadStart = Results.loadAverage();
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Path dir = Files.createTempDirectory("djlq-minilm-bench");
         try {
@@ -119,8 +125,7 @@ public final class MiniLmInt8InPlace {
                 for (int threads : new int[] {1, 2}) {
                     JniUtils.setNumThreads(threads);
                     for (Map.Entry<String, NDList> s : shapes.entrySet()) {
-                        rows.addAll(
-                                time(models, s.getKey(), s.getValue(), threads, rounds, warmup));
+                        rows.addAll(time(models, s.getKey(), s.getValue(), threads, meter));
                     }
                 }
             } finally {
@@ -128,7 +133,7 @@ public final class MiniLmInt8InPlace {
                     model.close();
                 }
             }
-            write(rows, rounds, warmup);
+            write(rows, meter, loadStart);
         } finally {
             try (var files = Files.list(dir)) {
                 for (Path f : files.toList()) {
@@ -185,46 +190,44 @@ public final class MiniLmInt8InPlace {
     }
 
     private static List<Map<String, Object>> time(
-            Map<String, Model> models,
-            String shapeName,
-            NDList in,
-            int threads,
-            int rounds,
-            int warmup)
+            Map<String, Model> models, String shapeName, NDList in, int threads, SpeedMeter meter)
             throws TranslateException {
         Map<String, List<Double>> times = new LinkedHashMap<>();
         Map<String, Predictor<NDList, NDList>> predictors = new LinkedHashMap<>();
         try {
+            Map<String, SpeedMeter.Work<TranslateException>> works = new LinkedHashMap<>();
             for (Map.Entry<String, Model> e : models.entrySet()) {
-                predictors.put(e.getKey(), e.getValue().newPredictor(new NoopTranslator()));
-                times.put(e.getKey(), new ArrayList<>());
+                Predictor<NDList, NDList> p = e.getValue().newPredictor(new NoopTranslator());
+                predictors.put(e.getKey(), p);
+                works.put(
+                        e.getKey(),
+                        run -> {
+                            // intermediates follow the input's manager: borrow the inputs into a
+                            // per-call sub-manager so that everything a call makes is freed after
+                            // it (inside the timed call)
+                            try (NDManager sub = in.head().getManager().newSubManager()) {
+                                sub.tempAttachAll(in);
+                                NDList out = p.predict(in);
+                                out.head().toFloatArray(); // forces completion and the user's copy
+                            }
+                        });
             }
-            for (int r = 0; r < warmup + rounds; r++) {
-                for (Map.Entry<String, Predictor<NDList, NDList>> p : predictors.entrySet()) {
-                    long t0;
-                    long t1;
-                    // intermediates follow the input's manager: borrow the inputs into a
-                    // per-call sub-manager so that everything a call makes is freed after it
-                    try (NDManager sub = in.head().getManager().newSubManager()) {
-                        sub.tempAttachAll(in);
-                        t0 = System.nanoTime();
-                        NDList out = p.getValue().predict(in);
-                        out.head().toFloatArray(); // forces completion and the copy a user pays
-                        t1 = System.nanoTime();
-                    }
-                    if (r >= warmup) {
-                        times.get(p.getKey()).add((t1 - t0) / 1e6);
-                    }
-                }
-            }
+            meter.measureInterleaved(BATCH, works)
+                    .forEach(
+                            (k, t) ->
+                                    times.put(
+                                            k,
+                                            Arrays.stream(t.nanos())
+                                                    .mapToObj(ns -> ns / 1e6)
+                                                    .toList()));
         } finally {
             predictors.values().forEach(Predictor::close);
         }
         List<Map<String, Object>> rows = new ArrayList<>();
-        double base = median(times.get("FP32"));
+        double base = Results.median(times.get("FP32"));
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
             Map<String, Object> row = new LinkedHashMap<>();
-            double med = median(e.getValue());
+            double med = Results.median(e.getValue());
             row.put("variant", e.getKey());
             row.put(
                     "shape",
@@ -247,28 +250,29 @@ public final class MiniLmInt8InPlace {
         return rows;
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    private static void write(List<Map<String, Object>> rows, int rounds, int warmup)
+    private static void write(List<Map<String, Object>> rows, SpeedMeter meter, String loadStart)
             throws IOException {
         StringBuilder md = new StringBuilder();
         md.append("# all-MiniLM-L6-v2 on DJL PyTorch: FP32 vs in-place INT8 (batch 32)\n\n");
         md.append(
                 String.format(
                         Locale.ROOT,
-                        "qengine x86, %d rounds after %d warm-up, variants interleaved; load average"
-                                + " at the end: %s; %s\n\n",
-                        rounds,
-                        warmup,
-                        loadAverage(),
+                        "qengine x86, variants interleaved: %s; load average at the start: %s, at"
+                                + " the end: %s; %s\n\n",
+                        meter.methodology(),
+                        loadStart,
+                        Results.loadAverage(),
                         Instant.now()));
         md.append("| variant | input | threads | median ms | sentences/s | speed-up vs FP32 |\n");
         md.append("|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"minilm-int8-inplace\",\n");
-        json.append("  \"rounds\": ").append(rounds).append(",\n  \"warmup\": ").append(warmup);
+        json.append("  \"qengine\": \"x86\"")
+                .append(Results.methodologyJson(meter))
+                .append(",\n  \"load_average_start\": \"")
+                .append(loadStart)
+                .append("\",\n  \"load_average_end\": \"")
+                .append(Results.loadAverage())
+                .append("\"");
         json.append(",\n  \"results\": [\n");
         for (int i = 0; i < rows.size(); i++) {
             Map<String, Object> r = rows.get(i);
@@ -297,20 +301,7 @@ public final class MiniLmInt8InPlace {
                             i + 1 < rows.size() ? "," : ""));
         }
         json.append("  ]\n}\n");
-        System.out.print(md);
-        Path out = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("minilm-int8-inplace.json"), json, StandardCharsets.UTF_8);
-        Files.writeString(out.resolve("minilm-int8-inplace.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + out.resolve("minilm-int8-inplace.json") + " and .md");
-    }
-
-    private static String loadAverage() {
-        try {
-            return Files.readString(Paths.get("/proc/loadavg")).trim();
-        } catch (IOException e) {
-            return "unknown";
-        }
+        Results.write("minilm-int8-inplace", json, md);
     }
 
     private static Path extract(String resource, Path dir) throws IOException {

@@ -10,16 +10,12 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.Paths;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.fakequant.FakeQuant;
 import org.djlquant.observer.HistogramMethod;
 import org.djlquant.observer.Observer;
@@ -34,10 +30,12 @@ import org.djlquant.scheme.QuantMath;
  * Where the calibration and QAT time of a BERT-base layer goes: the single operations the observed
  * twins add, each on the tensor sizes of the layer's FFN (activation [8, 128, 3072], weight [3072,
  * 768]), next to the one matmul they wrap (Linear 768 -> 3072 on [8, 128, 768]). Each operation
- * runs in its own sub-manager; medians of interleaved rounds after warm-up.
+ * runs in its own sub-manager; medians of {@link SpeedMeter#measureInterleaved} rounds after
+ * warm-up (order rotated per round, a settle pause before every timed call).
  *
- * <p>Usage: {@code java ... org.djlquant.benchmarks.QatOverheadProfile [rounds] [warmup] [threads]}
- * (defaults 9, 2, 1). Writes {@code benchmarks/results/qat-overhead-profile.{json,md}}.
+ * <p>Usage: {@code java ... org.djlquant.benchmarks.QatOverheadProfile [rounds] [warmup] [threads]
+ * [settle-ms]} (defaults 9, 2, 1, 30). Writes {@code
+ * benchmarks/results/qat-overhead-profile.{json,md}}.
  */
 public final class QatOverheadProfile {
 
@@ -53,6 +51,7 @@ public final class QatOverheadProfile {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 9;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
         int threads = args.length > 2 ? Integer.parseInt(args[2]) : 1;
+        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3));
         System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
@@ -134,22 +133,28 @@ public final class QatOverheadProfile {
                     diff[0],
                     actParams.scale(),
                     diff[1]);
-            Map<String, List<Double>> times = new LinkedHashMap<>();
-            ops.keySet().forEach(k -> times.put(k, new ArrayList<>()));
-            for (int r = 0; r < warmup + rounds; r++) {
-                for (Map.Entry<String, Consumer<NDManager>> op : ops.entrySet()) {
-                    try (NDManager s = m.newSubManager()) {
-                        s.tempAttachAll(x, act, w, b);
-                        long t0 = System.nanoTime();
-                        op.getValue().accept(s);
-                        double ms = (System.nanoTime() - t0) / 1e6;
-                        if (r >= warmup) {
-                            times.get(op.getKey()).add(ms);
-                        }
-                    }
-                }
+            Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+            for (Map.Entry<String, Consumer<NDManager>> op : ops.entrySet()) {
+                works.put(
+                        op.getKey(),
+                        run -> {
+                            // freeing what the operation made is part of its time
+                            try (NDManager s = m.newSubManager()) {
+                                s.tempAttachAll(x, act, w, b);
+                                op.getValue().accept(s);
+                            }
+                        });
             }
-            write(engine, threads, rounds, warmup, times, diff);
+            Map<String, List<Double>> times = new LinkedHashMap<>();
+            meter.measureInterleaved(1, works)
+                    .forEach(
+                            (k, t) ->
+                                    times.put(
+                                            k,
+                                            java.util.Arrays.stream(t.nanos())
+                                                    .mapToObj(ns -> ns / 1e6)
+                                                    .toList()));
+            write(engine, threads, meter, times, diff);
         }
     }
 
@@ -208,39 +213,32 @@ public final class QatOverheadProfile {
         }
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static void write(
             Engine engine,
             int threads,
-            int rounds,
-            int warmup,
+            SpeedMeter meter,
             Map<String, List<Double>> times,
             double[] diff)
             throws IOException {
         String first = times.keySet().iterator().next();
-        double ref = median(times.get(first));
+        double ref = Results.median(times.get(first));
         StringBuilder md = new StringBuilder();
         md.append("# Where calibration / QAT time goes (BERT-base FFN sizes)\n\n")
                 .append(
                         String.format(
                                 Locale.ROOT,
-                                "PyTorch %s, %d thread(s), %d rounds after %d warm-up; load"
-                                        + " average (1, 5, 15 min) at the end: %s on %d cores\n\n",
+                                "PyTorch %s, %d thread(s), %s; load average (1, 5, 15 min) at"
+                                        + " the end: %s on %d cores\n\n",
                                 engine.getVersion(),
                                 threads,
-                                rounds,
-                                warmup,
-                                loadAverage(),
+                                meter.methodology(),
+                                Results.loadAverage(),
                                 Runtime.getRuntime().availableProcessors()))
                 .append("| operation | median ms | min ms | vs Linear forward |\n")
                 .append("|---|---|---|---|\n");
         JsonArray rows = new JsonArray();
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = median(e.getValue());
+            double med = Results.median(e.getValue());
             double min = e.getValue().stream().mapToDouble(Double::doubleValue).min().orElse(0);
             md.append(
                     String.format(
@@ -270,27 +268,16 @@ public final class QatOverheadProfile {
         root.addProperty("clip_ste_max_forward_diff", diff[0]);
         root.addProperty("clip_ste_max_gradient_diff", diff[1]);
         root.addProperty("threads", threads);
-        root.addProperty("rounds", rounds);
-        root.addProperty("warmup", warmup);
-        root.addProperty("load_average", loadAverage());
+        root.addProperty("rounds", meter.timedRuns());
+        root.addProperty("warmup", meter.warmupRuns());
+        root.addProperty("settle_ms", meter.settle().toMillis());
+        root.addProperty("order", Results.ORDER_POLICY);
+        root.addProperty("methodology", meter.methodology());
+        root.addProperty("load_average", Results.loadAverage());
         root.add("results", rows);
-        System.out.print(md);
-        Path dir = Paths.get(System.getProperty("results.dir", "benchmarks/results"));
-        Files.createDirectories(dir);
-        Files.writeString(
-                dir.resolve("qat-overhead-profile.json"),
+        Results.write(
+                "qat-overhead-profile",
                 new GsonBuilder().setPrettyPrinting().create().toJson(root),
-                StandardCharsets.UTF_8);
-        Files.writeString(dir.resolve("qat-overhead-profile.md"), md, StandardCharsets.UTF_8);
-        System.out.println("wrote " + dir.resolve("qat-overhead-profile.json") + " and .md");
-    }
-
-    private static String loadAverage() {
-        try {
-            String[] parts = Files.readString(Paths.get("/proc/loadavg")).trim().split(" ");
-            return parts[0] + " " + parts[1] + " " + parts[2];
-        } catch (IOException e) {
-            return "unknown";
-        }
+                md);
     }
 }

@@ -9,6 +9,7 @@ import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -81,6 +82,14 @@ final class EvaluateCommand implements Callable<Integer> {
     @Option(names = "--runs", defaultValue = "10", description = "Timed runs (median reported).")
     int runs;
 
+    @Option(
+            names = "--settle-ms",
+            defaultValue = "30",
+            description =
+                    "Pause before every timed run, in ms (0-10000): lets the worker threads of"
+                            + " the previous call stop spinning.")
+    long settleMs;
+
     @Option(names = "--folds", defaultValue = "5", description = "Probe cross-validation folds.")
     int folds;
 
@@ -125,6 +134,15 @@ final class EvaluateCommand implements Callable<Integer> {
         Usage.atLeast(cl, "--max-length", maxLength, 2);
         Usage.atLeast(cl, "--warmup", warmup, 0);
         Usage.positive(cl, "--runs", runs);
+        Usage.atLeast(cl, "--settle-ms", settleMs, 0);
+        if (settleMs > SpeedMeter.MAX_SETTLE.toMillis()) {
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--settle-ms was "
+                            + settleMs
+                            + ", must be at most "
+                            + SpeedMeter.MAX_SETTLE.toMillis());
+        }
         Usage.atLeast(cl, "--folds", folds, 2);
         Usage.positive(cl, "--probe-steps", probeSteps);
         if (limit != null) {
@@ -176,7 +194,9 @@ final class EvaluateCommand implements Callable<Integer> {
                 Map<String, SpeedMeter.Work<TranslateException>> works = new LinkedHashMap<>();
                 models.forEach((k, m) -> works.put(k, run -> m.predictor.predict(timed)));
                 Map<String, SpeedMeter.Timing> timing =
-                        new SpeedMeter(warmup, runs).measureInterleaved(timed.size(), works);
+                        new SpeedMeter(warmup, runs)
+                                .withSettle(Duration.ofMillis(settleMs))
+                                .measureInterleaved(timed.size(), works);
                 Map<String, Double> accuracy = Map.of();
                 if (labelled) {
                     float[][] reference =
@@ -278,6 +298,7 @@ final class EvaluateCommand implements Callable<Integer> {
         speed.addProperty("batchSize", timing.values().iterator().next().itemsPerRun());
         speed.addProperty("warmupRuns", warmup);
         speed.addProperty("timedRuns", runs);
+        speed.addProperty("settleMs", settleMs);
         speed.addProperty("interleaved", models.size() > 1);
         o.add("speed", speed);
         JsonArray arr = new JsonArray();
@@ -326,12 +347,14 @@ final class EvaluateCommand implements Callable<Integer> {
         JsonObject s = o.getAsJsonObject("speed");
         w.printf(
                 Locale.ROOT,
-                "data: %s (%d sentences%s); speed: batch %d, median of %d runs%n",
+                "data: %s (%d sentences%s); speed: batch %d, median of %d runs (%d ms settle"
+                        + " before each)%n",
                 d.get("file").getAsString(),
                 d.get("sentences").getAsInt(),
                 d.get("labelled").getAsBoolean() ? ", labelled" : "",
                 s.get("batchSize").getAsInt(),
-                s.get("timedRuns").getAsInt());
+                s.get("timedRuns").getAsInt(),
+                s.get("settleMs").getAsLong());
         w.printf(
                 Locale.ROOT,
                 "%-9s %-12s %10s %12s %14s %9s  %s%n",

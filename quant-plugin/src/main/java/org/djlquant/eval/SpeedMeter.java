@@ -1,10 +1,13 @@
 package org.djlquant.eval;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
 import java.util.function.LongSupplier;
 
 /**
@@ -17,13 +20,26 @@ import java.util.function.LongSupplier;
  * between timings taken in the same process on the same machine; report ratios, not absolute times
  * from different runs.
  *
+ * <p><b>Settle pause.</b> libtorch's OpenMP workers and ONNX Runtime's intra-op threads keep
+ * spinning for a while after a call returns, waiting for more work. On a machine with few cores
+ * they then steal cores from whatever is timed next: with interleaved variants, the one that runs
+ * right after an ONNX Runtime or multi-threaded libtorch call looks slower than it is (seen on 2
+ * cores: an INT8 FFN measured 1.4x slower right after ONNX Runtime, 1.03x with a 30 ms pause).
+ * {@link #withSettle(Duration)} makes the meter sleep before every timed run, outside the timed
+ * span, so that every run starts on idle cores. It is off (zero) by default.
+ *
  * <p>Instances are immutable and thread-safe; the work itself is run on the calling thread.
  */
 public final class SpeedMeter {
 
+    /** The longest settle pause accepted; spinning threads give up after milliseconds. */
+    public static final Duration MAX_SETTLE = Duration.ofSeconds(10);
+
     private final int warmupRuns;
     private final int timedRuns;
     private final LongSupplier clock;
+    private final Duration settle;
+    private final Pause pause;
 
     /**
      * Creates a meter.
@@ -45,15 +61,75 @@ public final class SpeedMeter {
      * @throws IllegalArgumentException if a count is out of range
      */
     public SpeedMeter(int warmupRuns, int timedRuns, LongSupplier clock) {
+        this(warmupRuns, timedRuns, clock, Duration.ZERO, SpeedMeter::sleep);
+    }
+
+    /**
+     * Creates a meter with a given clock and pause (for tests: the pause can advance a fake clock
+     * and record when it is called).
+     */
+    SpeedMeter(int warmupRuns, int timedRuns, LongSupplier clock, Duration settle, Pause pause) {
         if (warmupRuns < 0) {
             throw new IllegalArgumentException("warmupRuns was " + warmupRuns + ", must be >= 0");
         }
         if (timedRuns < 1) {
             throw new IllegalArgumentException("timedRuns was " + timedRuns + ", must be >= 1");
         }
+        if (settle == null || settle.isNegative() || settle.compareTo(MAX_SETTLE) > 0) {
+            throw new IllegalArgumentException(
+                    "settle was "
+                            + (settle == null ? "null" : settle.toMillis() + " ms")
+                            + ", must be in [0 ms, "
+                            + MAX_SETTLE.toMillis()
+                            + " ms]");
+        }
         this.warmupRuns = warmupRuns;
         this.timedRuns = timedRuns;
         this.clock = clock;
+        this.settle = settle;
+        this.pause = pause;
+    }
+
+    /**
+     * Returns a meter like this one that sleeps for {@code settle} before every timed run (outside
+     * the timed span; warm-up runs are not paused). Use it whenever the timed work runs native
+     * thread pools (libtorch with more than one thread, ONNX Runtime), above all in {@link
+     * #measureInterleaved}: see the class comment for why. 20-50 ms is enough on Linux.
+     *
+     * @param settle the pause, in {@code [0, }{@link #MAX_SETTLE}{@code ]}; zero turns it off
+     * @return a new meter; this one is unchanged
+     * @throws IllegalArgumentException if {@code settle} is null, negative or above {@link
+     *     #MAX_SETTLE}
+     */
+    public SpeedMeter withSettle(Duration settle) {
+        return new SpeedMeter(warmupRuns, timedRuns, clock, settle, pause);
+    }
+
+    /**
+     * Returns the pause taken before every timed run.
+     *
+     * @return the settle pause, {@link Duration#ZERO} when off
+     */
+    public Duration settle() {
+        return settle;
+    }
+
+    /**
+     * Describes how this meter measures, for the header of a results table or a JSON field: the run
+     * counts, the order policy of {@link #measureInterleaved} and the settle pause.
+     *
+     * @return a one-line description
+     */
+    public String methodology() {
+        return String.format(
+                Locale.ROOT,
+                "%d warm-up + %d timed rounds; interleaved order rotated per round (round r starts"
+                        + " at work r mod n and steps by the (r mod k)-th of the k strides coprime"
+                        + " to n); settle pause %d ms before each timed call%s",
+                warmupRuns,
+                timedRuns,
+                settle.toMillis(),
+                settle.isZero() ? " (off)" : ", outside the timed span");
     }
 
     /**
@@ -75,7 +151,8 @@ public final class SpeedMeter {
     }
 
     /**
-     * Runs the work {@code warmupRuns + timedRuns} times and times the last {@code timedRuns}.
+     * Runs the work {@code warmupRuns + timedRuns} times and times the last {@code timedRuns} (with
+     * {@link #withSettle}, after a pause before each timed run).
      *
      * @param itemsPerRun how many items (sentences, images) one run processes, {@code >= 1}
      * @param work the work; its run index (0-based, warm-up runs included) is passed so that it can
@@ -94,6 +171,7 @@ public final class SpeedMeter {
         }
         long[] nanos = new long[timedRuns];
         for (int i = 0; i < timedRuns; i++) {
+            pauseToSettle();
             long start = clock.getAsLong();
             work.run(warmupRuns + i);
             nanos[i] = clock.getAsLong() - start;
@@ -104,9 +182,14 @@ public final class SpeedMeter {
     /**
      * Times several pieces of work on the same items in interleaved rounds, so that a change in
      * machine load during the measurement affects all of them alike: first {@code warmupRuns}
-     * rounds untimed, then {@code timedRuns} timed rounds; in round {@code r} every work runs once,
-     * starting with the work at position {@code r mod n} (the order rotates, so no work always runs
-     * first or right after another).
+     * rounds untimed (in the iteration order of {@code works}), then {@code timedRuns} timed
+     * rounds. In timed round {@code r} every one of the {@code n} works runs once, in the order
+     * {@code s, s + d, s + 2d, ... (mod n)} with {@code s = r mod n} and {@code d} the {@code (r
+     * mod k)}-th of the {@code k} strides in {@code [1, n)} coprime to {@code n} (1 when {@code n
+     * <= 2}). So the first work changes every round and, from three works on, no work always runs
+     * right after the same other one: a work that disturbs the next one (spinning native threads,
+     * caches) does not always disturb the same one. With {@link #withSettle} the meter sleeps
+     * before every timed call.
      *
      * @param itemsPerRun how many items one run of each work processes, {@code >= 1}
      * @param works the works by name; the same items should be given to every work
@@ -133,8 +216,8 @@ public final class SpeedMeter {
         }
         long[][] nanos = new long[n][timedRuns];
         for (int r = 0; r < timedRuns; r++) {
-            for (int j = 0; j < n; j++) {
-                int w = (r + j) % n;
+            for (int w : roundOrder(r, n)) {
+                pauseToSettle();
                 long start = clock.getAsLong();
                 works.get(keys.get(w)).run(warmupRuns + r);
                 nanos[w][r] = clock.getAsLong() - start;
@@ -145,6 +228,64 @@ public final class SpeedMeter {
             out.put(keys.get(w), new Timing(nanos[w], itemsPerRun, warmupRuns));
         }
         return out;
+    }
+
+    /**
+     * Returns the order of the works in timed round {@code round} (see {@link
+     * #measureInterleaved}).
+     */
+    static int[] roundOrder(int round, int n) {
+        List<Integer> strides = new ArrayList<>();
+        for (int d = 1; d < n; d++) {
+            if (gcd(d, n) == 1) {
+                strides.add(d);
+            }
+        }
+        if (strides.isEmpty()) {
+            strides.add(1);
+        }
+        int start = round % n;
+        int stride = strides.get(round % strides.size());
+        int[] order = new int[n];
+        for (int p = 0; p < n; p++) {
+            order[p] = (int) ((start + (long) p * stride) % n);
+        }
+        return order;
+    }
+
+    private static int gcd(int a, int b) {
+        return b == 0 ? a : gcd(b, a % b);
+    }
+
+    private void pauseToSettle() {
+        if (settle.isZero()) {
+            return;
+        }
+        try {
+            pause.pause(settle);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            CancellationException c =
+                    new CancellationException("interrupted during the settle pause");
+            c.initCause(e);
+            throw c;
+        }
+    }
+
+    private static void sleep(Duration d) throws InterruptedException {
+        Thread.sleep(d.toMillis(), d.toNanosPart() % 1_000_000);
+    }
+
+    /** Sleeps between timed runs (injectable for tests). */
+    @FunctionalInterface
+    interface Pause {
+        /**
+         * Pauses.
+         *
+         * @param d how long
+         * @throws InterruptedException if interrupted
+         */
+        void pause(Duration d) throws InterruptedException;
     }
 
     /**

@@ -9,7 +9,9 @@
  * cross-validation), so an accuracy drop measures only what quantization changed in the embeddings.
  * {@link org.djlquant.eval.EmbeddingAgreement} adds the cosine similarity of every variant's
  * embeddings to the FP32 ones. {@link org.djlquant.eval.SpeedMeter} times work the way speed is
- * reported (warm-up runs, then the median of timed runs, items per second of the median run).
+ * reported (warm-up runs, then the median of timed runs, items per second of the median run;
+ * interleaved variants in an order that changes every round, optionally with a settle pause before
+ * each timed call so that spinning native worker threads of the previous call do not steal cores).
  *
  * <p>All types here are immutable values or stateless functions and are safe to share between
  * threads; NDArrays are created in a sub-manager per call and closed before the call returns.

@@ -67,6 +67,30 @@ class CliUsageTest {
     }
 
     @Test
+    void settlePauseOutsideItsRangeIsAUsageErrorNamingTheValue() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "evaluate",
+                        p("tiny.onnx"),
+                        "--data",
+                        p("labelled.jsonl"),
+                        "--settle-ms",
+                        "20000");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--settle-ms was 20000, must be at most 10000"), r.err());
+        r =
+                CliFixtures.run(
+                        "evaluate",
+                        p("tiny.onnx"),
+                        "--data",
+                        p("labelled.jsonl"),
+                        "--settle-ms",
+                        "-1");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--settle-ms was -1, must be at least 0"), r.err());
+    }
+
+    @Test
     void badMethodNamesTheOptionTheValueAndTheAllowedValues() throws Exception {
         CliFixtures.Run r =
                 CliFixtures.run("quantize", p("tiny.onnx"), "--method", "int3", "--out", p("x.pt"));

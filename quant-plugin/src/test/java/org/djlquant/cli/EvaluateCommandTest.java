@@ -50,6 +50,8 @@ class EvaluateCommandTest {
                         "2",
                         "--warmup",
                         "1",
+                        "--settle-ms",
+                        "5",
                         "--batch-size",
                         "8",
                         "--folds",
@@ -59,6 +61,7 @@ class EvaluateCommandTest {
                         "--json");
         assertEquals(0, r.code(), r.err());
         JsonObject o = r.json();
+        assertEquals(5, o.getAsJsonObject("speed").get("settleMs").getAsLong());
         assertEquals(
                 Set.of("schema", "data", "speed", "models", "comparison"),
                 new TreeSet<>(o.keySet()));

@@ -6,10 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CancellationException;
 import org.junit.jupiter.api.Test;
 
 class SpeedMeterTest {
@@ -72,8 +74,10 @@ class SpeedMeterTest {
         }
         Map<String, SpeedMeter.Timing> t =
                 new SpeedMeter(1, 3, () -> now[0]).measureInterleaved(10, works);
+        // warm-up in key order; timed round 0: start 0 stride 1 (a b c); round 1: start 1 stride 2
+        // (b, 1+2=0 -> a, 1+4=5 mod 3=2 -> c); round 2: start 2 stride 1 (c a b)
         assertEquals(
-                List.of("a0", "b0", "c0", "a1", "b1", "c1", "b2", "c2", "a2", "c3", "a3", "b3"),
+                List.of("a0", "b0", "c0", "a1", "b1", "c1", "b2", "a2", "c2", "c3", "a3", "b3"),
                 order);
         assertEquals(List.of("a", "b", "c"), List.copyOf(t.keySet()));
         assertEquals(1.0, t.get("a").medianMillis(), 1e-12);
@@ -83,6 +87,124 @@ class SpeedMeterTest {
         assertThrows(
                 IllegalArgumentException.class,
                 () -> new SpeedMeter(0, 1).measureInterleaved(1, Map.of()));
+    }
+
+    @Test
+    void settlePauseComesBeforeEveryTimedCallAndStaysOutsideTheTimedSpan() {
+        long[] now = {0};
+        List<String> events = new ArrayList<>();
+        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+        // a: 1 ms, b: 2 ms, c: 3 ms, d: 4 ms
+        for (String k : List.of("a", "b", "c", "d")) {
+            long cost = (k.charAt(0) - 'a' + 1) * 1_000_000L;
+            works.put(
+                    k,
+                    run -> {
+                        events.add(k + run);
+                        now[0] += cost;
+                    });
+        }
+        SpeedMeter meter =
+                new SpeedMeter(
+                        1,
+                        4,
+                        () -> now[0],
+                        Duration.ofMillis(30),
+                        d -> {
+                            events.add("|");
+                            now[0] += d.toNanos();
+                        });
+        Map<String, SpeedMeter.Timing> t = meter.measureInterleaved(1, works);
+        // n = 4, strides coprime to 4: 1, 3. Round 0: start 0 stride 1 -> a b c d; round 1: start
+        // 1 stride 3 -> b, 4 mod 4 = 0 a, 7 mod 4 = 3 d, 10 mod 4 = 2 c; round 2: start 2 stride 1
+        // -> c d a b; round 3: start 3 stride 3 -> d, 6 mod 4 = 2 c, 9 mod 4 = 1 b, 12 mod 4 = 0 a.
+        // No pause in the warm-up round, one before every timed call.
+        assertEquals(
+                List.of(
+                        "a0", "b0", "c0", "d0", //
+                        "|", "a1", "|", "b1", "|", "c1", "|", "d1", //
+                        "|", "b2", "|", "a2", "|", "d2", "|", "c2", //
+                        "|", "c3", "|", "d3", "|", "a3", "|", "b3", //
+                        "|", "d4", "|", "c4", "|", "b4", "|", "a4"),
+                events);
+        // the 30 ms pauses are not in any timing: every run of a work took exactly its cost
+        assertArrayEquals(
+                new long[] {1_000_000, 1_000_000, 1_000_000, 1_000_000}, t.get("a").nanos());
+        assertArrayEquals(
+                new long[] {4_000_000, 4_000_000, 4_000_000, 4_000_000}, t.get("d").nanos());
+        // b ran after a (round 0), first (round 1), after a (round 2), after c (round 3)
+        assertEquals(List.of("a", "b", "c", "d"), List.copyOf(t.keySet()));
+    }
+
+    @Test
+    void settlePauseAlsoPrecedesEachTimedRunOfASingleWork() {
+        long[] now = {0};
+        List<String> events = new ArrayList<>();
+        SpeedMeter meter =
+                new SpeedMeter(
+                        2,
+                        2,
+                        () -> now[0],
+                        Duration.ofMillis(5),
+                        d -> {
+                            events.add("|" + d.toMillis());
+                            now[0] += d.toNanos();
+                        });
+        SpeedMeter.Timing t =
+                meter.measure(
+                        1,
+                        run -> {
+                            events.add("w" + run);
+                            now[0] += 2_000_000;
+                        });
+        assertEquals(List.of("w0", "w1", "|5", "w2", "|5", "w3"), events);
+        assertArrayEquals(new long[] {2_000_000, 2_000_000}, t.nanos());
+    }
+
+    @Test
+    void settleIsOffByDefaultAndValidated() {
+        SpeedMeter meter = new SpeedMeter(1, 2);
+        assertEquals(Duration.ZERO, meter.settle());
+        assertTrue(meter.methodology().contains("settle pause 0 ms"), meter.methodology());
+        SpeedMeter settled = meter.withSettle(Duration.ofMillis(30));
+        assertEquals(Duration.ofMillis(30), settled.settle());
+        assertEquals(Duration.ZERO, meter.settle());
+        assertEquals(2, settled.timedRuns());
+        assertTrue(
+                settled.methodology().contains("settle pause 30 ms before each timed call"),
+                settled.methodology());
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> meter.withSettle(Duration.ofMillis(-1)));
+        assertTrue(
+                e.getMessage().contains("settle was -1 ms, must be in [0 ms, 10000 ms]"),
+                e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> meter.withSettle(Duration.ofSeconds(11)));
+        assertTrue(e.getMessage().contains("settle was 11000 ms"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> meter.withSettle(null));
+    }
+
+    @Test
+    void interruptedSettlePauseCancelsTheMeasurementAndKeepsTheFlag() {
+        SpeedMeter meter =
+                new SpeedMeter(
+                        0,
+                        1,
+                        System::nanoTime,
+                        Duration.ofMillis(1),
+                        d -> {
+                            throw new InterruptedException("stop");
+                        });
+        try {
+            assertThrows(CancellationException.class, () -> meter.measure(1, run -> {}));
+            assertTrue(Thread.currentThread().isInterrupted());
+        } finally {
+            Thread.interrupted();
+        }
     }
 
     @Test
