@@ -13,6 +13,7 @@ import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -79,6 +80,12 @@ public final class MiniLmPipeline {
     static final String INT8_ONNX = "all-minilm-l6-v2-q.onnx";
     static final String TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
     private static final int LATENCY_WARMUP = 10;
+
+    /**
+     * Pause before every timed call: libtorch's OpenMP workers and ONNX Runtime's intra-op threads
+     * keep spinning for a while after a call and would take a core from the next variant.
+     */
+    private static final Duration SETTLE = Duration.ofMillis(30);
 
     private MiniLmPipeline() {}
 
@@ -779,6 +786,7 @@ public final class MiniLmPipeline {
                     options.speedPasses());
             Map<String, SpeedMeter.Timing> tn =
                     new SpeedMeter(1, options.speedPasses())
+                            .withSettle(SETTLE)
                             .measureInterleaved(set.naturalCount(), nat);
             log.printf(
                     Locale.ROOT,
@@ -788,10 +796,12 @@ public final class MiniLmPipeline {
                     fixedPasses(options));
             Map<String, SpeedMeter.Timing> tf =
                     new SpeedMeter(1, fixedPasses(options))
+                            .withSettle(SETTLE)
                             .measureInterleaved(set.fixedCount(), fix);
             log.printf(Locale.ROOT, "timing: batch-1 latency (%d calls)%n", latencyCalls(options));
             Map<String, SpeedMeter.Timing> tl =
                     new SpeedMeter(LATENCY_WARMUP, latencyCalls(options))
+                            .withSettle(SETTLE)
                             .measureInterleaved(1, lat);
             Map<String, Speed> out = new LinkedHashMap<>();
             for (Variant v : variants) {
@@ -863,6 +873,12 @@ public final class MiniLmPipeline {
     private static Map<String, Object> speedSetup(Options options, SpeedSet set) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("skipped", options.skipThroughput());
+        m.put("settleMs", SETTLE.toMillis());
+        m.put(
+                "order",
+                "variants interleaved pass by pass, start and stride rotated every round, a "
+                        + SETTLE.toMillis()
+                        + " ms pause before each timed pass (outside the timed span)");
         m.put(
                 "natural",
                 String.format(
