@@ -34,6 +34,10 @@ import org.djlquant.QuantizationException;
  *       precisions} times per search ({@code precisions}: how many distinct precisions the layers
  *       may use, one call per uniform seed), never twice on the same assignment; exceeding it would
  *       be a bug and throws {@link IllegalStateException}.
+ *   <li>With a {@link #withVerification verification}, at most {@link
+ *       #verificationCandidateLimit()} = {@code topK + precisions} candidates are built and timed
+ *       as whole models, {@code warmupRounds + rounds} forwards each, in interleaved rounds; the
+ *       returned candidate is the fastest measured (or smallest) of them.
  *   <li>The returned candidate was evaluated and its measured drop is within the budget.
  *   <li>No randomness: the same inputs give the same evaluator calls in the same order and the same
  *       result. Ties are broken as documented on each method.
@@ -60,6 +64,7 @@ public final class PolicySearch {
     private final int n;
     private final Precision[] fp32;
     private final List<Precision> seedPrecisions;
+    private final Verification verification;
 
     /**
      * Creates a search, checking that every allowed precision has a sensitivity (FP32 may be left
@@ -88,6 +93,47 @@ public final class PolicySearch {
             union.addAll(rules.allowed(layer.path()));
         }
         this.seedPrecisions = List.copyOf(union);
+        this.verification = null;
+    }
+
+    private PolicySearch(PolicySearch base, Verification verification) {
+        this.rules = base.rules;
+        this.sensitivity = base.sensitivity;
+        this.costs = base.costs;
+        this.layers = base.layers;
+        this.n = base.n;
+        this.fp32 = base.fp32;
+        this.seedPrecisions = base.seedPrecisions;
+        this.verification = verification;
+    }
+
+    /**
+     * Returns a search that verifies before choosing: after {@link #fallback} or {@link #optimise}
+     * has evaluated its candidates, the best {@link Verification#topK()} candidates within all
+     * bounds by predicted objective (the order of the result), plus every uniform seed within all
+     * bounds (all-FP32 included), are built and timed as whole models through the {@link
+     * LatencyProbe}, and the result is the verified candidate with the lowest measured latency
+     * ({@link Objective#LATENCY}; ties: the better predicted one) or the fewest bytes ({@link
+     * Objective#SIZE}; ties: lower measured latency, then the better predicted one). {@link
+     * SearchResult#verified()} and the policy's {@code verifiedLatency} record both latencies.
+     * {@link #progressive} does not verify.
+     *
+     * @param verification the settings, or null for none
+     * @return a search with the same tables and the verification
+     */
+    public PolicySearch withVerification(Verification verification) {
+        return new PolicySearch(this, verification);
+    }
+
+    /**
+     * Returns the most candidates one search builds and times as whole models: 0 without a
+     * verification, else {@code topK + precisions} (the best predicted candidates and the uniform
+     * seeds), each run {@code warmupRounds + rounds} times.
+     *
+     * @return the bound
+     */
+    public int verificationCandidateLimit() {
+        return verification == null ? 0 : verification.topK() + seedPrecisions.size();
     }
 
     /**
@@ -301,10 +347,18 @@ public final class PolicySearch {
         return finishFallback(run, maxMetricDrop);
     }
 
-    private SearchResult finishFallback(Run run, double maxMetricDrop) {
+    private SearchResult finishFallback(Run run, double maxMetricDrop)
+            throws QuantizationException {
         Candidate best =
                 bestFeasible(run, maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true);
-        return finish(run, best, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+        return finish(
+                run,
+                best,
+                Strategy.FALLBACK,
+                maxMetricDrop,
+                List.of(),
+                true,
+                new Bounds(maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true));
     }
 
     /**
@@ -403,7 +457,14 @@ public final class PolicySearch {
         seeds(run, maxBytes, maxLatency);
         if (c.drop() <= maxDrop) {
             Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
-            return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
+            return finish(
+                    run,
+                    best,
+                    Strategy.BUDGETED,
+                    maxDrop,
+                    List.of(),
+                    exact,
+                    new Bounds(maxDrop, maxBytes, maxLatency, latencyObjective));
         }
         ChoiceSolver.Solution safest =
                 solve(latencyObjective, true, 0.0, maxDrop, maxBytes, maxLatency);
@@ -480,7 +541,14 @@ public final class PolicySearch {
             run.eval(s.choice(), Stage.BUDGETED, "interpolated damage cap " + num(cap));
             best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
-        return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
+        return finish(
+                run,
+                best,
+                Strategy.BUDGETED,
+                maxDrop,
+                List.of(),
+                exact,
+                new Bounds(maxDrop, maxBytes, maxLatency, latencyObjective));
     }
 
     /**
@@ -547,7 +615,7 @@ public final class PolicySearch {
             cur = trial;
             best = c;
         }
-        return finish(run, best, Strategy.PROGRESSIVE, maxMetricDrop, steps, true);
+        return finish(run, best, Strategy.PROGRESSIVE, maxMetricDrop, steps, true, null);
     }
 
     /**
@@ -784,7 +852,27 @@ public final class PolicySearch {
             Strategy strategy,
             double maxDrop,
             List<ProgressiveStep> steps,
-            boolean exact) {
+            boolean exact,
+            Bounds bounds)
+            throws QuantizationException {
+        List<VerifiedLatency> verified = List.of();
+        if (verification != null && bounds != null) {
+            List<Candidate> pick = verificationCandidates(run, bounds);
+            verified = new ArrayList<>(verification.measure(pick));
+            int best = 0;
+            for (int i = 1; i < pick.size(); i++) {
+                if (measuredBetter(
+                        pick.get(i),
+                        verified.get(i),
+                        pick.get(best),
+                        verified.get(best),
+                        bounds.latencyObjective())) {
+                    best = i;
+                }
+            }
+            chosen = pick.get(best);
+            verified.set(best, verified.get(best).withChosen(true));
+        }
         Map<String, LayerDecision> decisions = new LinkedHashMap<>();
         String stage = strategy.name().toLowerCase(Locale.ROOT);
         for (LayerInfo layer : layers) {
@@ -805,7 +893,8 @@ public final class PolicySearch {
                         decisions,
                         OptionalDouble.of(maxDrop),
                         OptionalDouble.of(run.baselineMetric),
-                        OptionalDouble.of(chosen.metric()));
+                        OptionalDouble.of(chosen.metric()),
+                        verified);
         return new SearchResult(
                 policy,
                 chosen,
@@ -815,7 +904,61 @@ public final class PolicySearch {
                 steps,
                 run.calls,
                 evaluatorCallLimit(),
-                exact);
+                exact,
+                verified);
+    }
+
+    /** The drop, size and latency bounds of a search and its objective. */
+    private record Bounds(
+            double maxDrop, long maxBytes, double maxLatency, boolean latencyObjective) {}
+
+    /**
+     * The candidates to verify: every evaluated, allowed candidate within all bounds, best
+     * predicted first ({@link #betterBudgeted} order); the first {@code topK} of them and every
+     * uniform seed among the rest (the all-FP32 baseline is the FP32 seed).
+     */
+    private List<Candidate> verificationCandidates(Run run, Bounds b) {
+        List<Candidate> feasible = new ArrayList<>();
+        for (Candidate t : run.tried) {
+            if (t.drop() <= b.maxDrop()
+                    && t.bytes() <= b.maxBytes()
+                    && t.latencyMs() <= b.maxLatency()
+                    && isAllowed(t.assignment())) {
+                feasible.add(t);
+            }
+        }
+        feasible.sort(
+                (x, y) ->
+                        betterBudgeted(x, y, b.latencyObjective())
+                                ? -1
+                                : betterBudgeted(y, x, b.latencyObjective())
+                                        ? 1
+                                        : Integer.compare(x.order(), y.order()));
+        List<Candidate> out = new ArrayList<>();
+        for (Candidate t : feasible) {
+            boolean uniform = t.stage() == Stage.UNIFORM || t.stage() == Stage.BASELINE;
+            if (out.size() < verification.topK() || uniform) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Whether verified candidate {@code a} beats {@code b}: lower measured latency (latency
+     * objective) or fewer bytes, then lower measured latency (size objective); a tie keeps the
+     * earlier, better predicted one.
+     */
+    private static boolean measuredBetter(
+            Candidate a,
+            VerifiedLatency va,
+            Candidate b,
+            VerifiedLatency vb,
+            boolean latencyObjective) {
+        if (!latencyObjective && a.bytes() != b.bytes()) {
+            return a.bytes() < b.bytes();
+        }
+        return va.measuredMs() < vb.measuredMs();
     }
 
     /** The state of one search: counted, memoised evaluator calls. */
