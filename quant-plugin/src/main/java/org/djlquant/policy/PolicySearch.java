@@ -45,12 +45,17 @@ import org.djlquant.QuantizationException;
  *
  * <h2>The latency objective</h2>
  *
- * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable}. With a
- * table measured layer by layer in isolation that sum can disagree with the whole model; give the
- * search {@link LatencyCalibration#calibrated()} to minimise the predicted whole-model latency
- * ({@link LatencyCalibration#predictMs} minus the constant {@link
- * LatencyCalibration#remainderMs()}). The search itself does not measure anything: the same tables
- * and evaluator give the same calls and result, and the evaluation bound above holds for any table.
+ * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable} plus
+ * the table's transition costs between adjacent layers of different {@link PrecisionFamily
+ * families} ({@link CostTable#latencyMs}). The candidates' latencies, the latency bound and the
+ * choice include the transitions; the proxy solver of {@link #optimise} and the per-layer moves of
+ * {@link #fallback} propose assignments by the per-layer latencies alone (a boundary depends on two
+ * layers), and {@link #withVerification} measures the best few for real. With a table measured
+ * layer by layer in isolation that sum can disagree with the whole model; give the search {@link
+ * LatencyCalibration#calibrated()} to minimise the predicted whole-model latency ({@link
+ * LatencyCalibration#predictMs} minus the constant {@link LatencyCalibration#remainderMs()}). The
+ * search itself does not measure anything: the same tables and evaluator give the same calls and
+ * result, and the evaluation bound above holds for any table.
  *
  * <p>Immutable and thread-safe; each search call uses its own state. The evaluator is called from
  * the calling thread only.
@@ -728,10 +733,14 @@ public final class PolicySearch {
         return out;
     }
 
+    /** The layers' latencies plus the cost table's transitions between adjacent layers. */
     private double sumLatency(Precision[] a) {
         double s = 0;
         for (int i = 0; i < n; i++) {
             s += latency(i, a[i]);
+            if (i > 0) {
+                s += costs.transitionMs(layers.get(i).path(), a[i - 1].family(), a[i].family());
+            }
         }
         return s;
     }
