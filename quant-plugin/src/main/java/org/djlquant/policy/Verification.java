@@ -2,6 +2,7 @@ package org.djlquant.policy;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -109,32 +110,78 @@ public final class Verification {
      * subject is closed exactly once, also on failure.
      */
     List<VerifiedLatency> measure(List<Candidate> candidates) throws QuantizationException {
+        List<String> names = new ArrayList<>();
+        List<Map<String, Precision>> assignments = new ArrayList<>();
+        for (Candidate c : candidates) {
+            names.add("candidate #" + c.order() + " (" + c.note() + ")");
+            assignments.add(c.assignment());
+        }
+        double[] ms = time(names, assignments, candidates);
+        List<VerifiedLatency> out = new ArrayList<>();
+        for (int i = 0; i < candidates.size(); i++) {
+            Candidate c = candidates.get(i);
+            out.add(
+                    new VerifiedLatency(
+                            c.order(), c.note(), c.latencyMs() + predictionOffsetMs, ms[i], false));
+        }
+        return out;
+    }
+
+    /**
+     * Builds and times named assignments the way the verification times candidates (one build each,
+     * {@link #warmupRounds()} + {@link #rounds()} interleaved rounds, median): for example the
+     * whole-model runs of a {@link LatencyCalibration}.
+     *
+     * @param assignments name to assignment, in the order they run in each round
+     * @return name to median latency in ms, in the same order
+     * @throws VerificationException naming the assignment if the probe fails on it (its {@link
+     *     VerificationException#candidate()} is null)
+     */
+    public Map<String, Double> measureMs(Map<String, Map<String, Precision>> assignments)
+            throws QuantizationException {
+        List<String> names = new ArrayList<>(assignments.keySet());
+        double[] ms = time(names, new ArrayList<>(assignments.values()), null);
+        Map<String, Double> out = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            out.put(names.get(i), ms[i]);
+        }
+        return out;
+    }
+
+    private double[] time(
+            List<String> names, List<Map<String, Precision>> assignments, List<Candidate> cands)
+            throws QuantizationException {
         List<LatencyProbe.Subject> subjects = new ArrayList<>();
         try {
-            for (Candidate c : candidates) {
+            for (int i = 0; i < assignments.size(); i++) {
                 LatencyProbe.Subject s;
                 try {
-                    s = probe.build(c.assignment());
+                    s = probe.build(assignments.get(i));
                 } catch (QuantizationException | RuntimeException e) {
-                    throw failure(c, "building it failed: " + e, e);
+                    throw failure(names, assignments, cands, i, "building it failed: " + e, e);
                 }
                 if (s == null) {
-                    throw failure(c, "the probe built nothing (null)", null);
+                    throw failure(
+                            names, assignments, cands, i, "the probe built nothing (null)", null);
                 }
                 subjects.add(s);
             }
-            double[][] ms = new double[candidates.size()][rounds];
+            double[][] ms = new double[assignments.size()][rounds];
             for (int r = 0; r < warmupRounds + rounds; r++) {
-                for (int i = 0; i < candidates.size(); i++) {
+                for (int i = 0; i < assignments.size(); i++) {
                     double t;
                     try {
                         t = subjects.get(i).forwardMs();
                     } catch (QuantizationException | RuntimeException e) {
-                        throw failure(candidates.get(i), "a timed forward failed: " + e, e);
+                        throw failure(
+                                names, assignments, cands, i, "a timed forward failed: " + e, e);
                     }
                     if (!Double.isFinite(t) || t <= 0) {
                         throw failure(
-                                candidates.get(i),
+                                names,
+                                assignments,
+                                cands,
+                                i,
                                 "the probe returned a latency of "
                                         + t
                                         + " ms, must be finite and > 0",
@@ -145,16 +192,9 @@ public final class Verification {
                     }
                 }
             }
-            List<VerifiedLatency> out = new ArrayList<>();
-            for (int i = 0; i < candidates.size(); i++) {
-                Candidate c = candidates.get(i);
-                out.add(
-                        new VerifiedLatency(
-                                c.order(),
-                                c.note(),
-                                c.latencyMs() + predictionOffsetMs,
-                                median(ms[i]),
-                                false));
+            double[] out = new double[assignments.size()];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = median(ms[i]);
             }
             return out;
         } finally {
@@ -174,18 +214,21 @@ public final class Verification {
         }
     }
 
-    private static VerificationException failure(Candidate c, String what, Throwable cause) {
-        Map<String, Precision> a = c.assignment();
+    private static VerificationException failure(
+            List<String> names,
+            List<Map<String, Precision>> assignments,
+            List<Candidate> cands,
+            int i,
+            String what,
+            Throwable cause) {
         return new VerificationException(
-                "latency probe failed on candidate #"
-                        + c.order()
-                        + " ("
-                        + c.note()
-                        + "): "
+                "latency probe failed on "
+                        + names.get(i)
+                        + ": "
                         + what
                         + "; assignment "
-                        + a,
-                c,
+                        + assignments.get(i),
+                cands == null ? null : cands.get(i),
                 cause);
     }
 

@@ -27,7 +27,8 @@ public class VerificationException extends QuantizationException {
     /**
      * Returns the candidate being built or timed.
      *
-     * @return the candidate
+     * @return the candidate, or null when named assignments were timed ({@link
+     *     Verification#measureMs})
      */
     public Candidate candidate() {
         return candidate;

@@ -135,6 +135,114 @@ class SensitivityPolicyCommandTest {
     }
 
     @Test
+    void policyCalibratesWithWholeModelRunsAndKeepsTheFastestMeasuredCandidate() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "policy",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--max-drop",
+                        "5",
+                        "--precisions",
+                        "fp32,bf16,int8-dynamic",
+                        "--max-sentences",
+                        "8",
+                        "--cost-runs",
+                        "2",
+                        "--verify-top",
+                        "2",
+                        "--verify-rounds",
+                        "2",
+                        "--cost-cache",
+                        p("costs-verify"),
+                        "--out",
+                        p("verified.json"),
+                        "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = r.json();
+        JsonObject cal = o.getAsJsonObject("calibration");
+        assertTrue(cal.get("enabled").getAsBoolean());
+        assertEquals("measured", cal.get("source").getAsString());
+        JsonObject whole = cal.getAsJsonObject("wholeModelMs");
+        assertEquals(Set.of("fp32", "bf16", "int8-dynamic"), whole.keySet());
+        whole.entrySet().forEach(e -> assertTrue(e.getValue().getAsDouble() > 0, e.toString()));
+        // the best 2 predicted within budget plus the uniform ones (at most 3 precisions)
+        JsonArray verified = o.getAsJsonArray("verified");
+        assertTrue(verified.size() >= 1 && verified.size() <= 2 + 3, verified.toString());
+        int chosen = 0;
+        double chosenMs = 0;
+        double fastest = Double.POSITIVE_INFINITY;
+        for (var e : verified) {
+            JsonObject v = e.getAsJsonObject();
+            assertTrue(v.get("measuredMs").getAsDouble() > 0, v.toString());
+            fastest = Math.min(fastest, v.get("measuredMs").getAsDouble());
+            if (v.get("chosen").getAsBoolean()) {
+                chosen++;
+                chosenMs = v.get("measuredMs").getAsDouble();
+            }
+        }
+        assertEquals(1, chosen, verified.toString());
+        assertEquals(fastest, chosenMs, verified.toString());
+        MixedPrecisionPolicy policy = MixedPrecisionPolicy.read(dir.resolve("verified.json"));
+        assertEquals(verified.size(), policy.verifiedLatency().size());
+        double measuredChosen = chosenMs;
+        assertTrue(
+                policy.verifiedLatency().stream()
+                        .anyMatch(v -> v.chosen() && v.measuredMs() == measuredChosen),
+                policy.verifiedLatency().toString());
+
+        // second run: the calibration comes from the cost cache; both steps can be turned off
+        CliFixtures.Run again =
+                CliFixtures.run(
+                        "policy",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--max-drop",
+                        "5",
+                        "--precisions",
+                        "fp32,bf16,int8-dynamic",
+                        "--max-sentences",
+                        "8",
+                        "--cost-runs",
+                        "2",
+                        "--no-verify",
+                        "--cost-cache",
+                        p("costs-verify"),
+                        "--out",
+                        p("unverified.json"),
+                        "--json");
+        assertEquals(0, again.code(), again.err());
+        assertEquals(
+                "cost cache",
+                again.json().getAsJsonObject("calibration").get("source").getAsString());
+        assertEquals(0, again.json().getAsJsonArray("verified").size());
+        CliFixtures.Run off =
+                CliFixtures.run(
+                        "policy",
+                        p("tiny.onnx"),
+                        "--calibration",
+                        p("calib.txt"),
+                        "--precisions",
+                        "fp32,int8-dynamic",
+                        "--max-sentences",
+                        "8",
+                        "--cost-runs",
+                        "2",
+                        "--no-verify",
+                        "--no-calibrate",
+                        "--cost-cache",
+                        p("costs-off"),
+                        "--out",
+                        p("off.json"),
+                        "--json");
+        assertEquals(0, off.code(), off.err());
+        assertTrue(!off.json().getAsJsonObject("calibration").get("enabled").getAsBoolean());
+        assertTrue(MixedPrecisionPolicy.read(dir.resolve("off.json")).verifiedLatency().isEmpty());
+    }
+
+    @Test
     void onnxRuntimeIsNotAPolicyBackend() throws Exception {
         CliFixtures.Run r =
                 CliFixtures.run(
