@@ -7,6 +7,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
@@ -121,7 +122,26 @@ public final class TorchModelProbe implements LatencyProbe {
             PolicyApplication.HalfSwaps swaps =
                     PolicyApplication.applyHalfPrecision(p, m.getBlock());
             if (needsCalibration) {
-                Calibrator.builder().setModel(m).build().calibrate(calibration);
+                // the calibrator closes what it is given: give it copies, one batch at a time
+                Iterable<NDList> copies =
+                        () -> {
+                            Iterator<NDList> it = calibration.iterator();
+                            return new Iterator<>() {
+                                @Override
+                                public boolean hasNext() {
+                                    return it.hasNext();
+                                }
+
+                                @Override
+                                public NDList next() {
+                                    NDList b = it.next();
+                                    NDList c = new NDList(b.size());
+                                    b.forEach(a -> c.add(a.duplicate()));
+                                    return c;
+                                }
+                            };
+                        };
+                Calibrator.builder().setModel(m).build().calibrate(copies);
             }
             if (quantized) {
                 Converter.convert(m, engine, compute);
@@ -227,7 +247,8 @@ public final class TorchModelProbe implements LatencyProbe {
         /**
          * Sets the batches static INT8 layers are calibrated on (needed if any assignment has one).
          *
-         * @param batches model inputs, PyTorch arrays owned by the caller
+         * @param batches model inputs, PyTorch arrays owned by the caller (the probe calibrates on
+         *     copies and leaves them open)
          * @return this builder
          */
         public Builder optCalibration(Iterable<NDList> batches) {
