@@ -1,7 +1,6 @@
 package org.djlquant.cli;
 
 import ai.djl.ndarray.types.Shape;
-import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.file.Path;
@@ -325,17 +324,7 @@ final class PolicyCommand implements Callable<Integer> {
                 cal.add("wholeModelMs", wm);
             }
             o.add("calibration", cal);
-            JsonArray verified = new JsonArray();
-            for (VerifiedLatency v : result.verified()) {
-                JsonObject j = new JsonObject();
-                j.addProperty("order", v.order());
-                j.addProperty("note", v.note());
-                j.addProperty("predictedMs", v.predictedMs());
-                j.addProperty("measuredMs", v.measuredMs());
-                j.addProperty("chosen", v.chosen());
-                verified.add(j);
-            }
-            o.add("verified", verified);
+            o.add("verified", VerifiedLatency.toJson(result.verified()));
             o.addProperty("evaluatorCalls", result.evaluatorCalls());
             o.addProperty("candidatesTried", result.tried().size());
             o.add("policy", JsonParser.parseString(result.policy().toJson()));

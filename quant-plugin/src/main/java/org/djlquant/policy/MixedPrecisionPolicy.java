@@ -230,17 +230,7 @@ public record MixedPrecisionPolicy(
                 });
         root.add("layers", list);
         if (!verifiedLatency.isEmpty()) {
-            JsonArray vs = new JsonArray();
-            for (VerifiedLatency v : verifiedLatency) {
-                JsonObject o = new JsonObject();
-                o.addProperty("order", v.order());
-                o.addProperty("note", v.note());
-                o.addProperty("predictedMs", v.predictedMs());
-                o.addProperty("measuredMs", v.measuredMs());
-                o.addProperty("chosen", v.chosen());
-                vs.add(o);
-            }
-            root.add("verifiedLatency", vs);
+            root.add("verifiedLatency", VerifiedLatency.toJson(verifiedLatency));
         }
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }

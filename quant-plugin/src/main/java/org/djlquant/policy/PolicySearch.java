@@ -461,15 +461,7 @@ public final class PolicySearch {
         Candidate c = run.eval(fastest.choice(), Stage.START, "fastest within size/latency bounds");
         seeds(run, maxBytes, maxLatency);
         if (c.drop() <= maxDrop) {
-            Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
-            return finish(
-                    run,
-                    best,
-                    Strategy.BUDGETED,
-                    maxDrop,
-                    List.of(),
-                    exact,
-                    new Bounds(maxDrop, maxBytes, maxLatency, latencyObjective));
+            return finishBudgeted(run, exact, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
         ChoiceSolver.Solution safest =
                 solve(latencyObjective, true, 0.0, maxDrop, maxBytes, maxLatency);
@@ -546,9 +538,21 @@ public final class PolicySearch {
             run.eval(s.choice(), Stage.BUDGETED, "interpolated damage cap " + num(cap));
             best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
+        return finishBudgeted(run, exact, maxDrop, maxBytes, maxLatency, latencyObjective);
+    }
+
+    /** The best evaluated candidate within all bounds (verified if set up) as the result. */
+    private SearchResult finishBudgeted(
+            Run run,
+            boolean exact,
+            double maxDrop,
+            long maxBytes,
+            double maxLatency,
+            boolean latencyObjective)
+            throws QuantizationException {
         return finish(
                 run,
-                best,
+                bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective),
                 Strategy.BUDGETED,
                 maxDrop,
                 List.of(),
@@ -943,9 +947,15 @@ public final class PolicySearch {
                                 : betterBudgeted(y, x, b.latencyObjective())
                                         ? 1
                                         : Integer.compare(x.order(), y.order()));
+        // a uniform seed the memo matched to an earlier candidate keeps that one's stage
+        Set<Map<String, Precision>> uniforms = new java.util.HashSet<>();
+        uniforms.add(toMap(fp32));
+        for (Precision p : seedPrecisions) {
+            uniforms.add(toMap(uniform(p)));
+        }
         List<Candidate> out = new ArrayList<>();
         for (Candidate t : feasible) {
-            boolean uniform = t.stage() == Stage.UNIFORM || t.stage() == Stage.BASELINE;
+            boolean uniform = uniforms.contains(t.assignment());
             if (out.size() < verification.topK() || uniform) {
                 out.add(t);
             }

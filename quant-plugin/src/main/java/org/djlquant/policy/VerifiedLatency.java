@@ -1,5 +1,9 @@
 package org.djlquant.policy;
 
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import java.util.List;
+
 /**
  * One candidate the search built and timed as a whole model before choosing ({@link Verification}).
  *
@@ -47,6 +51,27 @@ public record VerifiedLatency(
                             + measuredMs
                             + ", must be finite and > 0");
         }
+    }
+
+    /**
+     * Writes entries as a JSON array of {@code {order, note, predictedMs, measuredMs, chosen}}, the
+     * form of the policy file's {@code verifiedLatency} and of the reports.
+     *
+     * @param entries the entries
+     * @return a new array
+     */
+    public static JsonArray toJson(List<VerifiedLatency> entries) {
+        JsonArray out = new JsonArray();
+        for (VerifiedLatency v : entries) {
+            JsonObject o = new JsonObject();
+            o.addProperty("order", v.order());
+            o.addProperty("note", v.note());
+            o.addProperty("predictedMs", v.predictedMs());
+            o.addProperty("measuredMs", v.measuredMs());
+            o.addProperty("chosen", v.chosen());
+            out.add(o);
+        }
+        return out;
     }
 
     /**

@@ -51,6 +51,22 @@ class TransitionCostTest {
                 .build();
     }
 
+    /** A cost model: every layer 1 ms and 10 bytes, round trips from {@code ms}. */
+    private static CostModel roundTrips(
+            java.util.function.ToDoubleBiFunction<LayerInfo, PrecisionFamily> ms) {
+        return new CostModel() {
+            @Override
+            public LayerCost measure(LayerInfo layer, Precision precision) {
+                return new LayerCost(1.0, 10);
+            }
+
+            @Override
+            public OptionalDouble roundTripMs(LayerInfo layer, PrecisionFamily family) {
+                return OptionalDouble.of(ms.applyAsDouble(layer, family));
+            }
+        };
+    }
+
     @Test
     void familiesOfThePrecisions() {
         assertEquals(PrecisionFamily.FLOAT32, F.family());
@@ -116,18 +132,11 @@ class TransitionCostTest {
                         layers, BackendCapabilities.uniform("test", EnumSet.of(F, B, S)));
         List<String> asked = new java.util.ArrayList<>();
         CostModel model =
-                new CostModel() {
-                    @Override
-                    public LayerCost measure(LayerInfo layer, Precision precision) {
-                        return new LayerCost(1.0, 10);
-                    }
-
-                    @Override
-                    public OptionalDouble roundTripMs(LayerInfo layer, PrecisionFamily family) {
-                        asked.add(layer.path() + " " + family);
-                        return OptionalDouble.of(family == PrecisionFamily.BFLOAT16 ? 0.5 : 1.5);
-                    }
-                };
+                roundTrips(
+                        (layer, family) -> {
+                            asked.add(layer.path() + " " + family);
+                            return family == PrecisionFamily.BFLOAT16 ? 0.5 : 1.5;
+                        });
         CostTable t = CostTable.measure(rules, model);
         assertEquals(
                 List.of("b BFLOAT16", "b INT8_ACTIVATION", "c BFLOAT16", "c INT8_ACTIVATION"),
@@ -145,18 +154,11 @@ class TransitionCostTest {
         CostCache cache = CostCache.open(dir, key);
         int[] calls = {0};
         CostModel counting =
-                new CostModel() {
-                    @Override
-                    public LayerCost measure(LayerInfo layer, Precision precision) {
-                        return new LayerCost(1.0, 10);
-                    }
-
-                    @Override
-                    public OptionalDouble roundTripMs(LayerInfo layer, PrecisionFamily family) {
-                        calls[0]++;
-                        return OptionalDouble.of(0.125);
-                    }
-                };
+                roundTrips(
+                        (layer, family) -> {
+                            calls[0]++;
+                            return 0.125;
+                        });
         CostModel cached = cache.caching(counting);
         LayerInfo l1 = new LayerInfo("encoder.1.ffn", "Linear", 10);
         LayerInfo l2 = new LayerInfo("encoder.2.ffn", "Linear", 10);
