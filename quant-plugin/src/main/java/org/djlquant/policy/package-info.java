@@ -21,7 +21,10 @@
  *       org.djlquant.policy.CostCache}). Layers timed in isolation can rank precisions differently
  *       from the whole model; {@link org.djlquant.policy.LatencyCalibration} calibrates the table
  *       with whole-model runs (all-FP32 and one per precision), so that the latency the search
- *       minimises is the predicted whole-model latency minus a constant.
+ *       minimises is the predicted whole-model latency minus a constant. A boundary between
+ *       adjacent layers (model order) of different {@link org.djlquant.policy.PrecisionFamily
+ *       families} costs half of each side's measured round trip ({@link
+ *       org.djlquant.policy.CostTable#transitionMs}).
  *   <li>{@link org.djlquant.policy.PolicySearch} runs one strategy with an {@link
  *       org.djlquant.policy.Evaluator} and returns a {@link org.djlquant.policy.SearchResult}: the
  *       chosen {@link org.djlquant.policy.MixedPrecisionPolicy}, every candidate tried and their
