@@ -134,31 +134,44 @@ class SensitivityPolicyCommandTest {
                 "minimising size within 5 points quantizes some layer: " + policy.toTable());
     }
 
+    /** Runs {@code djlq policy} on the tiny BERT with 8 sentences, 2 cost runs and JSON output. */
+    private static CliFixtures.Run policy(
+            String precisions, String costCache, String out, String... extra) throws Exception {
+        List<String> args =
+                new ArrayList<>(
+                        List.of(
+                                "policy",
+                                p("tiny.onnx"),
+                                "--calibration",
+                                p("calib.txt"),
+                                "--precisions",
+                                precisions,
+                                "--max-sentences",
+                                "8",
+                                "--cost-runs",
+                                "2",
+                                "--cost-cache",
+                                p(costCache),
+                                "--out",
+                                p(out),
+                                "--json"));
+        args.addAll(List.of(extra));
+        return CliFixtures.run(args.toArray(new String[0]));
+    }
+
     @Test
     void policyCalibratesWithWholeModelRunsAndKeepsTheFastestMeasuredCandidate() throws Exception {
         CliFixtures.Run r =
-                CliFixtures.run(
-                        "policy",
-                        p("tiny.onnx"),
-                        "--calibration",
-                        p("calib.txt"),
+                policy(
+                        "fp32,bf16,int8-dynamic",
+                        "costs-verify",
+                        "verified.json",
                         "--max-drop",
                         "5",
-                        "--precisions",
-                        "fp32,bf16,int8-dynamic",
-                        "--max-sentences",
-                        "8",
-                        "--cost-runs",
-                        "2",
                         "--verify-top",
                         "2",
                         "--verify-rounds",
-                        "2",
-                        "--cost-cache",
-                        p("costs-verify"),
-                        "--out",
-                        p("verified.json"),
-                        "--json");
+                        "2");
         assertEquals(0, r.code(), r.err());
         JsonObject o = r.json();
         JsonObject cal = o.getAsJsonObject("calibration");
@@ -194,49 +207,25 @@ class SensitivityPolicyCommandTest {
 
         // second run: the calibration comes from the cost cache; both steps can be turned off
         CliFixtures.Run again =
-                CliFixtures.run(
-                        "policy",
-                        p("tiny.onnx"),
-                        "--calibration",
-                        p("calib.txt"),
+                policy(
+                        "fp32,bf16,int8-dynamic",
+                        "costs-verify",
+                        "unverified.json",
                         "--max-drop",
                         "5",
-                        "--precisions",
-                        "fp32,bf16,int8-dynamic",
-                        "--max-sentences",
-                        "8",
-                        "--cost-runs",
-                        "2",
-                        "--no-verify",
-                        "--cost-cache",
-                        p("costs-verify"),
-                        "--out",
-                        p("unverified.json"),
-                        "--json");
+                        "--no-verify");
         assertEquals(0, again.code(), again.err());
         assertEquals(
                 "cost cache",
                 again.json().getAsJsonObject("calibration").get("source").getAsString());
         assertEquals(0, again.json().getAsJsonArray("verified").size());
         CliFixtures.Run off =
-                CliFixtures.run(
-                        "policy",
-                        p("tiny.onnx"),
-                        "--calibration",
-                        p("calib.txt"),
-                        "--precisions",
+                policy(
                         "fp32,int8-dynamic",
-                        "--max-sentences",
-                        "8",
-                        "--cost-runs",
-                        "2",
+                        "costs-off",
+                        "off.json",
                         "--no-verify",
-                        "--no-calibrate",
-                        "--cost-cache",
-                        p("costs-off"),
-                        "--out",
-                        p("off.json"),
-                        "--json");
+                        "--no-calibrate");
         assertEquals(0, off.code(), off.err());
         assertTrue(!off.json().getAsJsonObject("calibration").get("enabled").getAsBoolean());
         assertTrue(MixedPrecisionPolicy.read(dir.resolve("off.json")).verifiedLatency().isEmpty());
