@@ -10,6 +10,7 @@ public class BackendCapabilityException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
     private final String path;
+    private final String rawPath;
 
     /**
      * Creates the exception.
@@ -18,6 +19,18 @@ public class BackendCapabilityException extends IllegalArgumentException {
      * @param cause the backend's refusal, naming the spec given and the ones allowed
      */
     public BackendCapabilityException(String path, IllegalArgumentException cause) {
+        this(path, path, cause);
+    }
+
+    /**
+     * Creates the exception for a layer whose clean path differs from its raw one.
+     *
+     * @param path the layer's clean path ({@link BlockPaths}, e.g. {@code
+     *     encoder.03.attention.query}), named by the message
+     * @param rawPath the path from DJL's child names
+     * @param cause the backend's refusal, naming the spec given and the ones allowed
+     */
+    public BackendCapabilityException(String path, String rawPath, IllegalArgumentException cause) {
         super(
                 "layer "
                         + path
@@ -27,6 +40,7 @@ public class BackendCapabilityException extends IllegalArgumentException {
                         + " prepare) or prepare it with a config this backend declares",
                 cause);
         this.path = path;
+        this.rawPath = rawPath;
     }
 
     /**
@@ -36,5 +50,15 @@ public class BackendCapabilityException extends IllegalArgumentException {
      */
     public String path() {
         return path;
+    }
+
+    /**
+     * Returns the layer path from DJL's child names; the same as {@link #path()} when the thrower
+     * knew no clean path.
+     *
+     * @return the raw path
+     */
+    public String rawPath() {
+        return rawPath;
     }
 }

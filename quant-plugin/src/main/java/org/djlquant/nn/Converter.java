@@ -11,6 +11,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.util.Pair;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -225,6 +226,10 @@ public final class Converter {
         private final List<ConvertReport.Entry> entries = new ArrayList<>();
         private final List<QuantizedLinear> made = new ArrayList<>();
         private final List<WeightOnlyLinear> madeWeightOnly = new ArrayList<>();
+
+        /** Clean paths ({@link BlockPaths}) of the tree's blocks, for messages. */
+        private final Map<Block, String> clean = new IdentityHashMap<>();
+
         private int alreadyQuantized;
         private BackendTarget target;
         private ConvertReport report;
@@ -243,6 +248,7 @@ public final class Converter {
             QEngine.select(requested);
             QEngine inUse = QEngine.current();
             target = inUse == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+            BlockPaths.byCleanPath(root).forEach((path, b) -> clean.putIfAbsent(b, path));
             if (root instanceof QuantTwin) {
                 plans.add(new Plan(null, null, (QuantTwin) root, null, 0));
             } else {
@@ -271,6 +277,7 @@ public final class Converter {
                                 ChildSwapper.whyNot(p.parent, p.twin, p.replacement.getClass());
                         if (why != null) {
                             throw new UnsupportedBlockException(
+                                    where(p.twin),
                                     p.twin.path(),
                                     p.twin.getClass().getSimpleName(),
                                     "its INT8 form cannot be put in its parent "
@@ -387,6 +394,7 @@ public final class Converter {
         private void check(QuantTwin twin) {
             if (!(twin instanceof ObservedLinear || twin instanceof ObservedBertSelfAttention)) {
                 throw new UnsupportedBlockException(
+                        where(twin),
                         twin.path(),
                         twin.getClass().getSimpleName(),
                         "the converter has no INT8 form for this twin kind",
@@ -395,6 +403,7 @@ public final class Converter {
             QConfig config = twin.control().config();
             if (config.mode() == QMode.WEIGHT_ONLY && !(twin instanceof ObservedLinear)) {
                 throw new UnsupportedBlockException(
+                        where(twin),
                         twin.path(),
                         twin.getClass().getSimpleName(),
                         "WEIGHT_ONLY has an in-place form for linear layers (ObservedLinear) only",
@@ -403,7 +412,7 @@ public final class Converter {
             try {
                 target.check(config);
             } catch (IllegalArgumentException e) {
-                throw new BackendCapabilityException(twin.path(), e);
+                throw new BackendCapabilityException(where(twin), twin.path(), e);
             }
             if (twin instanceof ObservedBertSelfAttention) {
                 for (Pair<String, Block> c : twin.getChildren()) {
@@ -431,6 +440,7 @@ public final class Converter {
                 for (Pair<String, Block> c : ChildSwapper.childrenOf(original)) {
                     if (!(c.getValue() instanceof ObservedLinear)) {
                         throw new UnsupportedBlockException(
+                                clean.getOrDefault(c.getValue(), where(twin) + "." + c.getKey()),
                                 twin.path() + "." + c.getKey(),
                                 c.getValue().getClass().getSimpleName(),
                                 "the projections of a static BERT attention must all be INT8"
@@ -463,7 +473,7 @@ public final class Converter {
             Parameter w = twin.getParameters().get("weight");
             if (w == null || !w.isInitialized()) {
                 throw new IllegalStateException(
-                        "layer " + twin.path() + ": weight is not initialized; nothing to convert");
+                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
             }
             NDArray wa = w.getArray();
             long[] shape = wa.getShape().getShape();
@@ -472,7 +482,7 @@ public final class Converter {
                     twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
             float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
             WeightOnlyLinear.checkShape(
-                    twin.path(), shape, twin.control().config().weightSpec(), compute);
+                    where(twin), twin.path(), shape, twin.control().config().weightSpec(), compute);
             WeightOnlyLinear q =
                     WeightOnlyLinear.create(
                             twin.path(),
@@ -501,7 +511,7 @@ public final class Converter {
             Parameter w = twin.getParameters().get("weight");
             if (w == null || !w.isInitialized()) {
                 throw new IllegalStateException(
-                        "layer " + twin.path() + ": weight is not initialized; nothing to convert");
+                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
             }
             NDArray wa = w.getArray();
             long[] shape = wa.getShape().getShape();
@@ -517,7 +527,7 @@ public final class Converter {
                 if (!control.has(TwinControl.OUTPUT)) {
                     throw new IllegalStateException(
                             "layer "
-                                    + twin.path()
+                                    + where(twin)
                                     + ": a static twin without an output observer cannot be"
                                     + " converted; prepare it again with this version");
                 }
@@ -549,13 +559,18 @@ public final class Converter {
             return q;
         }
 
-        private static QParams params(QuantTwin twin, String role) {
+        /** The twin's clean path, or its raw path for a twin outside the converted tree. */
+        private String where(QuantTwin twin) {
+            return clean.getOrDefault((Block) twin, twin.path());
+        }
+
+        private QParams params(QuantTwin twin, String role) {
             TwinControl control = twin.control();
             QParams p;
             try {
                 p = control.params(role);
             } catch (IllegalStateException e) {
-                throw new UncalibratedLayerException(twin.path(), role, e);
+                throw new UncalibratedLayerException(where(twin), twin.path(), role, "convert", e);
             }
             if (control.config().learnableScale()) {
                 Map<String, NDArray> learnt = control.learnedScales();

@@ -10,6 +10,7 @@ public class UncalibratedLayerException extends IllegalStateException {
     private static final long serialVersionUID = 1L;
 
     private final String path;
+    private final String rawPath;
     private final String role;
 
     /**
@@ -32,6 +33,21 @@ public class UncalibratedLayerException extends IllegalStateException {
      * @param cause the observer's refusal
      */
     public UncalibratedLayerException(String path, String role, String action, Throwable cause) {
+        this(path, path, role, action, cause);
+    }
+
+    /**
+     * Creates the exception for a layer whose clean path differs from its raw one.
+     *
+     * @param path the layer's clean path ({@link BlockPaths}, e.g. {@code
+     *     encoder.03.attention.query}), named by the message
+     * @param rawPath the path from DJL's child names (e.g. {@code 01SequentialBlock.03Linear})
+     * @param role the tensor role whose observer saw nothing, e.g. {@code input}
+     * @param action what was refused, e.g. {@code convert} or {@code export}
+     * @param cause the observer's refusal
+     */
+    public UncalibratedLayerException(
+            String path, String rawPath, String role, String action, Throwable cause) {
         super(
                 "layer "
                         + path
@@ -43,9 +59,10 @@ public class UncalibratedLayerException extends IllegalStateException {
                         + action
                         + (cause == null || cause.getMessage() == null
                                 ? ""
-                                : " (" + cause.getMessage() + ")"),
+                                : " (" + clean(cause.getMessage(), path, rawPath) + ")"),
                 cause);
         this.path = path;
+        this.rawPath = rawPath;
         this.role = role;
     }
 
@@ -56,6 +73,23 @@ public class UncalibratedLayerException extends IllegalStateException {
      */
     public String path() {
         return path;
+    }
+
+    /** The refusal names the layer by its raw path: say it clean. */
+    private static String clean(String message, String path, String rawPath) {
+        return rawPath == null || rawPath.isEmpty() || path == null
+                ? message
+                : message.replace(rawPath, path);
+    }
+
+    /**
+     * Returns the layer path from DJL's child names; the same as {@link #path()} when the thrower
+     * knew no clean path.
+     *
+     * @return the raw path
+     */
+    public String rawPath() {
+        return rawPath;
     }
 
     /**

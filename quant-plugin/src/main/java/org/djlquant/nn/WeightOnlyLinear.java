@@ -156,25 +156,30 @@ public final class WeightOnlyLinear extends AbstractBlock {
     /**
      * Refuses, before any parameter is computed, a weight shape the INT4 kernel cannot take.
      *
-     * @param path the layer path
+     * @param path the layer's clean path
+     * @param rawPath the layer path from DJL's child names
      * @param shape {@code {out, in}}
      * @param spec the weight spec of the layer's config
      * @param compute the dtype the kernel will compute in
      * @throws WeightOnlyShapeException naming the path, the value and what is allowed
      */
     static void checkShape(
-            String path, long[] shape, QSpec spec, WeightOnlyPackedLinear.Compute compute) {
+            String path,
+            String rawPath,
+            long[] shape,
+            QSpec spec,
+            WeightOnlyPackedLinear.Compute compute) {
         Granularity g = spec.granularity();
         if (spec.dtype() == QDataType.INT8) {
             String why = WeightOnlyPackedLinear.int8ShapeProblem(shape, compute);
             if (why != null) {
-                throw new WeightOnlyShapeException(path, why);
+                throw new WeightOnlyShapeException(path, rawPath, why);
             }
         }
         if (spec.dtype() == QDataType.INT4 && g.kind() == Granularity.Kind.PER_GROUP) {
             String why = WeightOnlyPackedLinear.int4ShapeProblem(shape, g.groupSize());
             if (why != null) {
-                throw new WeightOnlyShapeException(path, why);
+                throw new WeightOnlyShapeException(path, rawPath, why);
             }
         }
     }

@@ -280,6 +280,57 @@ public final class QuantMath {
     }
 
     /**
+     * Quantizes a row-major {@code [rows, cols]} table INT8 symmetric with one scale per row, as
+     * the exporters store embedding tables: {@link QSpec#int8SymmetricPerChannel(int)
+     * int8SymmetricPerChannel(0)} parameters from each row's range ({@link #paramsFromMinMax}:
+     * {@code scale = max|row| / 127.5}, at least {@link #EPS}, so an all-zero row gets {@code EPS})
+     * and values by {@link #quantize} ({@code rint(x * (1f / scale))} in [-128, 127]).
+     *
+     * @param values the table, row-major
+     * @param rows the row count
+     * @param cols the column count
+     * @param q receives the INT8 values, {@code rows * cols} of them
+     * @return the parameters: one scale per row, zero points 0
+     * @throws NonFiniteValueException if a value is NaN or infinite
+     * @throws IllegalArgumentException if {@code values} or {@code q} does not hold {@code rows *
+     *     cols} elements
+     */
+    public static QParams quantizeRowsInt8(float[] values, int rows, int cols, byte[] q) {
+        long n = (long) rows * cols;
+        if (rows < 1 || cols < 1 || values.length != n || q.length != n) {
+            throw new IllegalArgumentException(
+                    "values.length was "
+                            + values.length
+                            + " and q.length "
+                            + q.length
+                            + " for a ["
+                            + rows
+                            + ", "
+                            + cols
+                            + "] table, must both be rows * cols >= 1");
+        }
+        float[] min = new float[rows];
+        float[] max = new float[rows];
+        for (int r = 0; r < rows; r++) {
+            float lo = Float.POSITIVE_INFINITY;
+            float hi = Float.NEGATIVE_INFINITY;
+            for (int c = 0; c < cols; c++) {
+                float x = values[r * cols + c];
+                lo = Math.min(lo, x);
+                hi = Math.max(hi, x);
+            }
+            min[r] = lo;
+            max[r] = hi;
+        }
+        QParams p = paramsFromMinMax(QSpec.int8SymmetricPerChannel(0), min, max, new long[] {rows});
+        long[] wide = quantize(values, new long[] {rows, cols}, p);
+        for (int i = 0; i < wide.length; i++) {
+            q[i] = (byte) wide[i];
+        }
+        return p;
+    }
+
+    /**
      * Quantizes {@code x}: {@code clamp(rint(x * (1.0f / s)) + z, qmin, qmax)}.
      *
      * @param x the values, row-major over {@code shape}

@@ -32,6 +32,8 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.transformer.BertConfig;
+import org.djlquant.nn.transformer.BertModelBlock;
 import org.djlquant.nn.transformer.BertSelfAttention;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -433,10 +435,37 @@ class ConverterTest {
                     assertThrows(
                             UncalibratedLayerException.class,
                             () -> Converter.convert(model, QEngine.X86));
-            assertEquals("01Linear", e.path());
+            // the clean path (the Linear's index in the SequentialBlock); DJL's child name kept
+            assertEquals("01", e.path());
+            assertEquals("01Linear", e.rawPath());
+            assertTrue(e.getMessage().startsWith("layer 01: the 'input'"), e.getMessage());
             assertEquals(TwinControl.INPUT, e.role());
             assertTrue(e.getMessage().contains("calibrate first"), e.getMessage());
             assertEquals(2, Twins.find(model.getBlock()).size());
+        }
+    }
+
+    @Test
+    void uncalibratedBertIsRefusedNamingTheCleanLayerPath() throws Exception {
+        try (Model model = Model.newInstance("uncalibrated-bert", "PyTorch")) {
+            BertModelBlock bert =
+                    new BertModelBlock(new BertConfig(40, 8, 2, 2, 16, 16, 2, 1e-12f, -1e4f));
+            Shape s = new Shape(1, 5);
+            bert.initialize(model.getNDManager(), DataType.FLOAT32, s, s, s);
+            model.setBlock(bert);
+            Preparer.prepare(
+                    model, QConfigMapping.global(QConfig.staticInt8(BackendTarget.FBGEMM)));
+            UncalibratedLayerException e =
+                    assertThrows(
+                            UncalibratedLayerException.class,
+                            () -> Converter.convert(model, QEngine.X86));
+            // the first static Linear of the first layer: its query projection
+            assertEquals("encoder.01.attention.query", e.path());
+            assertFalse(e.rawPath().equals(e.path()), e.rawPath());
+            assertTrue(
+                    e.getMessage().startsWith("layer encoder.01.attention.query: "),
+                    e.getMessage());
+            assertFalse(e.getMessage().contains(e.rawPath()), e.getMessage());
         }
     }
 
@@ -496,7 +525,9 @@ class ConverterTest {
                     assertThrows(
                             UnsupportedBlockException.class,
                             () -> Converter.convert(model, QEngine.X86));
-            assertEquals("01Conv1d", e.path());
+            assertEquals("01", e.path());
+            assertEquals("01Conv1d", e.rawPath());
+            assertTrue(e.getMessage().startsWith("block 01 (ObservedConv1d)"), e.getMessage());
             assertEquals("ObservedConv1d", e.blockClass());
         }
     }
@@ -517,7 +548,9 @@ class ConverterTest {
                     assertThrows(
                             BackendCapabilityException.class,
                             () -> Converter.convert(model, QEngine.QNNPACK));
-            assertEquals("01Linear", e.path());
+            assertEquals("01", e.path());
+            assertEquals("01Linear", e.rawPath());
+            assertTrue(e.getMessage().startsWith("layer 01: "), e.getMessage());
             assertTrue(e.getMessage().contains("PER_CHANNEL"), e.getMessage());
         }
         try (Model model = ffnModel("capability-fp32");

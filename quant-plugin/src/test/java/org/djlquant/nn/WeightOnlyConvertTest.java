@@ -318,7 +318,9 @@ class WeightOnlyConvertTest {
                             () -> Converter.convert(model, QEngine.X86));
             // a refusal leaves the prepared model as it was
             assertEquals(1, Twins.find(model.getBlock()).size());
-            assertTrue(e.getMessage().contains(e.path()), e.getMessage());
+            assertEquals("01", e.path());
+            assertEquals("01Linear", e.rawPath());
+            assertTrue(e.getMessage().startsWith("layer 01: "), e.getMessage());
             return e;
         }
     }

@@ -106,6 +106,18 @@ public final class Notebook {
     }
 
     /**
+     * Returns a cell's {@code id} (nbformat 4.5: unique within the notebook, kept by {@link
+     * #withOutputs} and {@link #write}).
+     *
+     * @param index the 0-based cell index
+     * @return the id, or {@code null} for a cell without one (nbformat before 4.5)
+     */
+    public String cellId(int index) {
+        JsonElement id = cell(index).get("id");
+        return id == null || id.isJsonNull() ? null : id.getAsString();
+    }
+
+    /**
      * Returns a cell's source as one string (nbformat allows a string or a list of lines).
      *
      * @param index the 0-based cell index

@@ -141,6 +141,9 @@ class JupyterNotebooksTest {
         Notebook committed = Notebook.read(source);
         Notebook executed = Notebook.read(out.resolve(name));
         assertEquals(committed.cellCount(), executed.cellCount());
+        for (int i = 0; i < executed.cellCount(); i++) {
+            assertEquals(committed.cellId(i), executed.cellId(i), name + ": id of cell " + i);
+        }
         int code = 0;
         int images = 0;
         int charts = 0;

@@ -20,13 +20,17 @@ class NotebookRunnerTest {
 
     private final NotebookRunner runner = NotebookRunner.builder().build();
 
-    /** Builds a notebook; sources starting with "#" are markdown cells, the rest code cells. */
+    /**
+     * Builds an nbformat 4.5 notebook; sources starting with "#" are markdown cells, the rest code
+     * cells; cell i has id {@code cell-i}.
+     */
     private static Notebook notebook(String... cells) {
         JsonArray arr = new JsonArray();
         for (String c : cells) {
             JsonObject cell = new JsonObject();
             boolean md = c.startsWith("#");
             cell.addProperty("cell_type", md ? "markdown" : "code");
+            cell.addProperty("id", "cell-" + arr.size());
             cell.add("metadata", new JsonObject());
             cell.add("source", Notebook.lines(c));
             if (!md) {
@@ -160,6 +164,8 @@ class NotebookRunnerTest {
         Notebook back = Notebook.read(file);
         assertEquals(done.toJson(), back.toJson());
         assertStream(back.outputs(1).get(0).getAsJsonObject(), "stdout", "a\nb\n");
+        assertEquals("cell-0", back.cellId(0), "ids survive running and writing");
+        assertEquals("cell-1", back.cellId(1), "ids survive running and writing");
         JsonObject raw =
                 com.google.gson.JsonParser.parseString(java.nio.file.Files.readString(file))
                         .getAsJsonObject();

@@ -635,28 +635,13 @@ final class BuiltinLowerings {
         long hidden = table.getShape().get(1);
         String words;
         if (ctx.options().embeddings() == ExportOptions.EmbeddingPrecision.INT8_PER_ROW) {
-            float[] w = table.toFloatArray();
-            float[] min = new float[(int) vocab];
-            float[] max = new float[(int) vocab];
-            for (int v = 0; v < vocab; v++) {
-                float lo = Float.POSITIVE_INFINITY;
-                float hi = Float.NEGATIVE_INFINITY;
-                for (int h = 0; h < hidden; h++) {
-                    float x = w[(int) (v * hidden + h)];
-                    lo = Math.min(lo, x);
-                    hi = Math.max(hi, x);
-                }
-                min[v] = lo;
-                max[v] = hi;
-            }
+            byte[] qb = new byte[Math.toIntExact(vocab * hidden)];
             QParams p =
-                    QuantMath.paramsFromMinMax(
-                            QSpec.int8SymmetricPerChannel(0), min, max, new long[] {vocab});
-            long[] q = QuantMath.quantize(w, new long[] {vocab, hidden}, p);
-            byte[] qb = new byte[q.length];
-            for (int i = 0; i < q.length; i++) {
-                qb[i] = (byte) q[i];
-            }
+                    QuantMath.quantizeRowsInt8(
+                            table.toFloatArray(),
+                            Math.toIntExact(vocab),
+                            Math.toIntExact(hidden),
+                            qb);
             String qt = ctx.bytes(path + ".word_quantized", qb, true, vocab, hidden);
             String st = ctx.floats(path + ".word_scale", p.scales(), vocab);
             String rows = ctx.op("Gather", path + ".word", List.of(qt, ids));

@@ -31,6 +31,7 @@ import org.djlquant.nn.transformer.BertSelfAttention;
 import org.djlquant.scheme.Granularity;
 import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QParams;
+import org.djlquant.scheme.QScheme;
 import org.djlquant.scheme.QSpec;
 import org.djlquant.scheme.QuantMath;
 
@@ -366,11 +367,15 @@ final class BuiltinLowerings {
                     int8Rows(
                             block.getWord().getArray(),
                             ctx,
+                            "word",
+                            "aten::embedding",
                             t -> "torch.embedding(" + t + ", " + ids + ")");
             positions =
                     int8Rows(
                             block.getPosition().getArray(),
                             ctx,
+                            "position",
+                            "aten::slice",
                             t -> "torch.slice(" + t + ", 0, 0, " + ids + ".size(1))");
             type = ctx.parameter(block.getTokenType());
         } else {
@@ -399,49 +404,52 @@ final class BuiltinLowerings {
     }
 
     /**
-     * Stores a float table INT8 per row ({@link #quantizeRows}) and returns the expression that
-     * selects rows of it (the same selection applied to the INT8 table and to its column of scales)
-     * and dequantizes them.
+     * Stores a float table INT8 per row ({@link QuantMath#quantizeRowsInt8}) and returns the
+     * expression that selects rows of it (the same selection applied to the INT8 table and to its
+     * column of scales) and dequantizes them. Records the table in the manifest as a weight-only
+     * INT8 layer at {@code <block path>.<name>} (symmetric, one scale per row).
      */
     private static String int8Rows(
-            NDArray table, LoweringContext ctx, java.util.function.UnaryOperator<String> select) {
+            NDArray table,
+            LoweringContext ctx,
+            String name,
+            String gather,
+            java.util.function.UnaryOperator<String> select) {
         long[] shape = table.getShape().getShape();
         int rows = Math.toIntExact(shape[0]);
         int cols = Math.toIntExact(shape[1]);
         byte[] q = new byte[rows * cols];
-        float[] scales = new float[rows];
-        quantizeRows(table.toFloatArray(), rows, cols, q, scales);
+        float[] scales = QuantMath.quantizeRowsInt8(table.toFloatArray(), rows, cols, q).scales();
+        double smin = Double.MAX_VALUE;
+        double smax = 0;
+        for (float s : scales) {
+            smin = Math.min(smin, s);
+            smax = Math.max(smax, s);
+        }
+        ctx.session()
+                .layers
+                .add(
+                        new QuantizationManifest.Layer(
+                                ctx.path().isEmpty() ? name : ctx.path() + "." + name,
+                                QMode.WEIGHT_ONLY,
+                                gather + " (int8 rows) + aten::mul (row scales)",
+                                QDataType.INT8,
+                                QScheme.SYMMETRIC,
+                                Granularity.perChannel(0).toString(),
+                                smin,
+                                smax,
+                                0,
+                                0,
+                                null,
+                                null,
+                                false,
+                                (long) rows * cols + 4L * rows,
+                                4L * rows * cols));
         try (NDManager m = table.getManager().newSubManager()) {
             String qt = ctx.tensor(m.create(q, new Shape(rows, cols)));
             String st = ctx.tensor(m.create(scales, new Shape(rows, 1)));
             return ctx.let(
                     "torch.mul(torch.to(" + select.apply(qt) + ", 6), " + select.apply(st) + ")");
-        }
-    }
-
-    /**
-     * Symmetric INT8 per row, as {@link TorchScriptExporter.Builder#optInt8Embeddings} stores
-     * embedding tables: {@code scale = max|row| / 127} (1 for an all-zero row), {@code q = rint(x /
-     * scale)} clamped to [-127, 127].
-     *
-     * @param values row-major {@code [rows, cols]}
-     * @param rows the row count
-     * @param cols the column count
-     * @param q receives the INT8 values
-     * @param scales receives one scale per row
-     */
-    static void quantizeRows(float[] values, int rows, int cols, byte[] q, float[] scales) {
-        for (int r = 0; r < rows; r++) {
-            float max = 0;
-            for (int c = 0; c < cols; c++) {
-                max = Math.max(max, Math.abs(values[r * cols + c]));
-            }
-            float scale = max == 0 ? 1f : max / 127f;
-            scales[r] = scale;
-            for (int c = 0; c < cols; c++) {
-                float v = (float) Math.rint(values[r * cols + c] / scale);
-                q[r * cols + c] = (byte) Math.max(-127, Math.min(127, v));
-            }
         }
     }
 

@@ -28,7 +28,10 @@ import org.djlquant.scheme.QScheme;
  * @param qengine the quantized engine its weights must be packed for at load
  * @param sourceSha256 SHA-256 (hex) of the source model's FP32 parameters as DJL saves them ({@code
  *     Block.saveParameters})
- * @param layers the quantized layers, in model order
+ * @param layers the quantized layers, in model order; with {@link
+ *     TorchScriptExporter.Builder#optInt8Embeddings} these include the INT8 embedding tables
+ *     ({@code embeddings.word}, {@code embeddings.position}: weight-only, symmetric, one scale per
+ *     row)
  * @param policy the mixed-precision policy the model was converted with (the whole decision: every
  *     layer's precision, why, and the budget), in {@link MixedPrecisionPolicy}'s own JSON form;
  *     null when the model was not made from a policy (then the entry is absent from the JSON, and
@@ -147,9 +150,10 @@ public record QuantizationManifest(
     }
 
     /**
-     * One quantized layer.
+     * One quantized layer (or a quantized embedding table).
      *
-     * @param path its block path
+     * @param path its block path; for an embedding table the block path and the table's name
+     *     ({@code embeddings.word})
      * @param mode how it was quantized
      * @param kernel the libtorch operator(s) it runs, e.g. {@code quantized::linear_dynamic}
      * @param weightDtype the weight data type

@@ -152,12 +152,13 @@ public final class TorchScriptExporter {
 
         /**
          * Sets whether BERT embedding tables (word and position; {@code BertEmbeddings}) are stored
-         * INT8: symmetric, one scale per row ({@code scale = max|row| / 127}, 1 for an all-zero
-         * row; {@code q = rint(x / scale)} clamped to [-127, 127]). The exported forward gathers
-         * the INT8 rows and their scales for the input ids and multiplies, so the tables stay INT8
-         * in memory too; each embedding element differs from the float one by at most half a step.
-         * The same scheme as the ONNX exporter's {@code INT8_PER_ROW} embeddings. Default: false
-         * (float tables). The token-type table (a few rows) stays float.
+         * INT8: symmetric, one scale per row ({@link
+         * org.djlquant.scheme.QuantMath#quantizeRowsInt8}: {@code scale = max|row| / 127.5}, at
+         * least {@code QuantMath.EPS}; {@code q = rint(x * (1f / scale))} in [-128, 127]). The
+         * exported forward gathers the INT8 rows and their scales for the input ids and multiplies,
+         * so the tables stay INT8 in memory too; each embedding element differs from the float one
+         * by at most half a step. The same scheme as the ONNX exporter's {@code INT8_PER_ROW}
+         * embeddings. Default: false (float tables). The token-type table (a few rows) stays float.
          *
          * @param int8Embeddings true to store the tables INT8 per row
          * @return this builder
