@@ -52,6 +52,7 @@ import org.djlquant.policy.CostTable;
 import org.djlquant.policy.DecisionSource;
 import org.djlquant.policy.InfeasibleBudgetException;
 import org.djlquant.policy.LatencyCalibration;
+import org.djlquant.policy.LatencyProbe;
 import org.djlquant.policy.LayerDecision;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.MixedPrecisionPolicy;
@@ -63,6 +64,8 @@ import org.djlquant.policy.ResolvedRules;
 import org.djlquant.policy.SearchBudget;
 import org.djlquant.policy.SearchResult;
 import org.djlquant.policy.Strategy;
+import org.djlquant.policy.Verification;
+import org.djlquant.policy.VerifiedLatency;
 import org.djlquant.policy.apply.PolicyApplication;
 import org.djlquant.policy.apply.PrecisionConfigs;
 import org.djlquant.policy.measure.OutputSelector;
@@ -93,8 +96,14 @@ import org.djlquant.policy.measure.TorchCostModel;
  *       it, each built for real and timed in interleaved rounds on the case's speed input. Both are
  *       cached per machine ({@link CostCache}).
  *   <li>Search A (the headline): accuracy-driven fallback under the budget with the task metric as
- *       the evaluator and the calibrated latency as the objective.
- *   <li>Search B: the smallest model within the budget, over the same precisions.
+ *       the evaluator and the calibrated latency (with the measured cost of boundaries between
+ *       precision families) as the objective; then the measured verification: the {@value
+ *       #VERIFY_TOP} best predicted candidates within budget and the uniform ones are built for
+ *       real and timed as whole models in interleaved rounds, and the fastest measured is chosen,
+ *       so the chosen row is never one the verification measured slower than a uniform row within
+ *       budget.
+ *   <li>Search B: the smallest model within the budget, over the same precisions (verified too:
+ *       smallest, then fastest measured).
  *   <li>One table: the uniform rows (the calibration assignments) and the chosen policies (when a
  *       search chooses a uniform row, it is labelled "&lt;search&gt;: chosen = uniform X" instead
  *       of a duplicate row), each with accuracy from the real model, size, throughput from timed
@@ -157,6 +166,9 @@ final class PolicyStudy {
     private static final WeightOnlyPackedLinear.Compute COMPUTE =
             WeightOnlyPackedLinear.Compute.BFLOAT16;
 
+    /** The best predicted candidates within budget each search builds and times before choosing. */
+    static final int VERIFY_TOP = 3;
+
     /** Predicted vs measured whole-model latency of the uniform rows: the stated tolerance. */
     static final double TOLERANCE = 0.10;
 
@@ -188,8 +200,10 @@ final class PolicyStudy {
                                                 configs.config(Precision.INT8_DYNAMIC))
                                         .build());
                 try (PrecisionSimulator sim =
-                        PrecisionSimulator.create(work.getBlock(), report, configs)) {
-                    study(c, o, configs, work, sim, s, rows, real, swaps, phases);
+                                PrecisionSimulator.create(work.getBlock(), report, configs);
+                        NDManager speedManager = NDManager.newBaseManager("PyTorch")) {
+                    NDList speed = c.speedInput(speedManager);
+                    study(c, o, configs, work, sim, s, rows, real, swaps, phases, speed);
                 }
             }
 
@@ -250,6 +264,7 @@ final class PolicyStudy {
         double fp16Ms;
         SearchResult headline;
         String headlineFailure;
+        int verificationLimit;
         SearchResult small;
         String smallFailure;
         double seconds;
@@ -265,7 +280,8 @@ final class PolicyStudy {
             Map<String, Row> rows,
             Map<String, Model> real,
             List<PolicyApplication.HalfSwaps> swaps,
-            Phases phases)
+            Phases phases,
+            NDList timedInput)
             throws QuantizationException, IOException {
         s.layers = sim.layers();
         List<LayerInfo> layers = s.layers;
@@ -378,12 +394,40 @@ final class PolicyStudy {
         s.calibration = LatencyCalibration.of(inPlace, s.isolated, whole);
         phases.mark("whole-model calibration runs (" + s.calibrationSource + ")");
 
-        // 3. searches on the calibrated costs
+        // 3. searches on the calibrated costs; the best predicted candidates within budget and
+        // the uniform ones are then built and timed as whole models, and the fastest measured
+        // (or smallest) is chosen
+        LatencyProbe probe =
+                a -> {
+                    List<PolicyApplication.HalfSwaps> own = new ArrayList<>();
+                    Model m = build(c, configs, a, own);
+                    return new LatencyProbe.Subject() {
+                        @Override
+                        public double forwardMs() {
+                            return forward(m, timedInput, o);
+                        }
+
+                        @Override
+                        public void close() {
+                            own.forEach(PolicyApplication.HalfSwaps::restore);
+                            own.clear();
+                            m.close();
+                        }
+                    };
+                };
         PolicySearch search =
                 new PolicySearch(
-                        inPlace,
-                        s.sensitivity.table(ProxyMetric.SQNR_DB),
-                        s.calibration.calibrated());
+                                inPlace,
+                                s.sensitivity.table(ProxyMetric.SQNR_DB),
+                                s.calibration.calibrated())
+                        .withVerification(
+                                Verification.builder()
+                                        .setProbe(probe)
+                                        .optTopK(VERIFY_TOP)
+                                        .optRounds(o.rounds())
+                                        .optPredictionOffsetMs(s.calibration.remainderMs())
+                                        .build());
+        s.verificationLimit = search.verificationCandidateLimit();
         s.calls[0] = 0;
         try {
             s.headline = search.fallback(sim.evaluator(task), o.budgetPoints());
@@ -589,6 +633,25 @@ final class PolicyStudy {
         Map<String, double[]> out = new LinkedHashMap<>();
         wall.forEach((k, v) -> out.put(k, new double[] {median(v), median(cpu.get(k))}));
         return out;
+    }
+
+    /**
+     * One forward of a model on the timed input, in ms: calling-thread CPU time with one intra-op
+     * thread, else wall time (the study's {@link #measure} convention).
+     */
+    private static double forward(Model model, NDList in, Options o) {
+        java.lang.management.ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        try (NDManager sub = model.getNDManager().newSubManager()) {
+            sub.tempAttachAll(in);
+            ParameterStore ps = new ParameterStore(sub, false);
+            long ca = threads.getCurrentThreadCpuTime();
+            long a = System.nanoTime();
+            NDList out = model.getBlock().forward(ps, in, false);
+            out.head().toFloatArray();
+            long b = System.nanoTime();
+            long cb = threads.getCurrentThreadCpuTime();
+            return (measure(o) == 1 ? cb - ca : b - a) / 1e6;
+        }
     }
 
     private static double median(List<Double> v) {
@@ -800,6 +863,7 @@ final class PolicyStudy {
                         100 * worstUniform,
                         100 * TOLERANCE,
                         100 * worstMixed));
+        md.append(chosenVsUniform(rows, fp32, o, s));
         md.append(
                 "Cost model calibration (whole-model runs, "
                         + mName
@@ -853,9 +917,10 @@ final class PolicyStudy {
                 searchNote(
                         "Fallback search (latency objective, calibrated costs)",
                         s.headline,
-                        s.headlineFailure));
+                        s.headlineFailure,
+                        s));
         if (o.sizeSearch()) {
-            md.append(searchNote("Size search (size objective)", s.small, s.smallFailure));
+            md.append(searchNote("Size search (size objective)", s.small, s.smallFailure, s));
         }
         SensitivityReport sensitivity = s.sensitivity;
         if (!sensitivity.taskOnlyThis().isEmpty()) {
@@ -930,23 +995,126 @@ final class PolicyStudy {
                 cal.remainderMs());
     }
 
-    private static String searchNote(String name, SearchResult r, String failure) {
+    private static String searchNote(String name, SearchResult r, String failure, Study s) {
         if (r == null) {
             return name + ": no policy within budget: " + failure + "\n\n";
         }
         return String.format(
+                        Locale.ROOT,
+                        "%s: %d task-metric evaluations (bound %d = 2 x layers + 4 + precisions, one"
+                                + " uniform seed per precision), chosen candidate #%d"
+                                + " (%s), simulated drop %.2f points; %d candidates on the Pareto frontier"
+                                + " (accuracy, latency, size).%n%n",
+                        name,
+                        r.evaluatorCalls(),
+                        r.evaluatorCallLimit(),
+                        r.chosen().order(),
+                        r.chosen().note(),
+                        r.chosen().drop(),
+                        r.paretoFrontier().size())
+                + verificationNote(r, s);
+    }
+
+    /**
+     * Compares the fallback's chosen row with the uniform rows the search found within budget
+     * (simulated drop), in the timing phase: the verification chose the fastest it measured, and
+     * this says whether the separate timing phase agrees.
+     */
+    private static String chosenVsUniform(Map<String, Row> rows, Row fp32, Options o, Study s) {
+        if (s.headline == null) {
+            return "";
+        }
+        Row chosen = null;
+        for (Row r : rows.values()) {
+            if (r.assignment.equals(s.headline.policy().assignment())) {
+                chosen = r;
+            }
+        }
+        if (chosen == null) {
+            return "";
+        }
+        double chosenMs = measure(o) == 1 ? chosen.cpuMs : chosen.medianMs;
+        List<String> faster = new ArrayList<>();
+        int within = 0;
+        for (Map.Entry<String, Row> e : rows.entrySet()) {
+            Row r = e.getValue();
+            if (r.uniformOf == null || r == chosen || fp32.simAcc - r.simAcc > o.budgetPoints()) {
+                continue;
+            }
+            within++;
+            double ms = measure(o) == 1 ? r.cpuMs : r.medianMs;
+            if (ms < chosenMs) {
+                String verified = "not among the verified candidates";
+                for (VerifiedLatency v : s.headline.verified()) {
+                    if (s.headline.tried().get(v.order()).assignment().equals(r.assignment)) {
+                        verified =
+                                String.format(Locale.ROOT, "verification %.2f ms", v.measuredMs());
+                    }
+                }
+                faster.add(
+                        String.format(
+                                Locale.ROOT,
+                                "%s %.2f ms (%.1f %% faster; %s)",
+                                e.getKey(),
+                                ms,
+                                100 * (1 - ms / chosenMs),
+                                verified));
+            }
+        }
+        double chosenVerified = Double.NaN;
+        for (VerifiedLatency v : s.headline.verified()) {
+            if (v.chosen()) {
+                chosenVerified = v.measuredMs();
+            }
+        }
+        return String.format(
                 Locale.ROOT,
-                "%s: %d task-metric evaluations (bound %d = 2 x layers + 4 + precisions, one"
-                        + " uniform seed per precision), chosen candidate #%d"
-                        + " (%s), simulated drop %.2f points; %d candidates on the Pareto frontier"
-                        + " (accuracy, latency, size).%n%n",
-                name,
-                r.evaluatorCalls(),
-                r.evaluatorCallLimit(),
-                r.chosen().order(),
-                r.chosen().note(),
-                r.chosen().drop(),
-                r.paretoFrontier().size());
+                "Chosen row vs the %d other uniform rows within budget (simulated drop), timing"
+                        + " phase: chosen %.2f ms (verification %.2f ms); %s.%n%n",
+                within,
+                chosenMs,
+                chosenVerified,
+                faster.isEmpty()
+                        ? "no uniform row within budget measured faster"
+                        : "measured faster in the timing phase, a separate measurement from the"
+                                + " verification that chose: "
+                                + String.join(", ", faster));
+    }
+
+    /**
+     * The measured verification of a search as Markdown: every candidate built and timed as a whole
+     * model before choosing, predicted and measured.
+     */
+    private static String verificationNote(SearchResult r, Study s) {
+        if (r.verified().isEmpty()) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder();
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        "Measured verification: the %d best predicted candidates within budget and"
+                                + " the uniform ones (at most %d), each built for real and timed as"
+                                + " a whole model in interleaved rounds on the timed input; the"
+                                + " chosen one is the fastest measured (size search: the smallest,"
+                                + " then the fastest measured).%n%n"
+                                + "| # | candidate | predicted ms | measured ms | predicted /"
+                                + " measured | chosen |%n|---|---|---|---|---|---|%n",
+                        VERIFY_TOP,
+                        s.verificationLimit));
+        for (VerifiedLatency v : r.verified()) {
+            sb.append(
+                    String.format(
+                            Locale.ROOT,
+                            "| %d | %s | %.2f | %.2f | %.3f | %s |%n",
+                            v.order(),
+                            v.note(),
+                            v.predictedMs(),
+                            v.measuredMs(),
+                            v.predictedMs() / v.measuredMs(),
+                            v.chosen() ? "yes" : ""));
+        }
+        return sb.append('\n').toString();
     }
 
     private static JsonObject searchJson(SearchResult r, String failure) {
@@ -972,6 +1140,7 @@ final class PolicyStudy {
             tried.add(j);
         }
         o.add("candidates", tried);
+        o.add("verified", VerifiedLatency.toJson(r.verified()));
         return o;
     }
 

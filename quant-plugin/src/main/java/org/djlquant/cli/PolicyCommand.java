@@ -4,9 +4,12 @@ import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.file.Path;
+import java.util.EnumMap;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.OptionalLong;
 import java.util.Set;
@@ -19,6 +22,7 @@ import org.djlquant.eval.EmbeddingAgreement;
 import org.djlquant.policy.BackendCapabilities;
 import org.djlquant.policy.CostCache;
 import org.djlquant.policy.CostTable;
+import org.djlquant.policy.LatencyCalibration;
 import org.djlquant.policy.Objective;
 import org.djlquant.policy.PolicyRules;
 import org.djlquant.policy.PolicySearch;
@@ -27,9 +31,13 @@ import org.djlquant.policy.ProxyMetric;
 import org.djlquant.policy.ResolvedRules;
 import org.djlquant.policy.SearchBudget;
 import org.djlquant.policy.SearchResult;
+import org.djlquant.policy.Verification;
+import org.djlquant.policy.VerifiedLatency;
+import org.djlquant.policy.apply.PrecisionConfigs;
 import org.djlquant.policy.measure.SensitivityReport;
 import org.djlquant.policy.measure.SensitivityRunner;
 import org.djlquant.policy.measure.TorchCostModel;
+import org.djlquant.policy.measure.TorchModelProbe;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -42,8 +50,13 @@ import picocli.CommandLine.Option;
             "Searches a precision per Linear layer (PolicySearch.optimise) within a budget: the"
                     + " largest drop of the metric (100 x mean cosine of the sentence embeddings"
                     + " to FP32's, on the given sentences) and optionally a size and a latency"
-                    + " bound, using measured per-layer sensitivity and libtorch latency. Writes"
-                    + " the policy file that 'djlq quantize --policy' reads."
+                    + " bound, using measured per-layer sensitivity and libtorch latency (per layer"
+                    + " in isolation, with the cost of boundaries between precision families,"
+                    + " calibrated with whole-model runs). Then builds the best --verify-top"
+                    + " candidates within budget and the uniform ones for real, times them as"
+                    + " whole models in interleaved rounds on the first batch, and keeps the"
+                    + " fastest measured. Writes the policy file that 'djlq quantize --policy'"
+                    + " reads."
         })
 final class PolicyCommand implements Callable<Integer> {
 
@@ -97,6 +110,36 @@ final class PolicyCommand implements Callable<Integer> {
     int costRuns;
 
     @Option(
+            names = "--no-calibrate",
+            description =
+                    "Do not calibrate the per-layer latencies with whole-model runs (all-FP32 and"
+                            + " one per precision).")
+    boolean noCalibrate;
+
+    @Option(
+            names = "--no-verify",
+            description = "Choose by predicted latency; do not build and time the best candidates.")
+    boolean noVerify;
+
+    @Option(
+            names = "--verify-top",
+            defaultValue = "3",
+            paramLabel = "K",
+            description =
+                    "Best predicted candidates within budget to build and time as whole models,"
+                            + " besides the uniform ones (default ${DEFAULT-VALUE}).")
+    int verifyTop;
+
+    @Option(
+            names = "--verify-rounds",
+            defaultValue = "10",
+            paramLabel = "N",
+            description =
+                    "Timed interleaved rounds of whole-model runs, after 2 warm-ups, for the"
+                            + " calibration and the verification (default ${DEFAULT-VALUE}).")
+    int verifyRounds;
+
+    @Option(
             names = "--cost-cache",
             paramLabel = "DIR",
             description =
@@ -108,6 +151,11 @@ final class PolicyCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print the result as JSON (schema djlq.policy/1).")
     boolean json;
+
+    private LatencyCalibration calibration;
+    private Map<Precision, Double> wholeModel;
+    private String calibrationSource;
+    private double predictionOffsetMs;
 
     @Override
     public Integer call() throws QuantizationException {
@@ -127,6 +175,8 @@ final class PolicyCommand implements Callable<Integer> {
         input.checkSizes(cl);
         Usage.positive(cl, "--threads", threads);
         Usage.positive(cl, "--cost-runs", costRuns);
+        Usage.positive(cl, "--verify-top", verifyTop);
+        Usage.positive(cl, "--verify-rounds", verifyRounds);
         Set<Precision> allowed = EnumSet.copyOf(precisions);
         Set<Precision> candidates = EnumSet.copyOf(allowed);
         candidates.remove(Precision.FP32);
@@ -178,9 +228,57 @@ final class PolicyCommand implements Callable<Integer> {
                                             "pytorch-" + Names.of(backend), allowed));
             CostTable costs = CostTable.measure(rules, cache.caching(costModel));
             cache.save();
+            PrecisionConfigs configs = Usage.configs(cl, backend, input.int8Form);
+            TorchModelProbe probe =
+                    TorchModelProbe.builder()
+                            .setModelFactory(source::load)
+                            .setConfigs(configs)
+                            .setInput(sim.batches.get(0))
+                            .optCalibration(sim.batches)
+                            .optEngine(Quantizer.qengine(backend))
+                            .optThreads(threads)
+                            .build();
+            Verification.Builder timing =
+                    Verification.builder()
+                            .setProbe(probe)
+                            .optTopK(verifyTop)
+                            .optRounds(verifyRounds);
+            double offset = 0;
+            if (!noCalibrate) {
+                Map<String, Map<String, Precision>> runs = new LinkedHashMap<>();
+                Map<Precision, String> names = new EnumMap<>(Precision.class);
+                for (Precision p : EnumSet.copyOf(allowed)) {
+                    Map<String, Precision> a = new LinkedHashMap<>();
+                    if (p == Precision.FP32) {
+                        rules.layers().forEach(l -> a.put(l.path(), Precision.FP32));
+                    } else {
+                        a.putAll(LatencyCalibration.calibrationAssignment(rules, p));
+                    }
+                    names.put(p, "uniform " + p);
+                    if (cache.getWholeModel("uniform " + p).isEmpty()) {
+                        runs.put("uniform " + p, a);
+                    }
+                }
+                if (!runs.isEmpty()) {
+                    timing.build().measureMs(runs).forEach(cache::putWholeModel);
+                    cache.save();
+                }
+                wholeModel = new EnumMap<>(Precision.class);
+                for (Map.Entry<Precision, String> e : names.entrySet()) {
+                    wholeModel.put(e.getKey(), cache.getWholeModel(e.getValue()).orElseThrow());
+                }
+                calibrationSource = runs.isEmpty() ? "cost cache" : "measured";
+                calibration = LatencyCalibration.of(rules, costs, wholeModel);
+                costs = calibration.calibrated();
+                offset = calibration.remainderMs();
+            }
             float[][] reference = sim.pooled();
             PolicySearch search =
                     new PolicySearch(rules, sensitivity.table(ProxyMetric.COSINE), costs);
+            if (!noVerify) {
+                search = search.withVerification(timing.optPredictionOffsetMs(offset).build());
+            }
+            predictionOffsetMs = offset;
             SearchBudget budget =
                     new SearchBudget(
                             maxDrop,
@@ -212,8 +310,21 @@ final class PolicyCommand implements Callable<Integer> {
             chosen.addProperty("metric", result.chosen().metric());
             chosen.addProperty("drop", result.chosen().drop());
             chosen.addProperty("latencyMs", result.chosen().latencyMs());
+            chosen.addProperty(
+                    "predictedWholeModelMs", result.chosen().latencyMs() + predictionOffsetMs);
             chosen.addProperty("bytes", result.chosen().bytes());
             o.add("chosen", chosen);
+            JsonObject cal = new JsonObject();
+            cal.addProperty("enabled", calibration != null);
+            if (calibration != null) {
+                cal.addProperty("source", calibrationSource);
+                cal.addProperty("remainderMs", calibration.remainderMs());
+                JsonObject wm = new JsonObject();
+                wholeModel.forEach((k, v) -> wm.addProperty(Names.of(k), v));
+                cal.add("wholeModelMs", wm);
+            }
+            o.add("calibration", cal);
+            o.add("verified", VerifiedLatency.toJson(result.verified()));
             o.addProperty("evaluatorCalls", result.evaluatorCalls());
             o.addProperty("candidatesTried", result.tried().size());
             o.add("policy", JsonParser.parseString(result.policy().toJson()));
@@ -224,12 +335,13 @@ final class PolicyCommand implements Callable<Integer> {
             w.print(result.policy().toTable());
             w.printf(
                     Locale.ROOT,
-                    "chosen: metric %.4f (drop %.4f of %.4f allowed), Linear latency %.3f ms,"
-                            + " weights %.2f MB; %d evaluator calls%nwrote %s%n",
+                    "chosen: metric %.4f (drop %.4f of %.4f allowed), predicted latency %.3f ms"
+                            + " (%s), weights %.2f MB; %d evaluator calls%nwrote %s%n",
                     result.chosen().metric(),
                     result.chosen().drop(),
                     maxDrop,
-                    result.chosen().latencyMs(),
+                    result.chosen().latencyMs() + predictionOffsetMs,
+                    calibration != null ? "whole model, calibrated" : "Linear layers",
                     result.chosen().bytes() / 1e6,
                     result.evaluatorCalls(),
                     out);

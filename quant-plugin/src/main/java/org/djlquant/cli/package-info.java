@@ -23,7 +23,9 @@
  *       mostSensitiveFirst {precision: [path]}, report (SensitivityReport JSON), files {json,
  *       table, chart}|null};
  *   <li>{@code djlq.policy/1}: {@code model, policyFile, metric, baselineMetric, chosen {metric,
- *       drop, latencyMs, bytes}, evaluatorCalls, candidatesTried, policy (the policy file's JSON)};
+ *       drop, latencyMs, predictedWholeModelMs, bytes}, calibration {enabled, source, remainderMs,
+ *       wholeModelMs {precision: ms}}, verified [{order, note, predictedMs, measuredMs, chosen}],
+ *       evaluatorCalls, candidatesTried, policy (the policy file's JSON)};
  *   <li>{@code djlq.inspect/1}: {@code file, sizeBytes, kind (TORCHSCRIPT|ONNX), manifest
  *       (QuantizationManifest JSON)|null, onnx {producer, opset, inputs, outputs, operators {op:
  *       count}, initializerBytes {dtype: bytes}}|null, layers}: for TorchScript {@code layers

@@ -16,6 +16,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
 import org.djlquant.QuantizationException;
 
 /**
@@ -33,8 +34,12 @@ import org.djlquant.QuantizationException;
  *  "workload": "batch=32,seq=128",
  *  "entries": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
  *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}],
- *  "wholeModel": [{"assignment": "uniform BF16", "latencyMs": 180.5}]}
+ *  "wholeModel": [{"assignment": "uniform BF16", "latencyMs": 180.5}],
+ *  "roundTrips": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
+ *                  "family": "BFLOAT16", "latencyMs": 0.05}]}
  * }</pre>
+ *
+ * <p>{@code roundTrips} (optional) holds {@link CostModel#roundTripMs} by layer role and family.
  *
  * <p>{@code wholeModel} (optional, absent in files written before it existed) holds whole-model
  * latencies by a caller-chosen assignment name, the input of {@link LatencyCalibration}; the
@@ -50,7 +55,12 @@ public final class CostCache {
     private final Map<EntryKey, LayerCost> entries = new LinkedHashMap<>();
     private final Map<String, Double> wholeModel = new LinkedHashMap<>();
 
+    private final Map<RoundTripKey, Double> roundTrips = new LinkedHashMap<>();
+
     private record EntryKey(String role, String blockClass, long params, Precision precision) {}
+
+    private record RoundTripKey(
+            String role, String blockClass, long params, PrecisionFamily family) {}
 
     private CostCache(Path file, CostCacheKey key) {
         this.file = file;
@@ -150,6 +160,39 @@ public final class CostCache {
     }
 
     /**
+     * Looks up a round trip ({@link CostModel#roundTripMs}).
+     *
+     * @param layer the layer (its role, class and parameter count are the key)
+     * @param family the family
+     * @return the cached latency in ms, or empty
+     */
+    public synchronized OptionalDouble getRoundTrip(LayerInfo layer, PrecisionFamily family) {
+        Double v = roundTrips.get(roundTripKey(layer, family));
+        return v == null ? OptionalDouble.empty() : OptionalDouble.of(v);
+    }
+
+    /**
+     * Stores a round trip in memory; {@link #save()} writes the file.
+     *
+     * @param layer the layer
+     * @param family the family
+     * @param ms the latency in ms, finite and at least 0
+     * @throws IllegalArgumentException naming the layer and value if it is not finite or negative
+     */
+    public synchronized void putRoundTrip(LayerInfo layer, PrecisionFamily family, double ms) {
+        if (!Double.isFinite(ms) || ms < 0) {
+            throw new IllegalArgumentException(
+                    family
+                            + " round trip of layer "
+                            + layer.path()
+                            + " was "
+                            + ms
+                            + " ms, must be finite and at least 0");
+        }
+        roundTrips.put(roundTripKey(layer, family), ms);
+    }
+
+    /**
      * Returns the number of cached costs.
      *
      * @return the count
@@ -166,14 +209,32 @@ public final class CostCache {
      * @return the caching model
      */
     public CostModel caching(CostModel measured) {
-        return (layer, precision) -> {
-            Optional<LayerCost> hit = get(layer, precision);
-            if (hit.isPresent()) {
-                return hit.get();
+        return new CostModel() {
+            @Override
+            public LayerCost measure(LayerInfo layer, Precision precision)
+                    throws QuantizationException {
+                Optional<LayerCost> hit = get(layer, precision);
+                if (hit.isPresent()) {
+                    return hit.get();
+                }
+                LayerCost cost = measured.measure(layer, precision);
+                put(layer, precision, cost);
+                return cost;
             }
-            LayerCost cost = measured.measure(layer, precision);
-            put(layer, precision, cost);
-            return cost;
+
+            @Override
+            public OptionalDouble roundTripMs(LayerInfo layer, PrecisionFamily family)
+                    throws QuantizationException {
+                OptionalDouble hit = getRoundTrip(layer, family);
+                if (hit.isPresent()) {
+                    return hit;
+                }
+                OptionalDouble ms = measured.roundTripMs(layer, family);
+                if (ms.isPresent()) {
+                    putRoundTrip(layer, family, ms.getAsDouble());
+                }
+                return ms;
+            }
         };
     }
 
@@ -211,6 +272,20 @@ public final class CostCache {
                         whole.add(o);
                     });
             root.add("wholeModel", whole);
+        }
+        if (!roundTrips.isEmpty()) {
+            JsonArray rt = new JsonArray();
+            roundTrips.forEach(
+                    (k, v) -> {
+                        JsonObject o = new JsonObject();
+                        o.addProperty("role", k.role());
+                        o.addProperty("blockClass", k.blockClass());
+                        o.addProperty("params", k.params());
+                        o.addProperty("family", k.family().name());
+                        o.addProperty("latencyMs", v);
+                        rt.add(o);
+                    });
+            root.add("roundTrips", rt);
         }
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
         try {
@@ -276,6 +351,23 @@ public final class CostCache {
                     putWholeModel(text(o, "assignment"), o.get("latencyMs").getAsDouble());
                 }
             }
+            if (root.has("roundTrips")) {
+                for (JsonElement el : root.getAsJsonArray("roundTrips")) {
+                    JsonObject o = el.getAsJsonObject();
+                    double ms = o.get("latencyMs").getAsDouble();
+                    if (!Double.isFinite(ms) || ms < 0) {
+                        throw new IllegalArgumentException(
+                                "round trip latency was " + ms + ", must be finite and >= 0");
+                    }
+                    roundTrips.put(
+                            new RoundTripKey(
+                                    text(o, "role"),
+                                    text(o, "blockClass"),
+                                    o.get("params").getAsLong(),
+                                    PrecisionFamily.valueOf(text(o, "family"))),
+                            ms);
+                }
+            }
         } catch (IOException e) {
             throw new QuantizationException("cannot read cost cache " + file, e);
         } catch (JsonParseException
@@ -309,6 +401,10 @@ public final class CostCache {
      */
     public static String role(String path) {
         return path.replaceAll("(^|\\.)\\d+(?=\\.|$)", "$1#");
+    }
+
+    private static RoundTripKey roundTripKey(LayerInfo layer, PrecisionFamily family) {
+        return new RoundTripKey(role(layer.path()), layer.blockClass(), layer.params(), family);
     }
 
     private static EntryKey entryKey(LayerInfo layer, Precision precision) {

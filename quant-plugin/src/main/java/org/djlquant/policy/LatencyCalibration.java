@@ -41,21 +41,25 @@ import java.util.Set;
  * {@code p}:
  *
  * <pre>
- *   w[l][p]    = (T(p) − T(FP32)) · c[l][p] / Σ_{k ∈ S(p)} c[k][p]      (w[l][FP32] = 0)
- *   predict(a) = T(FP32) + Σ_l w[l][a(l)]
+ *   w[l][p]    = (T(p) − T(FP32) − X(S(p))) · c[l][p] / Σ_{k ∈ S(p)} c[k][p]      (w[l][FP32] = 0)
+ *   predict(a) = T(FP32) + Σ_l w[l][a(l)] + X(a)
  * </pre>
  *
- * so {@code predict} equals {@code T(p)} for every calibration assignment and {@code T(FP32)} for
- * all-FP32 by construction; a mixed assignment adds up the per-layer effects (effects at the
- * borders between two layers of different precisions are assumed to be inside each layer's own
- * conversion, which is how the in-place blocks run: each converts its input and output itself).
- * Since {@code w} may be negative (a speed-up) and {@link LayerCost} latencies may not, {@link
- * #calibrated()} stores {@code w[l][p] + K[l]} with {@code K[l] = max(0, max_p −w[l][p])}, a
- * per-layer constant that does not change which assignment is faster; {@link #remainderMs()} {@code
- * = T(FP32) − Σ_l K[l]}, so that {@code predict(a) = remainderMs() + Σ_l calibrated().cost(l,
- * a(l)).latencyMs()}. {@link PolicySearch} minimises that sum, so its latency objective is the
- * predicted whole-model latency minus a constant. Bytes are copied from the isolated table
- * unchanged.
+ * where {@code X(a)} is the isolated table's transition cost of {@code a} ({@link
+ * CostTable#transitionsMs}: per boundary between adjacent layers of different {@link
+ * PrecisionFamily families}, half of each side's measured round trip; 0 for a table without round
+ * trips). So {@code predict} equals {@code T(p)} for every calibration assignment and {@code
+ * T(FP32)} for all-FP32 by construction; a mixed assignment adds up the per-layer effects and pays
+ * for its boundaries. Without round trips the borders are assumed free, which is what made a BF16 /
+ * static INT8 mix of MiniLM look faster than it ran (a whole model that chains bfloat16 or
+ * quantized activations within a family converts only at the boundaries). Since {@code w} may be
+ * negative (a speed-up) and {@link LayerCost} latencies may not, {@link #calibrated()} stores
+ * {@code w[l][p] + K[l]} with {@code K[l] = max(0, max_p −w[l][p])}, a per-layer constant that does
+ * not change which assignment is faster; {@link #remainderMs()} {@code = T(FP32) − Σ_l K[l]}, so
+ * that {@code predict(a) = remainderMs() + calibrated().latencyMs(a)} (the layers' calibrated
+ * latencies plus the transitions: the calibrated table carries the isolated table's round trips).
+ * {@link PolicySearch} minimises that sum, so its latency objective is the predicted whole-model
+ * latency minus a constant. Bytes are copied from the isolated table unchanged.
  *
  * <p>Immutable and thread-safe.
  */
@@ -169,14 +173,15 @@ public final class LatencyCalibration {
                                 + sum
                                 + " ms, must be > 0 to share the whole-model difference");
             }
-            double delta = t.get(p) - fp32;
+            double delta =
+                    t.get(p) - fp32 - isolated.transitionsMs(calibrationAssignment(rules, p));
             for (LayerInfo l : rules.layers()) {
                 if (rules.allowed(l.path()).contains(p)) {
                     w.get(l.path()).put(p, delta * isolated.cost(l.path(), p).latencyMs() / sum);
                 }
             }
         }
-        CostTable.Builder b = CostTable.builder();
+        CostTable.Builder b = CostTable.builder().putRoundTrips(isolated);
         double sumK = 0;
         for (LayerInfo l : rules.layers()) {
             Map<Precision, Double> m = w.get(l.path());
@@ -253,7 +258,8 @@ public final class LatencyCalibration {
     }
 
     /**
-     * Predicts the whole-model latency of an assignment: {@code T(FP32) + Σ_l w[l][a(l)]}.
+     * Predicts the whole-model latency of an assignment: {@code T(FP32) + Σ_l w[l][a(l)] + X(a)}
+     * (transitions in model order).
      *
      * @param assignment a precision for every layer of the rules
      * @return the predicted latency in ms
@@ -262,6 +268,7 @@ public final class LatencyCalibration {
      */
     public double predictMs(Map<String, Precision> assignment) {
         double s = wholeModelMs.get(Precision.FP32);
+        Map<String, Precision> ordered = new LinkedHashMap<>();
         for (LayerInfo l : layers) {
             Precision p = assignment.get(l.path());
             if (p == null) {
@@ -269,8 +276,9 @@ public final class LatencyCalibration {
                         "assignment has no precision for layer " + l.path());
             }
             s += effectMs(l.path(), p);
+            ordered.put(l.path(), p);
         }
-        return s;
+        return s + calibrated.transitionsMs(ordered);
     }
 
     /**

@@ -36,9 +36,16 @@ import org.djlquant.QuantizationException;
  *   "layers": [
  *     {"path": "encoder.0.attention.query", "precision": "INT8_DYNAMIC", "source": "SEARCH",
  *      "detail": "budgeted"}
+ *   ],
+ *   "verifiedLatency": [
+ *     {"order": 9, "note": "uniform BF16", "predictedMs": 41.2, "measuredMs": 40.8, "chosen": true}
  *   ]
  * }
  * }</pre>
+ *
+ * <p>{@code verifiedLatency} (optional, written only when present) lists the candidates the search
+ * built and timed as whole models before choosing ({@link Verification}); it is a record of how the
+ * policy was chosen and is not used by the conversion.
  *
  * <p>On read, {@code source} defaults to {@code MANUAL} and {@code detail} to empty; the optional
  * numbers may be left out. Unknown fields, unknown precision / strategy / source names, repeated
@@ -49,13 +56,16 @@ import org.djlquant.QuantizationException;
  * @param maxMetricDrop the drop budget it was made for, if any
  * @param baselineMetric the FP32 metric, if measured
  * @param measuredMetric the metric measured with this policy, if measured
+ * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
+ *     copied
  */
 public record MixedPrecisionPolicy(
         Strategy strategy,
         Map<String, LayerDecision> layers,
         OptionalDouble maxMetricDrop,
         OptionalDouble baselineMetric,
-        OptionalDouble measuredMetric) {
+        OptionalDouble measuredMetric,
+        List<VerifiedLatency> verifiedLatency) {
 
     /** The value of the {@code format} field this version reads and writes. */
     public static final String FORMAT = "djl-quant-mixed-precision-policy/1";
@@ -67,7 +77,10 @@ public record MixedPrecisionPolicy(
                     "maxMetricDrop",
                     "baselineMetric",
                     "measuredMetric",
-                    "layers");
+                    "layers",
+                    "verifiedLatency");
+    private static final Set<String> VERIFIED_FIELDS =
+            Set.of("order", "note", "predictedMs", "measuredMs", "chosen");
     private static final Set<String> LAYER_FIELDS = Set.of("path", "precision", "source", "detail");
 
     /**
@@ -78,9 +91,12 @@ public record MixedPrecisionPolicy(
      * @param maxMetricDrop the drop budget it was made for, if any
      * @param baselineMetric the FP32 metric, if measured
      * @param measuredMetric the metric measured with this policy, if measured
+     * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
+     *     copied
      * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
      */
     public MixedPrecisionPolicy {
+        verifiedLatency = verifiedLatency == null ? List.of() : List.copyOf(verifiedLatency);
         if (strategy == null) {
             throw new IllegalArgumentException(
                     "strategy must be one of " + Arrays.toString(Strategy.values()));
@@ -107,6 +123,25 @@ public record MixedPrecisionPolicy(
             throw new IllegalArgumentException(
                     "maxMetricDrop was " + maxMetricDrop.getAsDouble() + ", must be at least 0");
         }
+    }
+
+    /**
+     * A policy without a verification record.
+     *
+     * @param strategy how the policy was made
+     * @param layers layer path to decision, in model order; copied, at least one
+     * @param maxMetricDrop the drop budget it was made for, if any
+     * @param baselineMetric the FP32 metric, if measured
+     * @param measuredMetric the metric measured with this policy, if measured
+     * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
+     */
+    public MixedPrecisionPolicy(
+            Strategy strategy,
+            Map<String, LayerDecision> layers,
+            OptionalDouble maxMetricDrop,
+            OptionalDouble baselineMetric,
+            OptionalDouble measuredMetric) {
+        this(strategy, layers, maxMetricDrop, baselineMetric, measuredMetric, List.of());
     }
 
     /**
@@ -194,6 +229,9 @@ public record MixedPrecisionPolicy(
                     list.add(o);
                 });
         root.add("layers", list);
+        if (!verifiedLatency.isEmpty()) {
+            root.add("verifiedLatency", VerifiedLatency.toJson(verifiedLatency));
+        }
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }
 
@@ -262,7 +300,8 @@ public record MixedPrecisionPolicy(
                     layers,
                     number(root, "maxMetricDrop"),
                     number(root, "baselineMetric"),
-                    number(root, "measuredMetric"));
+                    number(root, "measuredMetric"),
+                    verified(root));
         } catch (JsonParseException e) {
             throw new QuantizationException("policy is not valid JSON: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {
@@ -339,7 +378,67 @@ public record MixedPrecisionPolicy(
         maxMetricDrop.ifPresent(v -> sb.append(String.format(Locale.ROOT, ", max drop %.6g", v)));
         baselineMetric.ifPresent(v -> sb.append(String.format(Locale.ROOT, ", baseline %.6g", v)));
         measuredMetric.ifPresent(v -> sb.append(String.format(Locale.ROOT, ", measured %.6g", v)));
+        for (VerifiedLatency v : verifiedLatency) {
+            if (v.chosen()) {
+                sb.append(
+                        String.format(
+                                Locale.ROOT,
+                                ", whole model %.4g ms measured (%.4g predicted; %d candidate(s)"
+                                        + " timed)",
+                                v.measuredMs(),
+                                v.predictedMs(),
+                                verifiedLatency.size()));
+            }
+        }
         return sb.append(System.lineSeparator()).toString();
+    }
+
+    private static List<VerifiedLatency> verified(JsonObject root) throws QuantizationException {
+        JsonElement el = root.get("verifiedLatency");
+        if (el == null || el.isJsonNull()) {
+            return List.of();
+        }
+        if (!el.isJsonArray()) {
+            throw new QuantizationException(
+                    "policy field 'verifiedLatency' was "
+                            + el
+                            + ", must be an array of {\"order\", \"note\", \"predictedMs\","
+                            + " \"measuredMs\", \"chosen\"}");
+        }
+        List<VerifiedLatency> out = new ArrayList<>();
+        int i = 0;
+        for (JsonElement e : el.getAsJsonArray()) {
+            String where = "verifiedLatency[" + i++ + "]";
+            if (!e.isJsonObject()) {
+                throw new QuantizationException(where + " must be an object");
+            }
+            JsonObject o = e.getAsJsonObject();
+            checkFields(o, VERIFIED_FIELDS, where);
+            OptionalDouble order = number(o, "order");
+            OptionalDouble predicted = number(o, "predictedMs");
+            OptionalDouble measured = number(o, "measuredMs");
+            JsonElement chosen = o.get("chosen");
+            if (order.isEmpty()
+                    || predicted.isEmpty()
+                    || measured.isEmpty()
+                    || chosen == null
+                    || !chosen.isJsonPrimitive()
+                    || !chosen.getAsJsonPrimitive().isBoolean()) {
+                throw new QuantizationException(
+                        where
+                                + " needs numbers 'order', 'predictedMs', 'measuredMs' and a"
+                                + " boolean 'chosen', was "
+                                + o);
+            }
+            out.add(
+                    new VerifiedLatency(
+                            (int) order.getAsDouble(),
+                            text(o, "note", where),
+                            predicted.getAsDouble(),
+                            measured.getAsDouble(),
+                            chosen.getAsBoolean()));
+        }
+        return out;
     }
 
     private static void checkFinite(String name, OptionalDouble v) {

@@ -34,6 +34,10 @@ import org.djlquant.QuantizationException;
  *       precisions} times per search ({@code precisions}: how many distinct precisions the layers
  *       may use, one call per uniform seed), never twice on the same assignment; exceeding it would
  *       be a bug and throws {@link IllegalStateException}.
+ *   <li>With a {@link #withVerification verification}, at most {@link
+ *       #verificationCandidateLimit()} = {@code topK + precisions} candidates are built and timed
+ *       as whole models, {@code warmupRounds + rounds} forwards each, in interleaved rounds; the
+ *       returned candidate is the fastest measured (or smallest) of them.
  *   <li>The returned candidate was evaluated and its measured drop is within the budget.
  *   <li>No randomness: the same inputs give the same evaluator calls in the same order and the same
  *       result. Ties are broken as documented on each method.
@@ -41,12 +45,17 @@ import org.djlquant.QuantizationException;
  *
  * <h2>The latency objective</h2>
  *
- * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable}. With a
- * table measured layer by layer in isolation that sum can disagree with the whole model; give the
- * search {@link LatencyCalibration#calibrated()} to minimise the predicted whole-model latency
- * ({@link LatencyCalibration#predictMs} minus the constant {@link
- * LatencyCalibration#remainderMs()}). The search itself does not measure anything: the same tables
- * and evaluator give the same calls and result, and the evaluation bound above holds for any table.
+ * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable} plus
+ * the table's transition costs between adjacent layers of different {@link PrecisionFamily
+ * families} ({@link CostTable#latencyMs}). The candidates' latencies, the latency bound and the
+ * choice include the transitions; the proxy solver of {@link #optimise} and the per-layer moves of
+ * {@link #fallback} propose assignments by the per-layer latencies alone (a boundary depends on two
+ * layers), and {@link #withVerification} measures the best few for real. With a table measured
+ * layer by layer in isolation that sum can disagree with the whole model; give the search {@link
+ * LatencyCalibration#calibrated()} to minimise the predicted whole-model latency ({@link
+ * LatencyCalibration#predictMs} minus the constant {@link LatencyCalibration#remainderMs()}). The
+ * search itself does not measure anything: the same tables and evaluator give the same calls and
+ * result, and the evaluation bound above holds for any table.
  *
  * <p>Immutable and thread-safe; each search call uses its own state. The evaluator is called from
  * the calling thread only.
@@ -60,6 +69,7 @@ public final class PolicySearch {
     private final int n;
     private final Precision[] fp32;
     private final List<Precision> seedPrecisions;
+    private final Verification verification;
 
     /**
      * Creates a search, checking that every allowed precision has a sensitivity (FP32 may be left
@@ -88,6 +98,47 @@ public final class PolicySearch {
             union.addAll(rules.allowed(layer.path()));
         }
         this.seedPrecisions = List.copyOf(union);
+        this.verification = null;
+    }
+
+    private PolicySearch(PolicySearch base, Verification verification) {
+        this.rules = base.rules;
+        this.sensitivity = base.sensitivity;
+        this.costs = base.costs;
+        this.layers = base.layers;
+        this.n = base.n;
+        this.fp32 = base.fp32;
+        this.seedPrecisions = base.seedPrecisions;
+        this.verification = verification;
+    }
+
+    /**
+     * Returns a search that verifies before choosing: after {@link #fallback} or {@link #optimise}
+     * has evaluated its candidates, the best {@link Verification#topK()} candidates within all
+     * bounds by predicted objective (the order of the result), plus every uniform seed within all
+     * bounds (all-FP32 included), are built and timed as whole models through the {@link
+     * LatencyProbe}, and the result is the verified candidate with the lowest measured latency
+     * ({@link Objective#LATENCY}; ties: the better predicted one) or the fewest bytes ({@link
+     * Objective#SIZE}; ties: lower measured latency, then the better predicted one). {@link
+     * SearchResult#verified()} and the policy's {@code verifiedLatency} record both latencies.
+     * {@link #progressive} does not verify.
+     *
+     * @param verification the settings, or null for none
+     * @return a search with the same tables and the verification
+     */
+    public PolicySearch withVerification(Verification verification) {
+        return new PolicySearch(this, verification);
+    }
+
+    /**
+     * Returns the most candidates one search builds and times as whole models: 0 without a
+     * verification, else {@code topK + precisions} (the best predicted candidates and the uniform
+     * seeds), each run {@code warmupRounds + rounds} times.
+     *
+     * @return the bound
+     */
+    public int verificationCandidateLimit() {
+        return verification == null ? 0 : verification.topK() + seedPrecisions.size();
     }
 
     /**
@@ -301,10 +352,18 @@ public final class PolicySearch {
         return finishFallback(run, maxMetricDrop);
     }
 
-    private SearchResult finishFallback(Run run, double maxMetricDrop) {
+    private SearchResult finishFallback(Run run, double maxMetricDrop)
+            throws QuantizationException {
         Candidate best =
                 bestFeasible(run, maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true);
-        return finish(run, best, Strategy.FALLBACK, maxMetricDrop, List.of(), true);
+        return finish(
+                run,
+                best,
+                Strategy.FALLBACK,
+                maxMetricDrop,
+                List.of(),
+                true,
+                new Bounds(maxMetricDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, true));
     }
 
     /**
@@ -402,8 +461,7 @@ public final class PolicySearch {
         Candidate c = run.eval(fastest.choice(), Stage.START, "fastest within size/latency bounds");
         seeds(run, maxBytes, maxLatency);
         if (c.drop() <= maxDrop) {
-            Candidate best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
-            return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
+            return finishBudgeted(run, exact, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
         ChoiceSolver.Solution safest =
                 solve(latencyObjective, true, 0.0, maxDrop, maxBytes, maxLatency);
@@ -480,7 +538,26 @@ public final class PolicySearch {
             run.eval(s.choice(), Stage.BUDGETED, "interpolated damage cap " + num(cap));
             best = bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective);
         }
-        return finish(run, best, Strategy.BUDGETED, maxDrop, List.of(), exact);
+        return finishBudgeted(run, exact, maxDrop, maxBytes, maxLatency, latencyObjective);
+    }
+
+    /** The best evaluated candidate within all bounds (verified if set up) as the result. */
+    private SearchResult finishBudgeted(
+            Run run,
+            boolean exact,
+            double maxDrop,
+            long maxBytes,
+            double maxLatency,
+            boolean latencyObjective)
+            throws QuantizationException {
+        return finish(
+                run,
+                bestFeasible(run, maxDrop, maxBytes, maxLatency, latencyObjective),
+                Strategy.BUDGETED,
+                maxDrop,
+                List.of(),
+                exact,
+                new Bounds(maxDrop, maxBytes, maxLatency, latencyObjective));
     }
 
     /**
@@ -547,7 +624,7 @@ public final class PolicySearch {
             cur = trial;
             best = c;
         }
-        return finish(run, best, Strategy.PROGRESSIVE, maxMetricDrop, steps, true);
+        return finish(run, best, Strategy.PROGRESSIVE, maxMetricDrop, steps, true, null);
     }
 
     /**
@@ -660,10 +737,14 @@ public final class PolicySearch {
         return out;
     }
 
+    /** The layers' latencies plus the cost table's transitions between adjacent layers. */
     private double sumLatency(Precision[] a) {
         double s = 0;
         for (int i = 0; i < n; i++) {
             s += latency(i, a[i]);
+            if (i > 0) {
+                s += costs.transitionMs(layers.get(i).path(), a[i - 1].family(), a[i].family());
+            }
         }
         return s;
     }
@@ -784,7 +865,27 @@ public final class PolicySearch {
             Strategy strategy,
             double maxDrop,
             List<ProgressiveStep> steps,
-            boolean exact) {
+            boolean exact,
+            Bounds bounds)
+            throws QuantizationException {
+        List<VerifiedLatency> verified = List.of();
+        if (verification != null && bounds != null) {
+            List<Candidate> pick = verificationCandidates(run, bounds);
+            verified = new ArrayList<>(verification.measure(pick));
+            int best = 0;
+            for (int i = 1; i < pick.size(); i++) {
+                if (measuredBetter(
+                        pick.get(i),
+                        verified.get(i),
+                        pick.get(best),
+                        verified.get(best),
+                        bounds.latencyObjective())) {
+                    best = i;
+                }
+            }
+            chosen = pick.get(best);
+            verified.set(best, verified.get(best).withChosen(true));
+        }
         Map<String, LayerDecision> decisions = new LinkedHashMap<>();
         String stage = strategy.name().toLowerCase(Locale.ROOT);
         for (LayerInfo layer : layers) {
@@ -805,7 +906,8 @@ public final class PolicySearch {
                         decisions,
                         OptionalDouble.of(maxDrop),
                         OptionalDouble.of(run.baselineMetric),
-                        OptionalDouble.of(chosen.metric()));
+                        OptionalDouble.of(chosen.metric()),
+                        verified);
         return new SearchResult(
                 policy,
                 chosen,
@@ -815,7 +917,67 @@ public final class PolicySearch {
                 steps,
                 run.calls,
                 evaluatorCallLimit(),
-                exact);
+                exact,
+                verified);
+    }
+
+    /** The drop, size and latency bounds of a search and its objective. */
+    private record Bounds(
+            double maxDrop, long maxBytes, double maxLatency, boolean latencyObjective) {}
+
+    /**
+     * The candidates to verify: every evaluated, allowed candidate within all bounds, best
+     * predicted first ({@link #betterBudgeted} order); the first {@code topK} of them and every
+     * uniform seed among the rest (the all-FP32 baseline is the FP32 seed).
+     */
+    private List<Candidate> verificationCandidates(Run run, Bounds b) {
+        List<Candidate> feasible = new ArrayList<>();
+        for (Candidate t : run.tried) {
+            if (t.drop() <= b.maxDrop()
+                    && t.bytes() <= b.maxBytes()
+                    && t.latencyMs() <= b.maxLatency()
+                    && isAllowed(t.assignment())) {
+                feasible.add(t);
+            }
+        }
+        feasible.sort(
+                (x, y) ->
+                        betterBudgeted(x, y, b.latencyObjective())
+                                ? -1
+                                : betterBudgeted(y, x, b.latencyObjective())
+                                        ? 1
+                                        : Integer.compare(x.order(), y.order()));
+        // a uniform seed the memo matched to an earlier candidate keeps that one's stage
+        Set<Map<String, Precision>> uniforms = new java.util.HashSet<>();
+        uniforms.add(toMap(fp32));
+        for (Precision p : seedPrecisions) {
+            uniforms.add(toMap(uniform(p)));
+        }
+        List<Candidate> out = new ArrayList<>();
+        for (Candidate t : feasible) {
+            boolean uniform = uniforms.contains(t.assignment());
+            if (out.size() < verification.topK() || uniform) {
+                out.add(t);
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Whether verified candidate {@code a} beats {@code b}: lower measured latency (latency
+     * objective) or fewer bytes, then lower measured latency (size objective); a tie keeps the
+     * earlier, better predicted one.
+     */
+    private static boolean measuredBetter(
+            Candidate a,
+            VerifiedLatency va,
+            Candidate b,
+            VerifiedLatency vb,
+            boolean latencyObjective) {
+        if (!latencyObjective && a.bytes() != b.bytes()) {
+            return a.bytes() < b.bytes();
+        }
+        return va.measuredMs() < vb.measuredMs();
     }
 
     /** The state of one search: counted, memoised evaluator calls. */

@@ -91,6 +91,26 @@ public enum Precision {
     }
 
     /**
+     * Returns the form of the activations this precision takes and returns between layers.
+     *
+     * @return {@link PrecisionFamily#BFLOAT16} for BF16, {@link PrecisionFamily#FLOAT16} for FP16,
+     *     {@link PrecisionFamily#INT8_ACTIVATION} for static INT8, {@link PrecisionFamily#FLOAT32}
+     *     for the others (FP32, dynamic INT8 and weight-only take float32 input)
+     */
+    public PrecisionFamily family() {
+        switch (this) {
+            case BF16:
+                return PrecisionFamily.BFLOAT16;
+            case FP16:
+                return PrecisionFamily.FLOAT16;
+            case INT8_STATIC:
+                return PrecisionFamily.INT8_ACTIVATION;
+            default:
+                return PrecisionFamily.FLOAT32;
+        }
+    }
+
+    /**
      * Estimates the storage of {@code params} weights in this precision, rounded up to whole bytes.
      *
      * @param params the number of parameters, at least 0

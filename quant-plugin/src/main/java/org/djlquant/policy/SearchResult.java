@@ -17,6 +17,8 @@ import java.util.Locale;
  * @param evaluatorCallLimit the bound that was enforced
  * @param exact false if the proxy solver had to thin its state set (over 200,000 Pareto states) and
  *     may have missed a better candidate
+ * @param verified the candidates built and timed as whole models before choosing, in order of
+ *     predicted cost (empty without a {@link Verification}); copied
  */
 public record SearchResult(
         MixedPrecisionPolicy policy,
@@ -27,7 +29,8 @@ public record SearchResult(
         List<ProgressiveStep> trajectory,
         int evaluatorCalls,
         int evaluatorCallLimit,
-        boolean exact) {
+        boolean exact,
+        List<VerifiedLatency> verified) {
 
     /**
      * Copies the lists.
@@ -43,11 +46,50 @@ public record SearchResult(
      * @param evaluatorCallLimit the bound that was enforced
      * @param exact false if the proxy solver had to thin its state set (over 200,000 Pareto states)
      *     and may have missed a better candidate
+     * @param verified the candidates built and timed as whole models before choosing, in order of
+     *     predicted cost (empty without a {@link Verification}); copied
      */
     public SearchResult {
+        verified = List.copyOf(verified);
         tried = List.copyOf(tried);
         paretoFrontier = List.copyOf(paretoFrontier);
         trajectory = List.copyOf(trajectory);
+    }
+
+    /**
+     * A result without measured verification.
+     *
+     * @param policy the chosen policy
+     * @param chosen the evaluated candidate the policy is made of
+     * @param baselineMetric the metric of the all-FP32 model
+     * @param tried every evaluated candidate, in evaluation order; copied
+     * @param paretoFrontier the non-dominated candidates among {@code tried}; copied
+     * @param trajectory the steps of progressive quantization; copied
+     * @param evaluatorCalls how many times the evaluator ran
+     * @param evaluatorCallLimit the bound that was enforced
+     * @param exact false if the proxy solver had to thin its state set
+     */
+    public SearchResult(
+            MixedPrecisionPolicy policy,
+            Candidate chosen,
+            double baselineMetric,
+            List<Candidate> tried,
+            List<Candidate> paretoFrontier,
+            List<ProgressiveStep> trajectory,
+            int evaluatorCalls,
+            int evaluatorCallLimit,
+            boolean exact) {
+        this(
+                policy,
+                chosen,
+                baselineMetric,
+                tried,
+                paretoFrontier,
+                trajectory,
+                evaluatorCalls,
+                evaluatorCallLimit,
+                exact,
+                List.of());
     }
 
     /**
@@ -93,6 +135,50 @@ public record SearchResult(
                         evaluatorCalls,
                         evaluatorCallLimit,
                         exact ? "" : "; proxy solver thinned its state set (not proven optimal)"));
+        sb.append(verifiedTable());
+        return sb.toString();
+    }
+
+    /**
+     * Renders the measured verification: per verified candidate its order, predicted and measured
+     * whole-model latency, their ratio, a {@code <} on the chosen one and the note; empty if
+     * nothing was verified.
+     *
+     * @return the table, lines ending with newlines, or an empty string
+     */
+    public String verifiedTable() {
+        if (verified.isEmpty()) {
+            return "";
+        }
+        StringBuilder sb = new StringBuilder();
+        String row = "%4s  %14s  %14s  %10s  %-1s  %s%n";
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        "measured verification: %d candidate(s) built and timed as whole models%n",
+                        verified.size()));
+        sb.append(
+                String.format(
+                        Locale.ROOT,
+                        row,
+                        "#",
+                        "predicted ms",
+                        "measured ms",
+                        "pred/meas",
+                        "",
+                        "note"));
+        for (VerifiedLatency v : verified) {
+            sb.append(
+                    String.format(
+                            Locale.ROOT,
+                            row,
+                            v.order(),
+                            String.format(Locale.ROOT, "%.6g", v.predictedMs()),
+                            String.format(Locale.ROOT, "%.6g", v.measuredMs()),
+                            String.format(Locale.ROOT, "%.3f", v.predictedMs() / v.measuredMs()),
+                            v.chosen() ? "<" : "",
+                            v.note()));
+        }
         return sb.toString();
     }
 }

@@ -134,6 +134,103 @@ class SensitivityPolicyCommandTest {
                 "minimising size within 5 points quantizes some layer: " + policy.toTable());
     }
 
+    /** Runs {@code djlq policy} on the tiny BERT with 8 sentences, 2 cost runs and JSON output. */
+    private static CliFixtures.Run policy(
+            String precisions, String costCache, String out, String... extra) throws Exception {
+        List<String> args =
+                new ArrayList<>(
+                        List.of(
+                                "policy",
+                                p("tiny.onnx"),
+                                "--calibration",
+                                p("calib.txt"),
+                                "--precisions",
+                                precisions,
+                                "--max-sentences",
+                                "8",
+                                "--cost-runs",
+                                "2",
+                                "--cost-cache",
+                                p(costCache),
+                                "--out",
+                                p(out),
+                                "--json"));
+        args.addAll(List.of(extra));
+        return CliFixtures.run(args.toArray(new String[0]));
+    }
+
+    @Test
+    void policyCalibratesWithWholeModelRunsAndKeepsTheFastestMeasuredCandidate() throws Exception {
+        CliFixtures.Run r =
+                policy(
+                        "fp32,bf16,int8-dynamic",
+                        "costs-verify",
+                        "verified.json",
+                        "--max-drop",
+                        "5",
+                        "--verify-top",
+                        "2",
+                        "--verify-rounds",
+                        "2");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = r.json();
+        JsonObject cal = o.getAsJsonObject("calibration");
+        assertTrue(cal.get("enabled").getAsBoolean());
+        assertEquals("measured", cal.get("source").getAsString());
+        JsonObject whole = cal.getAsJsonObject("wholeModelMs");
+        assertEquals(Set.of("fp32", "bf16", "int8-dynamic"), whole.keySet());
+        whole.entrySet().forEach(e -> assertTrue(e.getValue().getAsDouble() > 0, e.toString()));
+        // the best 2 predicted within budget plus the uniform ones (at most 3 precisions)
+        JsonArray verified = o.getAsJsonArray("verified");
+        assertTrue(verified.size() >= 1 && verified.size() <= 2 + 3, verified.toString());
+        int chosen = 0;
+        double chosenMs = 0;
+        double fastest = Double.POSITIVE_INFINITY;
+        for (var e : verified) {
+            JsonObject v = e.getAsJsonObject();
+            assertTrue(v.get("measuredMs").getAsDouble() > 0, v.toString());
+            fastest = Math.min(fastest, v.get("measuredMs").getAsDouble());
+            if (v.get("chosen").getAsBoolean()) {
+                chosen++;
+                chosenMs = v.get("measuredMs").getAsDouble();
+            }
+        }
+        assertEquals(1, chosen, verified.toString());
+        assertEquals(fastest, chosenMs, verified.toString());
+        MixedPrecisionPolicy policy = MixedPrecisionPolicy.read(dir.resolve("verified.json"));
+        assertEquals(verified.size(), policy.verifiedLatency().size());
+        double measuredChosen = chosenMs;
+        assertTrue(
+                policy.verifiedLatency().stream()
+                        .anyMatch(v -> v.chosen() && v.measuredMs() == measuredChosen),
+                policy.verifiedLatency().toString());
+
+        // second run: the calibration comes from the cost cache; both steps can be turned off
+        CliFixtures.Run again =
+                policy(
+                        "fp32,bf16,int8-dynamic",
+                        "costs-verify",
+                        "unverified.json",
+                        "--max-drop",
+                        "5",
+                        "--no-verify");
+        assertEquals(0, again.code(), again.err());
+        assertEquals(
+                "cost cache",
+                again.json().getAsJsonObject("calibration").get("source").getAsString());
+        assertEquals(0, again.json().getAsJsonArray("verified").size());
+        CliFixtures.Run off =
+                policy(
+                        "fp32,int8-dynamic",
+                        "costs-off",
+                        "off.json",
+                        "--no-verify",
+                        "--no-calibrate");
+        assertEquals(0, off.code(), off.err());
+        assertTrue(!off.json().getAsJsonObject("calibration").get("enabled").getAsBoolean());
+        assertTrue(MixedPrecisionPolicy.read(dir.resolve("off.json")).verifiedLatency().isEmpty());
+    }
+
     @Test
     void onnxRuntimeIsNotAPolicyBackend() throws Exception {
         CliFixtures.Run r =

@@ -9,11 +9,13 @@ import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.OptionalDouble;
 import java.util.function.Supplier;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.HalfPrecisionOps;
 import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QuantizedActivation;
 import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.CostCacheKey;
@@ -21,6 +23,7 @@ import org.djlquant.policy.CostModel;
 import org.djlquant.policy.LayerCost;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.Precision;
+import org.djlquant.policy.PrecisionFamily;
 import org.djlquant.policy.apply.PrecisionConfigs;
 
 /**
@@ -54,6 +57,10 @@ import org.djlquant.policy.apply.PrecisionConfigs;
  *       {@code in} a multiple of 32 and {@code out} a multiple of {@value
  *       WeightOnlyPackedLinear#INT4_OUT_MULTIPLE}.
  * </ul>
+ *
+ * <p>Boundaries between layers of different {@link PrecisionFamily families}: {@link #roundTripMs}
+ * times the layer's input converted to the family and back (the cost {@link
+ * org.djlquant.policy.CostTable#transitionMs} charges from).
  *
  * <p>Bytes: what the layer holds when it runs. FP32: 4 per weight and bias; FP16 / BF16: 2 per
  * weight and bias; INT8 dynamic / static: {@link Precision#estimatedBytes} plus 4 per bias;
@@ -129,14 +136,7 @@ public final class TorchCostModel implements CostModel {
     @Override
     public LayerCost measure(LayerInfo layer, Precision precision) throws QuantizationException {
         Linear original = simulator.original(layer.path());
-        Shape inShape = simulator.inputShapes().get(layer.path());
-        if (inShape == null) {
-            throw new IllegalStateException(
-                    "layer "
-                            + layer.path()
-                            + ": no input shape recorded; run a forward through the simulator"
-                            + " (for example the sensitivity runner) first");
-        }
+        Shape inShape = inputShape(layer);
         Parameter wp = original.getParameters().get("weight");
         Parameter bp =
                 original.getParameters().contains("bias")
@@ -189,6 +189,76 @@ public final class TorchCostModel implements CostModel {
         } finally {
             JniUtils.setNumThreads(before);
         }
+    }
+
+    /**
+     * Measures converting the layer's input (its recorded shape, random normal values) from float32
+     * to a family and back on libtorch: BFLOAT16 / FLOAT16 a cast there and back ({@link
+     * HalfPrecisionOps#roundTrip}); INT8_ACTIVATION {@code quantize_per_tensor} to quint8 with the
+     * input's range and {@code dequantize} ({@link QuantizedActivation}). Timed like {@link
+     * #measure}.
+     *
+     * @param layer a layer of the simulator
+     * @param family a family other than FLOAT32
+     * @return the median latency in ms
+     * @throws IllegalStateException if the layer's input shape was not recorded yet
+     * @throws IllegalArgumentException if the family is FLOAT32
+     * @throws QuantizationException if the op library cannot be loaded
+     */
+    @Override
+    public OptionalDouble roundTripMs(LayerInfo layer, PrecisionFamily family)
+            throws QuantizationException {
+        if (family == null || family == PrecisionFamily.FLOAT32) {
+            throw new IllegalArgumentException(
+                    "round trip family of layer "
+                            + layer.path()
+                            + " was "
+                            + family
+                            + ", must be one of BFLOAT16, FLOAT16, INT8_ACTIVATION");
+        }
+        Shape inShape = inputShape(layer);
+        int before = JniUtils.getNumThreads();
+        JniUtils.setNumThreads(threads);
+        try (NDManager m = Engine.getEngine("PyTorch").newBaseManager()) {
+            NDArray x = m.randomNormal(inShape);
+            if (family != PrecisionFamily.INT8_ACTIVATION) {
+                long dtype =
+                        family == PrecisionFamily.BFLOAT16
+                                ? HalfPrecisionOps.BFLOAT16
+                                : HalfPrecisionOps.FLOAT16;
+                return OptionalDouble.of(time(m, () -> HalfPrecisionOps.roundTrip(x, dtype)));
+            }
+            float[] r = range(x.toFloatArray());
+            float scale = Math.max((r[1] - r[0]) / 255f, 1e-8f);
+            long zp = Math.max(0, Math.min(255, Math.round(-r[0] / scale)));
+            // loads the op library outside the timed calls
+            QuantizedActivation.quantize(x, scale, zp).close();
+            return OptionalDouble.of(
+                    time(
+                            m,
+                            () -> {
+                                try (QuantizedActivation q =
+                                        QuantizedActivation.quantize(x, scale, zp)) {
+                                    return q.dequantize(m);
+                                } catch (QuantizationException e) {
+                                    throw new IllegalStateException(e.getMessage(), e);
+                                }
+                            }));
+        } finally {
+            JniUtils.setNumThreads(before);
+        }
+    }
+
+    private Shape inputShape(LayerInfo layer) {
+        Shape inShape = simulator.inputShapes().get(layer.path());
+        if (inShape == null) {
+            throw new IllegalStateException(
+                    "layer "
+                            + layer.path()
+                            + ": no input shape recorded; run a forward through the simulator"
+                            + " (for example the sensitivity runner) first");
+        }
+        return inShape;
     }
 
     private static NDArray linear(NDArray x, NDArray w, NDArray b) {

@@ -21,8 +21,12 @@
  * softmax(out))}.
  *
  * <p>Cost: every precision is timed on a real libtorch kernel, weight-only INT8 / INT4 on
- * libtorch's weight-only kernels with bfloat16 compute (see {@link
- * org.djlquant.policy.measure.TorchCostModel}).
+ * libtorch's weight-only kernels with bfloat16 compute, and each layer input's round trip through
+ * bfloat16 / float16 / quantized 8-bit (the cost of a boundary between precision families) (see
+ * {@link org.djlquant.policy.measure.TorchCostModel}). Whole models: {@link
+ * org.djlquant.policy.measure.TorchModelProbe} builds an assignment's real model in place and times
+ * it, for the whole-model runs of {@link org.djlquant.policy.LatencyCalibration} and the measured
+ * verification of {@link org.djlquant.policy.PolicySearch#withVerification}.
  *
  * <p>Thread-safety: none of these classes is thread-safe; measure while nothing else runs the
  * model.

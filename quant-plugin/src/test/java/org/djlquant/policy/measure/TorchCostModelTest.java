@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import java.nio.file.Path;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.OptionalDouble;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.djlquant.QuantizationException;
 import org.djlquant.config.BackendTarget;
@@ -22,6 +23,7 @@ import org.djlquant.policy.CostModel;
 import org.djlquant.policy.LayerCost;
 import org.djlquant.policy.LayerInfo;
 import org.djlquant.policy.Precision;
+import org.djlquant.policy.PrecisionFamily;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -96,6 +98,20 @@ class TorchCostModelTest {
                 }
                 reread.caching(counting).measure(mid, Precision.INT8_DYNAMIC);
                 assertEquals(6, calls.get());
+
+                // boundaries: the layer input's round trip through each family, cached by role
+                for (PrecisionFamily f :
+                        EnumSet.of(
+                                PrecisionFamily.BFLOAT16,
+                                PrecisionFamily.FLOAT16,
+                                PrecisionFamily.INT8_ACTIVATION)) {
+                    double ms = cache.caching(model).roundTripMs(mid, f).orElseThrow();
+                    assertTrue(ms > 0 && Double.isFinite(ms), f + " " + ms);
+                    assertEquals(OptionalDouble.of(ms), cache.getRoundTrip(mid, f));
+                }
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () -> model.roundTripMs(mid, PrecisionFamily.FLOAT32));
             }
         }
     }
