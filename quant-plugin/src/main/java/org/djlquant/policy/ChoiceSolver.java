@@ -3,12 +3,16 @@ package org.djlquant.policy;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * Exact solver for one choice per layer (a multiple-choice knapsack): minimise the sum of a primary
  * value subject to {@code alpha * sum(damage) <= maxDrop}, {@code sum(bytes) <= maxBytes} and
- * {@code sum(latency) <= maxLatency}.
+ * {@code sum(latency) <= maxLatency}, where the latency of an assignment may also charge a
+ * transition cost at every boundary between adjacent layers (model order) whose choices are of
+ * different {@link PrecisionFamily families}.
  *
  * <p>Assignments are ordered by primary sum, then secondary sum, then tertiary sum, then layer by
  * layer in model order by higher {@link Precision#fidelityRank()}; the solver returns the first
@@ -22,6 +26,24 @@ import java.util.List;
  * choices, or when a Lagrangian lower bound shows it cannot beat a known feasible assignment. The
  * Pareto set is kept below {@link #MAX_STATES}; if it would grow beyond, it is thinned and the
  * answer is flagged as not proven optimal. Not thread-safe; one per solve.
+ *
+ * <h2>Transitions</h2>
+ *
+ * Given {@link Transitions}, extending a partial assignment of layers {@code 0..i-1} with option
+ * {@code o} of layer {@code i} adds {@code t = transitions.ms(i, family(choice(i-1)), family(o))}
+ * to the bounded latency sum and to each sum named in {@code latencySums} (the primary sum when
+ * latency is the objective, the secondary when it is the tie-break after damage, the tertiary when
+ * it is the last tie-break); the sums are those of {@link CostTable#latencyMs}. The future cost of
+ * a partial assignment then depends on its last family, so the Pareto filter only lets a state
+ * dominate another <em>with the same last family</em>: their completions by the same choices add
+ * exactly the same values, so the dominated one can never come first. The alternative, comparing
+ * across families after adding the worst-case difference of the next boundary, prunes more but
+ * needs the worst case per pair of families and breaks the sort-order argument the tie order relies
+ * on; with at most four families the per-family Pareto sets are at most four times larger. The
+ * feasibility and Lagrangian lower bounds leave transitions out: a transition is at least 0 and
+ * enters sums with a positive sign, and the multipliers are non-negative, so a bound without it is
+ * still a lower bound. The feasible upper bound and its feasibility check include transitions, as
+ * they must. Without transitions, families are ignored and the solver is the purely additive one.
  */
 final class ChoiceSolver {
 
@@ -36,6 +58,29 @@ final class ChoiceSolver {
             double damage,
             long bytes,
             double latency) {}
+
+    /** A sum of an {@link Option} that a transition adds to (besides the bounded latency). */
+    enum Sum {
+        /** The primary sum. */
+        PRIMARY,
+        /** The secondary sum. */
+        SECONDARY,
+        /** The tertiary sum. */
+        TERTIARY
+    }
+
+    /** The cost of the boundary into a layer from a layer of the previous family, at least 0. */
+    interface Transitions {
+        /**
+         * Returns the boundary cost.
+         *
+         * @param layer the layer after the boundary, at least 1
+         * @param from the family of layer {@code layer - 1}'s choice
+         * @param to the family of this layer's choice
+         * @return the cost, finite and at least 0
+         */
+        double ms(int layer, PrecisionFamily from, PrecisionFamily to);
+    }
 
     /** The solver's answer. */
     record Solution(Precision[] choice, boolean exact) {}
@@ -66,6 +111,11 @@ final class ChoiceSolver {
     private final double[] capacity = new double[3];
     private final double[] lambda = new double[3];
     private double[] sufLagrangian;
+    private final boolean transitionAware;
+    private final boolean[] inSum = new boolean[3];
+
+    /** [layer][from family][to family] boundary cost into the layer; null without transitions. */
+    private final double[][][] boundary;
 
     ChoiceSolver(
             List<List<Option>> options,
@@ -73,6 +123,29 @@ final class ChoiceSolver {
             double maxDrop,
             long maxBytes,
             double maxLatency) {
+        this(options, alpha, maxDrop, maxBytes, maxLatency, null, EnumSet.noneOf(Sum.class));
+    }
+
+    /**
+     * Creates a solver whose latencies include boundary costs.
+     *
+     * @param options per layer in model order, its options
+     * @param alpha drop per unit of damage
+     * @param maxDrop the drop bound
+     * @param maxBytes the size bound, {@link Long#MAX_VALUE} for none
+     * @param maxLatency the latency bound, +infinity for none
+     * @param transitions the boundary costs, or null for none (purely additive)
+     * @param latencySums the sums that are latencies and so also carry the boundary costs
+     * @throws IllegalArgumentException if a boundary cost is negative or not finite
+     */
+    ChoiceSolver(
+            List<List<Option>> options,
+            double alpha,
+            double maxDrop,
+            long maxBytes,
+            double maxLatency,
+            Transitions transitions,
+            Set<Sum> latencySums) {
         this.alpha = alpha;
         this.maxDrop = maxDrop;
         this.maxBytes = maxBytes;
@@ -82,7 +155,7 @@ final class ChoiceSolver {
         this.n = options.size();
         for (List<Option> opts : options) {
             for (Option o : opts) {
-                if (o.damage != o.primary && o.damage != o.secondary) {
+                if (alpha > 0 && o.damage != o.primary && o.damage != o.secondary) {
                     throw new IllegalArgumentException(
                             "damage must be the primary or secondary value: " + o);
                 }
@@ -110,6 +183,51 @@ final class ChoiceSolver {
         capacity[0] = alpha > 0 ? maxDrop / alpha : Double.POSITIVE_INFINITY;
         capacity[1] = bytesBounded ? (double) maxBytes : Double.POSITIVE_INFINITY;
         capacity[2] = maxLatency;
+        this.transitionAware = transitions != null;
+        for (Sum sum : latencySums) {
+            inSum[sum.ordinal()] = true;
+        }
+        if (transitionAware) {
+            int f = PrecisionFamily.values().length;
+            boundary = new double[n][f][f];
+            for (int i = 1; i < n; i++) {
+                for (Option from : layers.get(i - 1)) {
+                    for (Option to : layers.get(i)) {
+                        PrecisionFamily a = from.precision.family();
+                        PrecisionFamily b = to.precision.family();
+                        double t = transitions.ms(i, a, b);
+                        if (!Double.isFinite(t) || t < 0) {
+                            throw new IllegalArgumentException(
+                                    "transition into layer "
+                                            + i
+                                            + " from "
+                                            + a
+                                            + " to "
+                                            + b
+                                            + " was "
+                                            + t
+                                            + ", must be finite and at least 0");
+                        }
+                        boundary[i][a.ordinal()][b.ordinal()] = t;
+                    }
+                }
+            }
+        } else {
+            boundary = null;
+        }
+    }
+
+    /** The boundary cost into layer {@code i} taking option {@code o} after {@code prev}. */
+    private double transition(int i, Option prev, Option o) {
+        if (!transitionAware || prev == null) {
+            return 0.0;
+        }
+        return boundary[i][prev.precision.family().ordinal()][o.precision.family().ordinal()];
+    }
+
+    /** The Pareto class of a state: its last family when boundaries cost, else one class. */
+    private int family(State s) {
+        return transitionAware ? s.option.precision.family().ordinal() : 0;
     }
 
     /**
@@ -128,14 +246,15 @@ final class ChoiceSolver {
             for (int s = 0; s < states.size(); s++) {
                 State st = states.get(s);
                 for (Option o : layers.get(i)) {
+                    double t = transition(i, st.option, o);
                     State c =
                             new State(
-                                    st.primary + o.primary,
-                                    st.secondary + o.secondary,
-                                    st.tertiary + o.tertiary,
+                                    st.primary + o.primary + (inSum[0] ? t : 0.0),
+                                    st.secondary + o.secondary + (inSum[1] ? t : 0.0),
+                                    st.tertiary + o.tertiary + (inSum[2] ? t : 0.0),
                                     st.damage + o.damage,
                                     st.bytes + o.bytes,
-                                    st.latency + o.latency,
+                                    st.latency + o.latency + t,
                                     st,
                                     o,
                                     s);
@@ -211,26 +330,35 @@ final class ChoiceSolver {
     }
 
     /**
-     * Keeps the states no earlier state dominates. The input is sorted so that a dominating state
-     * always comes first; states equal in every compared sum keep the first (smaller tertiary sum,
-     * then higher fidelity in prefix order).
+     * Keeps the states no earlier state of the same class ({@link #family}) dominates. The input is
+     * sorted so that a dominating state always comes first; states equal in every compared sum keep
+     * the first (smaller tertiary sum, then higher fidelity in prefix order). The result keeps the
+     * input order.
      */
     private List<State> paretoFilter(List<State> sorted) {
         List<State> kept = new ArrayList<>();
+        int classes = PrecisionFamily.values().length;
         if (!bytesBounded && !latencyBounded) {
-            double minSecondary = Double.POSITIVE_INFINITY;
+            double[] minSecondary = new double[classes];
+            Arrays.fill(minSecondary, Double.POSITIVE_INFINITY);
             for (State s : sorted) {
-                if (s.secondary < minSecondary) {
+                int f = family(s);
+                if (s.secondary < minSecondary[f]) {
                     kept.add(s);
-                    minSecondary = s.secondary;
+                    minSecondary[f] = s.secondary;
                 }
             }
             return kept;
         }
+        List<List<State>> byClass = new ArrayList<>();
+        for (int f = 0; f < classes; f++) {
+            byClass.add(new ArrayList<>());
+        }
         for (State s : sorted) {
             boolean dominated = false;
-            for (int k = kept.size() - 1; k >= 0; k--) {
-                State q = kept.get(k);
+            List<State> same = byClass.get(family(s));
+            for (int k = same.size() - 1; k >= 0; k--) {
+                State q = same.get(k);
                 if (q.secondary <= s.secondary
                         && (!bytesBounded || q.bytes <= s.bytes)
                         && (!latencyBounded || q.latency <= s.latency)
@@ -241,6 +369,7 @@ final class ChoiceSolver {
             }
             if (!dominated) {
                 kept.add(s);
+                same.add(s);
             }
         }
         return kept;
@@ -375,12 +504,15 @@ final class ChoiceSolver {
             double d = 0;
             long b = 0;
             double l = 0;
-            for (Option[] opts : layers) {
-                Option o = argmin(opts, lam);
-                p += o.primary;
+            Option prev = null;
+            for (int i = 0; i < n; i++) {
+                Option o = argmin(layers.get(i), lam);
+                double t = transition(i, prev, o);
+                p += o.primary + (inSum[0] ? t : 0.0);
                 d += o.damage;
                 b += o.bytes;
-                l += o.latency;
+                l += o.latency + t;
+                prev = o;
             }
             if (alpha * d <= maxDrop && b <= maxBytes && l <= maxLatency) {
                 best = Math.min(best, p);

@@ -796,7 +796,26 @@ public final class PolicySearch {
             }
             options.add(opts);
         }
-        return new ChoiceSolver(options, alpha, maxDrop, maxBytes, maxLatency).solve();
+        ChoiceSolver.Sum latencySum =
+                !latencyObjective
+                        ? ChoiceSolver.Sum.TERTIARY
+                        : minimiseDamage ? ChoiceSolver.Sum.SECONDARY : ChoiceSolver.Sum.PRIMARY;
+        return new ChoiceSolver(
+                        options,
+                        alpha,
+                        maxDrop,
+                        maxBytes,
+                        maxLatency,
+                        transitions(),
+                        EnumSet.of(latencySum))
+                .solve();
+    }
+
+    /** The cost table's boundary costs for the solver, or null if it has none. */
+    private ChoiceSolver.Transitions transitions() {
+        return costs.hasTransitions()
+                ? (i, from, to) -> costs.transitionMs(layers.get(i).path(), from, to)
+                : null;
     }
 
     private boolean betterBudgeted(Candidate a, Candidate b, boolean latencyObjective) {

@@ -32,6 +32,18 @@ final class Synthetic {
      * @param scale drop per unit of damage (dyadic)
      */
     Synthetic(int n, Set<Precision> precisions, long seed, double scale) {
+        this(n, precisions, seed, scale, false);
+    }
+
+    /**
+     * @param n layers
+     * @param precisions allowed everywhere (must include FP32 for the baseline cost)
+     * @param seed random seed
+     * @param scale drop per unit of damage (dyadic)
+     * @param roundTrips whether to record random dyadic round trips (0 to 4 ms in quarters) into
+     *     every layer after the first for every non-float32 family of {@code precisions}
+     */
+    Synthetic(int n, Set<Precision> precisions, long seed, double scale, boolean roundTrips) {
         Random r = new Random(seed);
         this.scale = scale;
         SensitivityTable.Builder s = SensitivityTable.builder(ProxyMetric.METRIC_DROP);
@@ -49,6 +61,15 @@ final class Synthetic {
                 c.put(path, p, lat, p.estimatedBytes(params));
             }
             damage.put(path, row);
+        }
+        if (roundTrips) {
+            for (int i = 1; i < n; i++) {
+                for (Precision p : precisions) {
+                    if (p.family() != PrecisionFamily.FLOAT32) {
+                        c.putRoundTrip(layers.get(i).path(), p.family(), r.nextInt(17) / 4.0);
+                    }
+                }
+            }
         }
         sensitivity = s.build();
         costs = c.build();
@@ -70,12 +91,13 @@ final class Synthetic {
         };
     }
 
+    /** The latency by {@link CostTable#latencyMs}: layers plus boundaries, in model order. */
     double latency(Map<String, Precision> a) {
-        double s = 0;
+        Map<String, Precision> ordered = new LinkedHashMap<>();
         for (LayerInfo l : layers) {
-            s += costs.cost(l.path(), a.get(l.path())).latencyMs();
+            ordered.put(l.path(), a.get(l.path()));
         }
-        return s;
+        return costs.latencyMs(ordered);
     }
 
     long bytes(Map<String, Precision> a) {
