@@ -48,10 +48,13 @@ import org.djlquant.QuantizationException;
  * The latency of an assignment is the sum of its layers' latencies in the {@link CostTable} plus
  * the table's transition costs between adjacent layers of different {@link PrecisionFamily
  * families} ({@link CostTable#latencyMs}). The candidates' latencies, the latency bound and the
- * choice include the transitions; the proxy solver of {@link #optimise} and the per-layer moves of
- * {@link #fallback} propose assignments by the per-layer latencies alone (a boundary depends on two
- * layers), and {@link #withVerification} measures the best few for real. With a table measured
- * layer by layer in isolation that sum can disagree with the whole model; give the search {@link
+ * choice include the transitions, and so do the proposals: the exact proxy solver of {@link
+ * #optimise} and the fastest start of {@link #fallback} minimise the latency with its boundaries
+ * (dynamic programming that keeps the last layer's family), and a move of one layer in {@link
+ * #fallback} is judged by the change of the assignment's latency, the two boundaries around the
+ * layer included. Transitions are still a model (half of each side's measured round trip), so
+ * {@link #withVerification} measures the best few for real. With a table measured layer by layer in
+ * isolation that sum can disagree with the whole model; give the search {@link
  * LatencyCalibration#calibrated()} to minimise the predicted whole-model latency ({@link
  * LatencyCalibration#predictMs} minus the constant {@link LatencyCalibration#remainderMs()}). The
  * search itself does not measure anything: the same tables and evaluator give the same calls and
@@ -226,10 +229,11 @@ public final class PolicySearch {
      * Accuracy-driven fallback, after Intel Neural Compressor's basic tuning strategy.
      *
      * <ol>
-     *   <li>Evaluate FP32 (baseline) and the fastest allowed assignment (each layer at its lowest
-     *       latency precision; ties: fewer bytes, less damage, higher fidelity), then the uniform
-     *       seeds ({@link #uniformSeed(Precision)}). Done if the fastest one's drop is within
-     *       budget.
+     *   <li>Evaluate FP32 (baseline) and the fastest allowed assignment (lowest {@link
+     *       CostTable#latencyMs}, boundaries included; ties: fewer bytes, less damage, higher
+     *       fidelity layer by layer; without transitions each layer at its lowest latency
+     *       precision), then the uniform seeds ({@link #uniformSeed(Precision)}). Done if the
+     *       fastest one's drop is within budget.
      *   <li>Evaluate the least-damaging allowed assignment (each layer at its lowest-damage
      *       precision; ties: higher fidelity). If it breaks the budget: return the best uniform
      *       seed within budget, or if there is none throw {@link InfeasibleBudgetException} with
@@ -239,9 +243,12 @@ public final class PolicySearch {
      *       damage removed by raising the layer, descending; ties by model order. Raise them one at
      *       a time to their least-damaging precision, evaluating after each, until the drop is
      *       within budget (at most one call per layer).
-     *   <li>Refine: for each raised layer, latest first, try once its lowest-latency precision that
-     *       is faster than its current one (excluding the one just shown insufficient); keep it if
-     *       the drop stays within budget.
+     *   <li>Refine: for each raised layer, latest first, try once the precision that makes the
+     *       whole assignment fastest among those that make it faster than now (excluding the one
+     *       just shown insufficient): the layer's latency plus the boundaries into it and out of
+     *       it, so a move that changes the layer's family pays or saves its two adjacent
+     *       transitions; ties: fewer bytes, less damage, higher fidelity. Keep it if the drop stays
+     *       within budget.
      *   <li>Return the best evaluated candidate within budget: lowest latency, then measured drop,
      *       then bytes, then higher fidelity layer by layer in model order (the order of {@link
      *       #optimise} with {@link Objective#LATENCY}); a uniform seed is chosen when it beats what
@@ -263,7 +270,7 @@ public final class PolicySearch {
         SearchBudget.checkDrop(maxMetricDrop);
         Run run = new Run(evaluator);
         run.baseline();
-        Precision[] start = perLayer(this::fastestKey);
+        Precision[] start = fastestAllowed();
         Candidate c = run.eval(start, Stage.START, "fastest allowed assignment");
         seeds(run, Long.MAX_VALUE, Double.POSITIVE_INFINITY);
         if (c.drop() <= maxMetricDrop) {
@@ -327,11 +334,12 @@ public final class PolicySearch {
             int i = raised.get(j);
             Precision exclude = j == raised.size() - 1 ? start[i] : null;
             Precision lower = null;
+            double[] now = moveKey(cur, i, cur[i]);
             for (Precision p : rules.allowed(layers.get(i).path())) {
-                if (p == exclude || latency(i, p) >= latency(i, cur[i])) {
+                if (p == exclude || moveKey(cur, i, p)[0] >= now[0]) {
                     continue;
                 }
-                if (lower == null || compareKeys(fastestKey(i, p), fastestKey(i, lower)) < 0) {
+                if (lower == null || compareKeys(moveKey(cur, i, p), moveKey(cur, i, lower)) < 0) {
                     lower = p;
                 }
             }
@@ -680,6 +688,58 @@ public final class PolicySearch {
 
     private double[] fastestKey(int i, Precision p) {
         return new double[] {latency(i, p), bytes(i, p), damage(i, p), -p.fidelityRank()};
+    }
+
+    /**
+     * The key of moving layer {@code i} of assignment {@code a} to {@code p}: the latency of the
+     * layer plus the two boundaries around it (into {@code i} from {@code a[i-1]}, into {@code i+1}
+     * towards {@code a[i+1]}), then bytes, damage and higher fidelity. The other terms of {@link
+     * CostTable#latencyMs} do not change with the move, so differences of the first entry are
+     * differences of the assignment's latency; without transitions it is the layer's latency.
+     */
+    private double[] moveKey(Precision[] a, int i, Precision p) {
+        double lat = latency(i, p);
+        if (costs.hasTransitions()) {
+            if (i > 0) {
+                lat += costs.transitionMs(layers.get(i).path(), a[i - 1].family(), p.family());
+            }
+            if (i + 1 < n) {
+                lat += costs.transitionMs(layers.get(i + 1).path(), p.family(), a[i + 1].family());
+            }
+        }
+        return new double[] {lat, bytes(i, p), damage(i, p), -p.fidelityRank()};
+    }
+
+    /**
+     * The fastest allowed assignment: the least latency by {@link CostTable#latencyMs}, then fewest
+     * bytes, least damage and higher fidelity layer by layer. Without transitions every layer at
+     * its own fastest precision; with them the exact solver (a boundary depends on two layers).
+     */
+    private Precision[] fastestAllowed() {
+        if (!costs.hasTransitions()) {
+            return perLayer(this::fastestKey);
+        }
+        List<List<ChoiceSolver.Option>> options = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            List<ChoiceSolver.Option> opts = new ArrayList<>();
+            for (Precision p : rules.allowed(layers.get(i).path())) {
+                double d = damage(i, p);
+                double lat = latency(i, p);
+                long b = bytes(i, p);
+                opts.add(new ChoiceSolver.Option(p, lat, b, d, d, b, lat));
+            }
+            options.add(opts);
+        }
+        return new ChoiceSolver(
+                        options,
+                        0.0,
+                        0.0,
+                        Long.MAX_VALUE,
+                        Double.POSITIVE_INFINITY,
+                        transitions(),
+                        EnumSet.of(ChoiceSolver.Sum.PRIMARY))
+                .solve()
+                .choice();
     }
 
     private double[] leastDamageKey(int i, Precision p) {

@@ -233,6 +233,56 @@ class ChoiceSolverTransitionTest {
     }
 
     /**
+     * The fallback with round trips: within budget, never faster than the exhaustive optimum, and
+     * the fastest assignment by {@link CostTable#latencyMs} (ties: bytes, drop, fidelity) is its
+     * start; when that is within budget the result is the exhaustive optimum (the fallback orders
+     * its result by latency, then drop, then bytes).
+     */
+    @Property(tries = 150)
+    void fallbackStartsAtTheFastestAssignmentBoundariesIncluded(
+            @ForAll @IntRange(min = 1, max = 6) int layers,
+            @ForAll @IntRange(min = 3, max = 4) int precisions,
+            @ForAll long seed,
+            @ForAll @IntRange(min = 0, max = 32) int budgetEighths)
+            throws QuantizationException {
+        Random r = new Random(seed);
+        Synthetic m = new Synthetic(layers, pick(precisions, r), seed, 0.5, true);
+        double maxDrop = budgetEighths / 8.0;
+        PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
+        SearchResult res = search.fallback(m.evaluator(), maxDrop);
+        assertTrue(res.chosen().drop() <= maxDrop);
+        assertEquals(m.latency(res.chosen().assignment()), res.chosen().latencyMs());
+        Map<String, Precision> optimum =
+                m.exhaustiveOptimum(
+                        maxDrop, Long.MAX_VALUE, Double.POSITIVE_INFINITY, Objective.LATENCY);
+        assertNotNull(optimum);
+        assertTrue(res.chosen().latencyMs() >= m.latency(optimum));
+        Map<String, Precision> fastest = null;
+        for (Map<String, Precision> a : m.all()) {
+            if (fastest == null || fastestFirst(m, a, fastest)) {
+                fastest = a;
+            }
+        }
+        assertEquals(fastest, res.tried().get(1).assignment());
+        if (m.trueDrop(fastest) <= maxDrop) {
+            // the result's order is latency, drop, bytes: the optimum, at the fastest latency
+            assertEquals(optimum, res.chosen().assignment());
+            assertEquals(m.latency(fastest), res.chosen().latencyMs());
+        }
+        assertTrue(m.calls <= search.evaluatorCallLimit(), m.calls + " calls");
+    }
+
+    private static boolean fastestFirst(
+            Synthetic m, Map<String, Precision> a, Map<String, Precision> b) {
+        return before(
+                m,
+                new double[] {m.latency(a), m.bytes(a), m.trueDrop(a)},
+                a,
+                new double[] {m.latency(b), m.bytes(b), m.trueDrop(b)},
+                b);
+    }
+
+    /**
      * Four layers a, b, c, d, BF16 or static INT8 each. Per layer: a B 2 / S 3, b B 3 / S 2, c B 2
      * / S 3, d B 3 / S 2 ms, so per-layer costs pick B S B S = 8 ms. Round trips into b, c, d: BF16
      * 1, INT8 3, so every BF16 / INT8 boundary costs (1 + 3) / 2 = 2: B S B S = 8 + 3 * 2 = 14. One

@@ -223,6 +223,47 @@ class TransitionCostTest {
     }
 
     /**
+     * Layers a (FP32 8, BF16 6, static INT8 2, dynamic INT8 7 ms) and b (FP32 8, BF16 3, static
+     * INT8 2, dynamic INT8 3.25 ms); round trips into b: BF16 1, INT8 5. Drops: only b's, static
+     * INT8 1.0, dynamic INT8 0.1; budget 0.3. The fallback starts at the fastest S,S (4 ms, drop
+     * 1.0); seeds B,B = 9 and D,D = 10.25; raising b gives S,F = 10 + (5 + 0) / 2 = 12.5. Refining
+     * b (static INT8 excluded): per layer BF16 (3) beats dynamic INT8 (3.25), but with the boundary
+     * S,B = 5 + (5 + 1) / 2 = 8 and S,D = 5.25 + (5 + 0) / 2 = 7.75, so the move goes to dynamic
+     * INT8, the exhaustive optimum within budget (B,D 9.75, D,B 10.5 and the rest are slower).
+     */
+    @Test
+    void theFallbackRefinesARaisedLayerByTheAssignmentLatencyBoundariesIncluded()
+            throws QuantizationException {
+        List<LayerInfo> layers =
+                List.of(new LayerInfo("a", "Linear", 1024), new LayerInfo("b", "Linear", 1024));
+        Set<Precision> ps = EnumSet.of(F, B, S, D);
+        Map<Precision, Double> msA = Map.of(F, 8.0, B, 6.0, S, 2.0, D, 7.0);
+        Map<Precision, Double> msB = Map.of(F, 8.0, B, 3.0, S, 2.0, D, 3.25);
+        Map<Precision, Double> dropB = Map.of(F, 0.0, B, 0.0, S, 1.0, D, 0.1);
+        SensitivityTable.Builder sens = SensitivityTable.builder(ProxyMetric.METRIC_DROP);
+        CostTable.Builder t = CostTable.builder();
+        for (Precision p : ps) {
+            sens.put("a", p, 0.0).put("b", p, dropB.get(p));
+            t.put("a", p, msA.get(p), p.estimatedBytes(1024));
+            t.put("b", p, msB.get(p), p.estimatedBytes(1024));
+        }
+        t.putRoundTrip("b", PrecisionFamily.BFLOAT16, 1.0)
+                .putRoundTrip("b", PrecisionFamily.INT8_ACTIVATION, 5.0);
+        ResolvedRules rules =
+                ResolvedRules.unrestricted(layers, BackendCapabilities.uniform("test", ps));
+        Evaluator ev = a -> 10 - dropB.get(a.get("b"));
+        SearchResult r = new PolicySearch(rules, sens.build(), t.build()).fallback(ev, 0.3);
+        assertEquals(assign("a", S, "b", D), r.chosen().assignment());
+        assertEquals(7.75, r.chosen().latencyMs());
+        Candidate refine = r.tried().get(r.tried().size() - 1);
+        assertEquals(Stage.REFINE, refine.stage());
+        assertEquals(assign("a", S, "b", D), refine.assignment());
+        for (Candidate c : r.tried()) {
+            assertFalse(c.assignment().equals(assign("a", S, "b", B)), c.toString());
+        }
+    }
+
+    /**
      * Layers a (FP32 4 ms, BF16 2 ms) and b (FP32 only, 4 ms); BF16 round trip into b 1 ms. Whole
      * model: FP32 10 ms, calibration assignment of BF16 (a BF16, b FP32) 9 ms, which has one
      * boundary costing (1 + 0) / 2 = 0.5. So w[a][BF16] = 9 − 10 − 0.5 = −1.5, K[a] = 1.5,
