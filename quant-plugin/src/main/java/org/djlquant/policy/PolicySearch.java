@@ -447,7 +447,7 @@ public final class PolicySearch {
                 solve(latencyObjective, false, 0.0, maxDrop, maxBytes, maxLatency);
         if (fastest == null) {
             Precision[] smallest = perLayer((i, p) -> new double[] {bytes(i, p), latency(i, p)});
-            Precision[] quickest = perLayer((i, p) -> new double[] {latency(i, p), bytes(i, p)});
+            Precision[] quickest = fastestAllowed();
             throw new InfeasibleBudgetException(
                     "no allowed assignment meets size <= "
                             + (budget.maxBytes().isPresent() ? maxBytes + " bytes" : "(unbounded)")

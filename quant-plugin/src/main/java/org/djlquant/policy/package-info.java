@@ -68,9 +68,10 @@
  * independent perturbations; with aggressive quantization errors compound (super-additive), which
  * is why every candidate the proxy proposes is confirmed by the evaluator and {@code alpha} is
  * re-estimated from each measurement. Costs are assumed additive too (latency of the model = a
- * constant + the sum of the layers'); with a table from {@link
- * org.djlquant.policy.LatencyCalibration} the per-layer terms are each layer's share of the
- * whole-model difference its precision makes, which the uniform assignments reproduce exactly.
+ * constant + the sum of the layers' + the boundary costs between adjacent layers of different
+ * families, which the exact solver and the fallback's moves charge as they propose); with a table
+ * from {@link org.djlquant.policy.LatencyCalibration} the per-layer terms are each layer's share of
+ * the whole-model difference its precision makes, which the uniform assignments reproduce exactly.
  *
  * <h2>Strategies</h2>
  *
@@ -120,7 +121,9 @@
  *       (objective, then drop / damage, then the other cost, then higher {@link
  *       org.djlquant.policy.Precision#fidelityRank()} layer by layer in model order).
  *   <li>The budgeted search returns the true optimum when the drop is exactly proportional to the
- *       proxy damage (tested against exhaustive search on 1-6 layer models with 3-4 precisions).
+ *       proxy damage (tested against exhaustive search on 1-6 layer models with 3-4 precisions,
+ *       with and without boundary costs; the latency of an assignment is {@link
+ *       org.djlquant.policy.CostTable#latencyMs}).
  * </ul>
  *
  * <p>Not in this package: running the sensitivity analysis on a real DJL model, and measuring

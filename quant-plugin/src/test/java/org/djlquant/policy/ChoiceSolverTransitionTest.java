@@ -235,8 +235,7 @@ class ChoiceSolverTransitionTest {
     /**
      * The fallback with round trips: within budget, never faster than the exhaustive optimum, and
      * the fastest assignment by {@link CostTable#latencyMs} (ties: bytes, drop, fidelity) is its
-     * start; when that is within budget the result is the exhaustive optimum (the fallback orders
-     * its result by latency, then drop, then bytes).
+     * start; when that is within budget the result has the exhaustive optimum's latency.
      */
     @Property(tries = 150)
     void fallbackStartsAtTheFastestAssignmentBoundariesIncluded(
@@ -265,9 +264,10 @@ class ChoiceSolverTransitionTest {
         }
         assertEquals(fastest, res.tried().get(1).assignment());
         if (m.trueDrop(fastest) <= maxDrop) {
-            // the result's order is latency, drop, bytes: the optimum, at the fastest latency
-            assertEquals(optimum, res.chosen().assignment());
+            // optimal latency; among evaluated candidates of that latency the least drop
+            assertEquals(m.latency(optimum), res.chosen().latencyMs());
             assertEquals(m.latency(fastest), res.chosen().latencyMs());
+            assertTrue(res.chosen().drop() <= m.trueDrop(fastest));
         }
         assertTrue(m.calls <= search.evaluatorCallLimit(), m.calls + " calls");
     }
@@ -280,6 +280,73 @@ class ChoiceSolverTransitionTest {
                 a,
                 new double[] {m.latency(b), m.bytes(b), m.trueDrop(b)},
                 b);
+    }
+
+    /**
+     * 72 layers x 7 precisions with continuous costs and round trips for the three non-float32
+     * families, drop exactly proportional to damage: the budgeted search stays exact (no thinning)
+     * with Pareto sets kept per last family, and its answer is no slower than the fallback's or any
+     * uniform assignment within budget, all priced by {@link CostTable#latencyMs}.
+     */
+    @Test
+    void seventyTwoLayersWithBoundaryCostsAreSolvedExactly() throws QuantizationException {
+        Random r = new Random(7272);
+        List<LayerInfo> ls = new ArrayList<>();
+        SensitivityTable.Builder sb = SensitivityTable.builder(ProxyMetric.SQNR_DB);
+        CostTable.Builder cb = CostTable.builder();
+        for (int i = 0; i < 72; i++) {
+            long params = 147456L * (1 + r.nextInt(4));
+            String path = "encoder." + i;
+            ls.add(new LayerInfo(path, "Linear", params));
+            double base = 10 + 30 * r.nextDouble();
+            for (Precision p : Precision.values()) {
+                double sqnr =
+                        p == Precision.FP32
+                                ? 200
+                                : base + 6 * p.fidelityRank() + 3 * r.nextDouble();
+                sb.put(path, p, sqnr);
+                double lat =
+                        params
+                                / 1e5
+                                * (p.weightBytesPerParam() / 4 + 0.2)
+                                * (0.8 + 0.4 * r.nextDouble());
+                cb.put(path, p, lat, p.estimatedBytes(params));
+            }
+            if (i > 0) {
+                for (PrecisionFamily f :
+                        EnumSet.complementOf(EnumSet.of(PrecisionFamily.FLOAT32))) {
+                    cb.putRoundTrip(path, f, params / 1e5 * 0.3 * r.nextDouble());
+                }
+            }
+        }
+        SensitivityTable st = sb.build();
+        CostTable costs = cb.build();
+        PolicySearch s =
+                new PolicySearch(
+                        ResolvedRules.unrestricted(
+                                ls,
+                                BackendCapabilities.uniform("x", EnumSet.allOf(Precision.class))),
+                        st,
+                        costs);
+        Evaluator ev =
+                a -> {
+                    double d = 0;
+                    for (Map.Entry<String, Precision> e : a.entrySet()) {
+                        d += st.damage(e.getKey(), e.getValue());
+                    }
+                    return 1.0 - 2 * d;
+                };
+        SearchResult opt = s.optimise(ev, SearchBudget.ofDrop(0.02));
+        assertTrue(opt.exact());
+        assertTrue(opt.chosen().drop() <= 0.02);
+        assertEquals(costs.latencyMs(opt.chosen().assignment()), opt.chosen().latencyMs(), 1e-9);
+        SearchResult fb = s.fallback(ev, 0.02);
+        assertTrue(opt.chosen().latencyMs() <= fb.chosen().latencyMs() + 1e-9);
+        for (Candidate c : opt.tried()) {
+            if (c.drop() <= 0.02) {
+                assertTrue(opt.chosen().latencyMs() <= c.latencyMs() + 1e-9, c.toString());
+            }
+        }
     }
 
     /**
