@@ -719,26 +719,13 @@ public final class PolicySearch {
         if (!costs.hasTransitions()) {
             return perLayer(this::fastestKey);
         }
-        List<List<ChoiceSolver.Option>> options = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            List<ChoiceSolver.Option> opts = new ArrayList<>();
-            for (Precision p : rules.allowed(layers.get(i).path())) {
-                double d = damage(i, p);
-                double lat = latency(i, p);
-                long b = bytes(i, p);
-                opts.add(new ChoiceSolver.Option(p, lat, b, d, d, b, lat));
-            }
-            options.add(opts);
-        }
-        return new ChoiceSolver(
-                        options,
+        return solveWith(
+                        (p, d, lat, b) -> new ChoiceSolver.Option(p, lat, b, d, d, b, lat),
+                        ChoiceSolver.Sum.PRIMARY,
                         0.0,
                         0.0,
                         Long.MAX_VALUE,
-                        Double.POSITIVE_INFINITY,
-                        transitions(),
-                        EnumSet.of(ChoiceSolver.Sum.PRIMARY))
-                .solve()
+                        Double.POSITIVE_INFINITY)
                 .choice();
     }
 
@@ -833,9 +820,15 @@ public final class PolicySearch {
         return Collections.unmodifiableMap(m);
     }
 
-    private ChoiceSolver.Solution solve(
-            boolean latencyObjective,
-            boolean minimiseDamage,
+    /** Builds one solver option from a precision and its damage, latency and bytes. */
+    private interface OptionOf {
+        ChoiceSolver.Option of(Precision p, double damage, double latency, long bytes);
+    }
+
+    /** Solves over every layer's allowed precisions, boundaries charged to {@code latencySum}. */
+    private ChoiceSolver.Solution solveWith(
+            OptionOf option,
+            ChoiceSolver.Sum latencySum,
             double alpha,
             double maxDrop,
             long maxBytes,
@@ -844,22 +837,10 @@ public final class PolicySearch {
         for (int i = 0; i < n; i++) {
             List<ChoiceSolver.Option> opts = new ArrayList<>();
             for (Precision p : rules.allowed(layers.get(i).path())) {
-                double d = damage(i, p);
-                double lat = latency(i, p);
-                long b = bytes(i, p);
-                double obj = latencyObjective ? lat : b;
-                double other = latencyObjective ? b : lat;
-                opts.add(
-                        minimiseDamage
-                                ? new ChoiceSolver.Option(p, d, obj, other, d, b, lat)
-                                : new ChoiceSolver.Option(p, obj, d, other, d, b, lat));
+                opts.add(option.of(p, damage(i, p), latency(i, p), bytes(i, p)));
             }
             options.add(opts);
         }
-        ChoiceSolver.Sum latencySum =
-                !latencyObjective
-                        ? ChoiceSolver.Sum.TERTIARY
-                        : minimiseDamage ? ChoiceSolver.Sum.SECONDARY : ChoiceSolver.Sum.PRIMARY;
         return new ChoiceSolver(
                         options,
                         alpha,
@@ -869,6 +850,40 @@ public final class PolicySearch {
                         transitions(),
                         EnumSet.of(latencySum))
                 .solve();
+    }
+
+    /**
+     * Solves the proxy problem: minimise the objective (or the damage, then the objective), then
+     * the damage (or the objective), then the other cost, under the drop bound {@code alpha *
+     * damage <= maxDrop} and the size / latency bounds; latencies include the cost table's
+     * boundaries. Package-private for the tests.
+     *
+     * @return the solution, or null if no assignment meets the bounds
+     */
+    ChoiceSolver.Solution solve(
+            boolean latencyObjective,
+            boolean minimiseDamage,
+            double alpha,
+            double maxDrop,
+            long maxBytes,
+            double maxLatency) {
+        ChoiceSolver.Sum latencySum =
+                !latencyObjective
+                        ? ChoiceSolver.Sum.TERTIARY
+                        : minimiseDamage ? ChoiceSolver.Sum.SECONDARY : ChoiceSolver.Sum.PRIMARY;
+        return solveWith(
+                (p, d, lat, b) -> {
+                    double obj = latencyObjective ? lat : b;
+                    double other = latencyObjective ? b : lat;
+                    return minimiseDamage
+                            ? new ChoiceSolver.Option(p, d, obj, other, d, b, lat)
+                            : new ChoiceSolver.Option(p, obj, d, other, d, b, lat);
+                },
+                latencySum,
+                alpha,
+                maxDrop,
+                maxBytes,
+                maxLatency);
     }
 
     /** The cost table's boundary costs for the solver, or null if it has none. */

@@ -19,16 +19,26 @@ import org.djlquant.QuantizationException;
 /** The budgeted search against brute force on small synthetic models with exact proxies. */
 class BudgetedSearchPropertyTest {
 
-    @Property(tries = 150)
+    @Property(tries = 250)
     void budgetedSearchFindsTheExhaustiveOptimum(
             @ForAll @IntRange(min = 1, max = 6) int layers,
             @ForAll @IntRange(min = 3, max = 4) int precisions,
             @ForAll long seed,
             @ForAll @IntRange(min = 0, max = 32) int budgetEighths,
             @ForAll boolean sizeObjective,
-            @ForAll boolean bounded)
+            @ForAll boolean bounded,
+            @ForAll boolean roundTrips)
             throws QuantizationException {
-        Synthetic m = new Synthetic(layers, Synthetic.precisions(precisions), seed, 0.5);
+        // with round trips: up to four families and boundaries priced by CostTable.latencyMs
+        Synthetic m =
+                roundTrips
+                        ? new Synthetic(
+                                layers,
+                                Synthetic.mixedFamilies(precisions, new java.util.Random(seed)),
+                                seed,
+                                0.5,
+                                true)
+                        : new Synthetic(layers, Synthetic.precisions(precisions), seed, 0.5);
         Objective objective = sizeObjective ? Objective.SIZE : Objective.LATENCY;
         double maxDrop = budgetEighths / 8.0;
         SearchBudget budget = SearchBudget.ofDrop(maxDrop).withObjective(objective);
@@ -36,11 +46,7 @@ class BudgetedSearchPropertyTest {
         double maxLatency = Double.POSITIVE_INFINITY;
         if (bounded) {
             // halfway between the smallest / fastest and the FP32 model
-            long fp32Bytes = 0;
-            for (LayerInfo l : m.layers) {
-                fp32Bytes += Precision.FP32.estimatedBytes(l.params());
-            }
-            maxBytes = fp32Bytes * 3 / 4;
+            maxBytes = m.fp32Bytes() * 3 / 4;
             maxLatency = 8.0 * layers * 3 / 4;
             budget = budget.withMaxBytes(maxBytes).withMaxLatencyMs(maxLatency);
         }
@@ -64,6 +70,7 @@ class BudgetedSearchPropertyTest {
             SearchResult r = search.optimise(m.evaluator(), budget);
             assertEquals(expected, r.chosen().assignment(), r.tried().toString());
             assertEquals(expected, r.policy().assignment());
+            assertEquals(m.latency(expected), r.chosen().latencyMs());
             assertTrue(r.exact());
         }
         assertTrue(m.calls <= search.evaluatorCallLimit(), m.calls + " calls");

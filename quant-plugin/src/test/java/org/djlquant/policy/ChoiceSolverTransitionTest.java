@@ -22,70 +22,14 @@ import org.junit.jupiter.api.Test;
 /**
  * The exact solver with boundary costs between precision families, against brute force over every
  * assignment priced by {@link CostTable#latencyMs} (an independent sum: all layers, then all
- * boundaries), and a hand-derived case.
+ * boundaries), and a hand-derived case. The budgeted search's property with round trips is in
+ * {@link BudgetedSearchPropertyTest}.
  */
 class ChoiceSolverTransitionTest {
 
     private static final Precision F = Precision.FP32;
     private static final Precision B = Precision.BF16;
     private static final Precision S = Precision.INT8_STATIC;
-
-    /** FP32 always, plus 2 or 3 of these: three non-float32 families and one float32 one. */
-    private static final List<Precision> POOL =
-            List.of(Precision.BF16, Precision.INT8_STATIC, Precision.FP16, Precision.INT8_DYNAMIC);
-
-    private static Set<Precision> pick(int count, Random r) {
-        List<Precision> pool = new ArrayList<>(POOL);
-        java.util.Collections.shuffle(pool, r);
-        Set<Precision> out = EnumSet.of(F);
-        out.addAll(pool.subList(0, count - 1));
-        return out;
-    }
-
-    /** The options PolicySearch builds: the objective, the damage and the other cost. */
-    private static List<List<ChoiceSolver.Option>> options(
-            Synthetic m, boolean latencyObjective, boolean minimiseDamage) {
-        List<List<ChoiceSolver.Option>> out = new ArrayList<>();
-        for (LayerInfo l : m.layers) {
-            List<ChoiceSolver.Option> opts = new ArrayList<>();
-            for (Precision p : m.rules.allowed(l.path())) {
-                double d = m.damage.get(l.path()).get(p);
-                LayerCost c = m.costs.cost(l.path(), p);
-                double obj = latencyObjective ? c.latencyMs() : c.bytes();
-                double other = latencyObjective ? c.bytes() : c.latencyMs();
-                opts.add(
-                        minimiseDamage
-                                ? new ChoiceSolver.Option(
-                                        p, d, obj, other, d, c.bytes(), c.latencyMs())
-                                : new ChoiceSolver.Option(
-                                        p, obj, d, other, d, c.bytes(), c.latencyMs()));
-            }
-            out.add(opts);
-        }
-        return out;
-    }
-
-    private static ChoiceSolver solver(
-            Synthetic m,
-            boolean latencyObjective,
-            boolean minimiseDamage,
-            double alpha,
-            double maxDrop,
-            long maxBytes,
-            double maxLatency) {
-        ChoiceSolver.Sum sum =
-                !latencyObjective
-                        ? ChoiceSolver.Sum.TERTIARY
-                        : minimiseDamage ? ChoiceSolver.Sum.SECONDARY : ChoiceSolver.Sum.PRIMARY;
-        return new ChoiceSolver(
-                options(m, latencyObjective, minimiseDamage),
-                alpha,
-                maxDrop,
-                maxBytes,
-                maxLatency,
-                (i, from, to) -> m.costs.transitionMs(m.layers.get(i).path(), from, to),
-                EnumSet.of(sum));
-    }
 
     /** The documented total order's first feasible assignment, by brute force; null if none. */
     private static Precision[] exhaustive(
@@ -155,7 +99,8 @@ class ChoiceSolverTransitionTest {
             @ForAll @IntRange(min = 0, max = 3) int alphaCase,
             @ForAll @IntRange(min = 0, max = 4) int boundCase) {
         Random r = new Random(seed);
-        Synthetic m = new Synthetic(layers, pick(precisions, r), seed, 1.0, true);
+        Synthetic m =
+                new Synthetic(layers, Synthetic.mixedFamilies(precisions, r), seed, 1.0, true);
         double alpha = alphaCase == 0 ? 0.0 : alphaCase / 2.0;
         double maxDrop = alphaCase == 0 ? 0.0 : r.nextInt(4 * layers + 1) / 2.0;
         long maxBytes = Long.MAX_VALUE;
@@ -166,18 +111,21 @@ class ChoiceSolverTransitionTest {
             maxLatency = 8.0 * layers * latencyFraction + r.nextInt(8) / 4.0;
         }
         if (boundCase >= 2) {
-            long fp32 = 0;
-            for (LayerInfo l : m.layers) {
-                fp32 += F.estimatedBytes(l.params());
-            }
+            long fp32 = m.fp32Bytes();
             maxBytes = boundCase == 4 ? fp32 / 8 : fp32 * (2 + r.nextInt(3)) / 4;
         }
         Precision[] expected =
                 exhaustive(
                         m, latencyObjective, minimiseDamage, alpha, maxDrop, maxBytes, maxLatency);
         ChoiceSolver.Solution got =
-                solver(m, latencyObjective, minimiseDamage, alpha, maxDrop, maxBytes, maxLatency)
-                        .solve();
+                new PolicySearch(m.rules, m.sensitivity, m.costs)
+                        .solve(
+                                latencyObjective,
+                                minimiseDamage,
+                                alpha,
+                                maxDrop,
+                                maxBytes,
+                                maxLatency);
         if (expected == null) {
             assertNull(got, () -> m.costs.toString());
         } else {
@@ -185,51 +133,6 @@ class ChoiceSolverTransitionTest {
             assertArrayEquals(expected, got.choice(), () -> m.costs.toString());
             assertTrue(got.exact());
         }
-    }
-
-    /**
-     * The budgeted search on synthetic models with round trips proposes, evaluates and returns the
-     * exhaustive optimum by {@link CostTable#latencyMs} (the proxy is exact up to scale).
-     */
-    @Property(tries = 150)
-    void optimiseFindsTheExhaustiveOptimumWithBoundaryCosts(
-            @ForAll @IntRange(min = 1, max = 6) int layers,
-            @ForAll @IntRange(min = 3, max = 4) int precisions,
-            @ForAll long seed,
-            @ForAll @IntRange(min = 0, max = 32) int budgetEighths,
-            @ForAll boolean sizeObjective,
-            @ForAll boolean bounded)
-            throws QuantizationException {
-        Random r = new Random(seed);
-        Synthetic m = new Synthetic(layers, pick(precisions, r), seed, 0.5, true);
-        Objective objective = sizeObjective ? Objective.SIZE : Objective.LATENCY;
-        double maxDrop = budgetEighths / 8.0;
-        SearchBudget budget = SearchBudget.ofDrop(maxDrop).withObjective(objective);
-        long maxBytes = Long.MAX_VALUE;
-        double maxLatency = Double.POSITIVE_INFINITY;
-        if (bounded) {
-            long fp32 = 0;
-            for (LayerInfo l : m.layers) {
-                fp32 += F.estimatedBytes(l.params());
-            }
-            maxBytes = fp32 * 3 / 4;
-            maxLatency = 8.0 * layers * 3 / 4;
-            budget = budget.withMaxBytes(maxBytes).withMaxLatencyMs(maxLatency);
-        }
-        Map<String, Precision> expected =
-                m.exhaustiveOptimum(maxDrop, maxBytes, maxLatency, objective);
-        PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
-        if (expected == null) {
-            SearchBudget b = budget;
-            org.junit.jupiter.api.Assertions.assertThrows(
-                    InfeasibleBudgetException.class, () -> search.optimise(m.evaluator(), b));
-        } else {
-            SearchResult res = search.optimise(m.evaluator(), budget);
-            assertEquals(expected, res.chosen().assignment(), res.tried().toString());
-            assertEquals(m.latency(expected), res.chosen().latencyMs());
-            assertTrue(res.exact());
-        }
-        assertTrue(m.calls <= search.evaluatorCallLimit(), m.calls + " calls");
     }
 
     /**
@@ -245,7 +148,8 @@ class ChoiceSolverTransitionTest {
             @ForAll @IntRange(min = 0, max = 32) int budgetEighths)
             throws QuantizationException {
         Random r = new Random(seed);
-        Synthetic m = new Synthetic(layers, pick(precisions, r), seed, 0.5, true);
+        Synthetic m =
+                new Synthetic(layers, Synthetic.mixedFamilies(precisions, r), seed, 0.5, true);
         double maxDrop = budgetEighths / 8.0;
         PolicySearch search = new PolicySearch(m.rules, m.sensitivity, m.costs);
         SearchResult res = search.fallback(m.evaluator(), maxDrop);
@@ -290,52 +194,10 @@ class ChoiceSolverTransitionTest {
      */
     @Test
     void seventyTwoLayersWithBoundaryCostsAreSolvedExactly() throws QuantizationException {
-        Random r = new Random(7272);
-        List<LayerInfo> ls = new ArrayList<>();
-        SensitivityTable.Builder sb = SensitivityTable.builder(ProxyMetric.SQNR_DB);
-        CostTable.Builder cb = CostTable.builder();
-        for (int i = 0; i < 72; i++) {
-            long params = 147456L * (1 + r.nextInt(4));
-            String path = "encoder." + i;
-            ls.add(new LayerInfo(path, "Linear", params));
-            double base = 10 + 30 * r.nextDouble();
-            for (Precision p : Precision.values()) {
-                double sqnr =
-                        p == Precision.FP32
-                                ? 200
-                                : base + 6 * p.fidelityRank() + 3 * r.nextDouble();
-                sb.put(path, p, sqnr);
-                double lat =
-                        params
-                                / 1e5
-                                * (p.weightBytesPerParam() / 4 + 0.2)
-                                * (0.8 + 0.4 * r.nextDouble());
-                cb.put(path, p, lat, p.estimatedBytes(params));
-            }
-            if (i > 0) {
-                for (PrecisionFamily f :
-                        EnumSet.complementOf(EnumSet.of(PrecisionFamily.FLOAT32))) {
-                    cb.putRoundTrip(path, f, params / 1e5 * 0.3 * r.nextDouble());
-                }
-            }
-        }
-        SensitivityTable st = sb.build();
-        CostTable costs = cb.build();
-        PolicySearch s =
-                new PolicySearch(
-                        ResolvedRules.unrestricted(
-                                ls,
-                                BackendCapabilities.uniform("x", EnumSet.allOf(Precision.class))),
-                        st,
-                        costs);
-        Evaluator ev =
-                a -> {
-                    double d = 0;
-                    for (Map.Entry<String, Precision> e : a.entrySet()) {
-                        d += st.damage(e.getKey(), e.getValue());
-                    }
-                    return 1.0 - 2 * d;
-                };
+        Synthetic.Large large = Synthetic.Large.of(7272, true);
+        CostTable costs = large.costs();
+        PolicySearch s = large.search();
+        Evaluator ev = large.linear();
         SearchResult opt = s.optimise(ev, SearchBudget.ofDrop(0.02));
         assertTrue(opt.exact());
         assertTrue(opt.chosen().drop() <= 0.02);

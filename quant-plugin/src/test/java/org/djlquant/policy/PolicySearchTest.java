@@ -470,44 +470,10 @@ class PolicySearchTest {
             throws QuantizationException {
         // continuous values as measured data would have; drop exactly proportional to damage,
         // so the budgeted answer is the true optimum and no fallback answer can be faster
-        java.util.Random r = new java.util.Random(72);
-        List<LayerInfo> ls = new ArrayList<>();
-        SensitivityTable.Builder sb = SensitivityTable.builder(ProxyMetric.SQNR_DB);
-        CostTable.Builder cb = CostTable.builder();
-        for (int i = 0; i < 72; i++) {
-            long params = 147456L * (1 + r.nextInt(4));
-            ls.add(new LayerInfo("encoder." + i, "Linear", params));
-            double base = 10 + 30 * r.nextDouble();
-            for (Precision p : Precision.values()) {
-                double sqnr =
-                        p == Precision.FP32
-                                ? 200
-                                : base + 6 * p.fidelityRank() + 3 * r.nextDouble();
-                sb.put("encoder." + i, p, sqnr);
-                double lat =
-                        params
-                                / 1e5
-                                * (p.weightBytesPerParam() / 4 + 0.2)
-                                * (0.8 + 0.4 * r.nextDouble());
-                cb.put("encoder." + i, p, lat, p.estimatedBytes(params));
-            }
-        }
-        SensitivityTable st = sb.build();
-        PolicySearch s =
-                new PolicySearch(
-                        ResolvedRules.unrestricted(
-                                ls,
-                                BackendCapabilities.uniform("x", EnumSet.allOf(Precision.class))),
-                        st,
-                        cb.build());
-        Evaluator ev =
-                a -> {
-                    double d = 0;
-                    for (Map.Entry<String, Precision> e : a.entrySet()) {
-                        d += st.damage(e.getKey(), e.getValue());
-                    }
-                    return 1.0 - 2 * d;
-                };
+        Synthetic.Large large = Synthetic.Large.of(72, false);
+        SensitivityTable st = large.sensitivity();
+        PolicySearch s = large.search();
+        Evaluator ev = large.linear();
         SearchResult opt = s.optimise(ev, SearchBudget.ofDrop(0.02));
         assertTrue(opt.exact());
         assertTrue(opt.chosen().drop() <= 0.02);

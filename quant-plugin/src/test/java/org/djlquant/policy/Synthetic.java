@@ -180,6 +180,94 @@ final class Synthetic {
                 : new double[] {bytes(a), trueDrop(a), latency(a)};
     }
 
+    /**
+     * FP32 plus {@code count - 1} of BF16, static INT8, FP16, dynamic INT8: up to four families.
+     */
+    static Set<Precision> mixedFamilies(int count, Random r) {
+        List<Precision> pool =
+                new ArrayList<>(
+                        List.of(
+                                Precision.BF16,
+                                Precision.INT8_STATIC,
+                                Precision.FP16,
+                                Precision.INT8_DYNAMIC));
+        java.util.Collections.shuffle(pool, r);
+        Set<Precision> out = EnumSet.of(Precision.FP32);
+        out.addAll(pool.subList(0, count - 1));
+        return out;
+    }
+
+    /** The FP32 size of the model. */
+    long fp32Bytes() {
+        long s = 0;
+        for (LayerInfo l : layers) {
+            s += Precision.FP32.estimatedBytes(l.params());
+        }
+        return s;
+    }
+
+    /** A 72-layer model with every precision allowed and continuous measured-like values. */
+    record Large(ResolvedRules rules, SensitivityTable sensitivity, CostTable costs) {
+
+        /**
+         * @param seed random seed
+         * @param roundTrips whether every layer after the first gets random round trips for the
+         *     three non-float32 families (drawn after the layer's own values)
+         */
+        static Large of(long seed, boolean roundTrips) {
+            Random r = new Random(seed);
+            List<LayerInfo> ls = new ArrayList<>();
+            SensitivityTable.Builder sb = SensitivityTable.builder(ProxyMetric.SQNR_DB);
+            CostTable.Builder cb = CostTable.builder();
+            for (int i = 0; i < 72; i++) {
+                long params = 147456L * (1 + r.nextInt(4));
+                String path = "encoder." + i;
+                ls.add(new LayerInfo(path, "Linear", params));
+                double base = 10 + 30 * r.nextDouble();
+                for (Precision p : Precision.values()) {
+                    double sqnr =
+                            p == Precision.FP32
+                                    ? 200
+                                    : base + 6 * p.fidelityRank() + 3 * r.nextDouble();
+                    sb.put(path, p, sqnr);
+                    double lat =
+                            params
+                                    / 1e5
+                                    * (p.weightBytesPerParam() / 4 + 0.2)
+                                    * (0.8 + 0.4 * r.nextDouble());
+                    cb.put(path, p, lat, p.estimatedBytes(params));
+                }
+                if (roundTrips && i > 0) {
+                    for (PrecisionFamily f : PrecisionFamily.values()) {
+                        if (f != PrecisionFamily.FLOAT32) {
+                            cb.putRoundTrip(path, f, params / 1e5 * 0.3 * r.nextDouble());
+                        }
+                    }
+                }
+            }
+            return new Large(
+                    ResolvedRules.unrestricted(
+                            ls, BackendCapabilities.uniform("x", EnumSet.allOf(Precision.class))),
+                    sb.build(),
+                    cb.build());
+        }
+
+        PolicySearch search() {
+            return new PolicySearch(rules, sensitivity, costs);
+        }
+
+        /** The metric {@code 1 - 2 * damage}: drop exactly proportional to the proxy. */
+        Evaluator linear() {
+            return a -> {
+                double d = 0;
+                for (Map.Entry<String, Precision> e : a.entrySet()) {
+                    d += sensitivity.damage(e.getKey(), e.getValue());
+                }
+                return 1.0 - 2 * d;
+            };
+        }
+    }
+
     static Set<Precision> precisions(int count) {
         List<Precision> order =
                 List.of(
