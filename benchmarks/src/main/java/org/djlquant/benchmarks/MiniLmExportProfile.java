@@ -86,6 +86,7 @@ public final class MiniLmExportProfile {
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
         int settle = args.length > 2 ? Integer.parseInt(args[2]) : 30;
         String tag = args.length > 3 ? args[3] : "";
+        boolean wholeOnly = args.length > 4 && args[4].equals("whole");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Path dir = Files.createTempDirectory("djlq-minilm-profile");
         try {
@@ -97,7 +98,8 @@ public final class MiniLmExportProfile {
             for (LabelledText t : data) {
                 sentences.add(t.text());
             }
-            byte[] archive = export(onnx, tokenizerFile, sentences);
+            Map<String, byte[]> archives = export(onnx, tokenizerFile, sentences);
+            byte[] archive = archives.get("export, full");
             String code = code(archive);
             Path dump = Paths.get("benchmarks/target/minilm-export-profile.py");
             Files.createDirectories(dump.getParent());
@@ -116,7 +118,8 @@ public final class MiniLmExportProfile {
                     rows.addAll(
                             profile(
                                     code,
-                                    archive,
+                                    archives,
+                                    wholeOnly,
                                     onnx,
                                     twin,
                                     dir,
@@ -138,8 +141,11 @@ public final class MiniLmExportProfile {
         }
     }
 
-    /** Prepares, calibrates (natural-length batches of 32) and exports as the pipeline does. */
-    private static byte[] export(Path onnx, Path tokenizerFile, List<String> sentences)
+    /**
+     * Prepares, calibrates (natural-length batches of 32) and exports as the pipeline does ({@code
+     * export, full}), and with each faster lowering option for comparison.
+     */
+    private static Map<String, byte[]> export(Path onnx, Path tokenizerFile, List<String> sentences)
             throws QuantizationException, IOException, TranslateException {
         try (Model model = OnnxImporter.importModel(onnx).newModel("minilm-static", "PyTorch")) {
             Preparer.prepare(model, MiniLmRecipe.DEFAULT.mapping(QMode.STATIC));
@@ -154,16 +160,19 @@ public final class MiniLmExportProfile {
             Twins.setObserving(model.getBlock(), false);
             Twins.setFakeQuant(model.getBlock(), false);
             QEngine.select(QEngine.FBGEMM);
-            return TorchScriptExporter.builder()
-                    .setBlock(model.getBlock())
-                    .optEngine(QEngine.FBGEMM)
-                    .optAttention(AttentionKernel.FUSED_SDPA)
-                    .optCompressed(true)
-                    .optInt8Embeddings(true)
-                    .build()
-                    .export()
-                    .bytes();
+            Map<String, byte[]> archives = new LinkedHashMap<>();
+            archives.put("export, full", builder(model).build().export().bytes());
+            return archives;
         }
+    }
+
+    private static TorchScriptExporter.Builder builder(Model model) {
+        return TorchScriptExporter.builder()
+                .setBlock(model.getBlock())
+                .optEngine(QEngine.FBGEMM)
+                .optAttention(AttentionKernel.FUSED_SDPA)
+                .optCompressed(true)
+                .optInt8Embeddings(true);
     }
 
     /** Repetitions of an op inside one single-op module (distinct inputs: no CSE). */
@@ -175,7 +184,8 @@ public final class MiniLmExportProfile {
 
     private static List<Map<String, Object>> profile(
             String code,
-            byte[] archive,
+            Map<String, byte[]> archives,
+            boolean wholeOnly,
             Path onnx,
             Path twin,
             Path dir,
@@ -190,10 +200,16 @@ public final class MiniLmExportProfile {
         long t = in.head().getShape().get(1);
         List<Timed> all = new ArrayList<>();
         try {
-            all.add(new Timed("export, full", "whole", 1, 1, load(archive, dir, "full"), in));
+            for (Map.Entry<String, byte[]> a : archives.entrySet()) {
+                all.add(new Timed(a.getKey(), "whole", 1, 1, load(a.getValue(), dir, "w"), in));
+            }
+            byte[] archive = archives.get("export, full");
             Model fp32 = OnnxImporter.importModel(onnx).newModel("fp32", "PyTorch");
             all.add(new Timed("FP32 (DJL blocks)", "whole", 1, 1, fp32, in));
             all.add(new Timed("ORT INT8 twin", "whole", 1, 1, ort(twin), in));
+            if (wholeOnly) {
+                return time(all, shapeName, b, t, rounds, warmup, settle);
+            }
             Map<String, UnaryOperator<String>> ablations = new LinkedHashMap<>();
             ablations.put("embeddings only (forward cut after embeddings LayerNorm)", c -> cut(c));
             ablations.put("without GELU", c -> c.replaceAll("torch\\.gelu\\((v\\d+)\\)", "$1"));
@@ -308,6 +324,27 @@ public final class MiniLmExportProfile {
         ops.put(
                 "op: dynamic down Linear 1536->384 (float in/out)",
                 new Op("self.q5.dynamic(h{i})", 6));
+        // the same GEMM with the input range given (as static would): what linear_dynamic's
+        // own range finding and quantization of its input cost on top
+        ops.put(
+                "op: down Linear 1536->384, fixed input params (float-output kernel)",
+                new Op(
+                        "ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(h{i}, 0.05,"
+                                + " 128, self.q5._packed)",
+                        0));
+        ops.put(
+                "op: min and max of [B,T,1536] (aten, parallel)",
+                new Op(
+                        "torch.reshape(torch.stack([torch.amin(h{i}), torch.amax(h{i})]), [1, 1, 2])",
+                        0));
+        ops.put(
+                "op: fused Q/K/V per-channel quantize + dequantize [B,T,1152]",
+                new Op(
+                        "torch.dequantize(torch.quantize_per_channel(torch.cat([x{i}, x{j}, x{k}], 2),"
+                                + " torch.to(torch.add(torch.zeros([1152]), 0.05), 7),"
+                                + " torch.to(torch.add(torch.zeros([1152]), 128.), 4), 2, 13))",
+                        0));
+        ops.put("op: concatenate [B,T,3x384]", new Op("torch.cat([x{i}, x{j}, x{k}], 2)", 0));
         ops.put("op: LayerNorm [B,T,384]", new Op("torch.layer_norm(x{i}, " + ln + ")", 12));
         ops.put("op: residual add [B,T,384]", new Op("torch.add(x{i}, x{j})", 12));
         ops.put(
@@ -520,6 +557,9 @@ public final class MiniLmExportProfile {
             row.put("loadavg_end", load);
             rows.add(row);
             System.out.println(row);
+        }
+        if (!times.containsKey("op: quantize [B,T,384]")) {
+            return rows;
         }
         // differences of two single-op modules: one op alone, as often as the export runs it
         derived(
