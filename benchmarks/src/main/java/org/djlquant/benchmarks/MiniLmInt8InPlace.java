@@ -174,7 +174,7 @@ public final class MiniLmInt8InPlace {
         return b.build();
     }
 
-    private static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
+    static NDList inputs(NDManager m, HuggingFaceTokenizer tok, List<String> texts) {
         Encoding[] enc = tok.batchEncode(texts);
         int t = enc[0].getIds().length;
         long[] ids = new long[texts.size() * t];
@@ -304,7 +304,7 @@ public final class MiniLmInt8InPlace {
         Results.write("minilm-int8-inplace", json, md);
     }
 
-    private static Path extract(String resource, Path dir) throws IOException {
+    static Path extract(String resource, Path dir) throws IOException {
         Path file = dir.resolve(resource);
         try (InputStream in =
                 MiniLmInt8InPlace.class.getClassLoader().getResourceAsStream(resource)) {
