@@ -43,7 +43,10 @@ import java.util.Set;
  * feasibility and Lagrangian lower bounds leave transitions out: a transition is at least 0 and
  * enters sums with a positive sign, and the multipliers are non-negative, so a bound without it is
  * still a lower bound. The feasible upper bound and its feasibility check include transitions, as
- * they must. Without transitions, families are ignored and the solver is the purely additive one.
+ * they must. The {@link #MAX_STATES} cap counts the states of all families together, and thinning
+ * still marks the answer as not proven optimal. Without transitions, families are ignored and the
+ * solver is the purely additive one. With {@code alpha > 0} an option's damage must be its primary
+ * or secondary value; with {@code alpha = 0} the drop is unbounded and damage is ignored.
  */
 final class ChoiceSolver {
 
