@@ -567,6 +567,7 @@ public final class MiniLmPipeline {
                             "static", options.recipe().describe(QMode.STATIC),
                             "dynamic", options.recipe().describe(QMode.DYNAMIC),
                             "qengine", QuantizedMiniLm.ENGINE.pytorchName(),
+                            "qengineTorchScript", QuantizedMiniLm.TORCHSCRIPT_ENGINE.pytorchName(),
                             "vnni", MiniLmRecipe.fullRangeActivations()));
             setup.put("engines", engineVersions());
             setup.put("machine", machine());
