@@ -38,7 +38,8 @@ import org.djlquant.io.text.SentenceEmbeddingTranslator;
  * The real-model pipeline: all-MiniLM-L6-v2 from its Maven jar and the 3000 labelled sentences of
  * the UCI sentiment set, run as every {@link Variant} (FP32 on DJL PyTorch, FP32 and ONNX Runtime's
  * INT8 twin on DJL OnnxRuntime, and our real INT8 model — static and dynamic, from the one {@link
- * MiniLmRecipe} — converted in place on fbgemm, exported to TorchScript and loaded by plain DJL,
+ * MiniLmRecipe} — converted in place on fbgemm, exported to TorchScript for onednn (fbgemm where
+ * libtorch has no onednn) and loaded by plain DJL,
  * exported to ONNX and run on ONNX Runtime), measured side by side in one process: size on disk,
  * compression, sentences/s at batch 32 (natural lengths and 128 tokens), latency at batch 1,
  * speed-ups, probe accuracy and its drop, cosine to FP32.
@@ -567,6 +568,7 @@ public final class MiniLmPipeline {
                             "static", options.recipe().describe(QMode.STATIC),
                             "dynamic", options.recipe().describe(QMode.DYNAMIC),
                             "qengine", QuantizedMiniLm.ENGINE.pytorchName(),
+                            "qengineTorchScript", QuantizedMiniLm.TORCHSCRIPT_ENGINE.pytorchName(),
                             "vnni", MiniLmRecipe.fullRangeActivations()));
             setup.put("engines", engineVersions());
             setup.put("machine", machine());

@@ -42,8 +42,16 @@ import org.djlquant.nn.Twins;
  */
 final class QuantizedMiniLm implements AutoCloseable {
 
-    /** The quantized engine every PyTorch INT8 row packs for. */
+    /** The quantized engine the in-place INT8 rows pack for ({@link Converter}). */
     static final QEngine ENGINE = QEngine.FBGEMM;
+
+    /**
+     * The quantized engine the TorchScript archives are exported for and packed for at load: onednn
+     * where this libtorch has it (on x86-64 it runs the same integer products as fbgemm, through
+     * oneDNN's AMX / AVX-512 VNNI kernels), fbgemm otherwise.
+     */
+    static final QEngine TORCHSCRIPT_ENGINE =
+            QEngine.available().contains(QEngine.ONEDNN) ? QEngine.ONEDNN : QEngine.FBGEMM;
 
     /**
      * How the TorchScript export lowers attention: fused (libtorch's flash-attention kernel, the
@@ -165,13 +173,13 @@ final class QuantizedMiniLm implements AutoCloseable {
                             : "no calibration (activation range per batch)";
             Twins.setObserving(model.getBlock(), false);
             Twins.setFakeQuant(model.getBlock(), false);
-            QEngine.select(ENGINE);
             if (wanted.contains(Form.TORCHSCRIPT)) {
+                QEngine.select(TORCHSCRIPT_ENGINE);
                 torchScriptDir = context.workDir().resolve("int8-" + modeName() + "-ts");
                 TorchScriptExporter exporter =
                         TorchScriptExporter.builder()
                                 .setBlock(model.getBlock())
-                                .optEngine(ENGINE)
+                                .optEngine(TORCHSCRIPT_ENGINE)
                                 .optAttention(ATTENTION)
                                 .optCompressed(true)
                                 .optInt8Embeddings(int8Embeddings)
@@ -191,6 +199,7 @@ final class QuantizedMiniLm implements AutoCloseable {
                                 .write(onnxFile);
             }
             if (wanted.contains(Form.IN_PLACE)) {
+                QEngine.select(ENGINE);
                 convertReport = Converter.convert(model, ENGINE);
                 inPlace = model;
                 model = null;

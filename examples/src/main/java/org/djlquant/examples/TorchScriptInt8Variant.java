@@ -16,9 +16,10 @@ import org.djlquant.backend.pytorch.TorchScriptExporter;
 /**
  * {@code int8-static-ts} / {@code int8-dynamic-ts}: the prepared and calibrated MiniLM exported by
  * {@link TorchScriptExporter} as one TorchScript archive and loaded back by plain DJL ({@code
- * Criteria}, PyTorch engine) with fbgemm selected, so the INT8 weights are packed for it at load.
- * The artifact is the {@code .pt} file; the word and position tables are stored INT8 per row
- * ({@link TorchScriptExporter.Builder#optInt8Embeddings}).
+ * Criteria}, PyTorch engine) with {@code QuantizedMiniLm.TORCHSCRIPT_ENGINE} selected (onednn where
+ * libtorch has it, else fbgemm), so the INT8 weights are packed for it at load. The artifact is the
+ * {@code .pt} file; the word and position tables are stored INT8 per row ({@link
+ * TorchScriptExporter.Builder#optInt8Embeddings}).
  */
 final class TorchScriptInt8Variant extends ModelVariant {
 
@@ -48,7 +49,7 @@ final class TorchScriptInt8Variant extends ModelVariant {
         return quantized.recipe().describe(quantized.mode())
                 + "; exported to TorchScript (TorchScriptExporter, word embeddings INT8 per"
                 + " row), loaded by plain DJL Criteria, "
-                + QuantizedMiniLm.ENGINE.pytorchName();
+                + QuantizedMiniLm.TORCHSCRIPT_ENGINE.pytorchName();
     }
 
     /** {@inheritDoc} */
@@ -71,7 +72,7 @@ final class TorchScriptInt8Variant extends ModelVariant {
         String name = quantized.torchScriptName();
         Path file = dir.resolve(name + ".pt");
         // the archive packs its INT8 weights for the engine current at load
-        QEngine.select(QuantizedMiniLm.ENGINE);
+        QEngine.select(QuantizedMiniLm.TORCHSCRIPT_ENGINE);
         Criteria<NDList, NDList> criteria =
                 Criteria.builder()
                         .setTypes(NDList.class, NDList.class)

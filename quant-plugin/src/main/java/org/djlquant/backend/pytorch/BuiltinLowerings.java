@@ -826,14 +826,14 @@ final class BuiltinLowerings {
                     float32);
             return new TsValue(yq, true, outParams.scale(), outParams.zeroPoint());
         }
-        if (ctx.engine() != QEngine.X86 && ctx.engine() != QEngine.FBGEMM) {
+        if (ctx.engine() == QEngine.QNNPACK) {
             throw new UnsupportedExportException(
                     path,
                     cls,
-                    "a static layer whose output goes to float ops needs fbgemm's float-output"
-                            + " INT8 kernel; engine was "
+                    "a static layer whose output goes to float ops needs a float-output INT8"
+                            + " kernel (fbgemm and onednn have one); engine was "
                             + ctx.engine()
-                            + ", allowed: X86, FBGEMM (or quantize this layer DYNAMIC)");
+                            + ", allowed: X86, FBGEMM, ONEDNN (or quantize this layer DYNAMIC)");
         }
         String y = ctx.let(m + ".fp32(" + ctx.asFloat(input) + ")");
         record(

@@ -44,12 +44,13 @@ import org.djlquant.policy.MixedPrecisionPolicy;
  *       quantized::linear} requantizing to those output parameters and hands the {@code quint8}
  *       tensor on (consumers dequantize it, or requantize it to their own input parameters); this
  *       works on every engine. A twin without output parameters whose output goes to float ops runs
- *       {@code quantized::linear_with_input_q_dq_qweight_dq_output_fp32} (fbgemm, so {@link
- *       QEngine#X86} or {@link QEngine#FBGEMM} only): exactly the fake-quant simulation, INT8 GEMM
- *       with a float output. Inside a {@code SequentialBlock}, a static layer followed by another
- *       static layer (with an optional {@link ExportableBlocks#relu()} between) runs {@code
- *       quantized::linear} (or {@code linear_relu}) requantizing straight to the next layer's
- *       calibrated input parameters: the activation stays {@code quint8} between them;
+ *       {@code quantized::linear_with_input_q_dq_qweight_dq_output_fp32} (fbgemm and onednn: {@link
+ *       QEngine#X86}, {@link QEngine#FBGEMM} or {@link QEngine#ONEDNN}, not qnnpack): exactly the
+ *       fake-quant simulation, INT8 GEMM with a float output. Inside a {@code SequentialBlock}, a
+ *       static layer followed by another static layer (with an optional {@link
+ *       ExportableBlocks#relu()} between) runs {@code quantized::linear} (or {@code linear_relu})
+ *       requantizing straight to the next layer's calibrated input parameters: the activation stays
+ *       {@code quint8} between them;
  *   <li>WEIGHT_ONLY INT8 (symmetric, per tensor or per output channel): int8 weights and float32
  *       scales run by {@code aten::_weight_int8pack_mm};
  *   <li>WEIGHT_ONLY INT4 (per group along the input features, a shape libtorch's kernel takes):
