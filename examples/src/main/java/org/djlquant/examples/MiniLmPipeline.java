@@ -39,10 +39,10 @@ import org.djlquant.io.text.SentenceEmbeddingTranslator;
  * the UCI sentiment set, run as every {@link Variant} (FP32 on DJL PyTorch, FP32 and ONNX Runtime's
  * INT8 twin on DJL OnnxRuntime, and our real INT8 model — static and dynamic, from the one {@link
  * MiniLmRecipe} — converted in place on fbgemm, exported to TorchScript for onednn (fbgemm where
- * libtorch has no onednn) and loaded by plain DJL,
- * exported to ONNX and run on ONNX Runtime), measured side by side in one process: size on disk,
- * compression, sentences/s at batch 32 (natural lengths and 128 tokens), latency at batch 1,
- * speed-ups, probe accuracy and its drop, cosine to FP32.
+ * libtorch has no onednn) and loaded by plain DJL, exported to ONNX and run on ONNX Runtime),
+ * measured side by side in one process: size on disk, compression, sentences/s at batch 32 (natural
+ * lengths and 128 tokens), latency at batch 1, speed-ups, probe accuracy and its drop, cosine to
+ * FP32.
  *
  * <p>By default it runs {@link #DEFAULT_VARIANTS} (the two FP32 references, ONNX Runtime's twin,
  * static INT8 in place, as TorchScript and as ONNX, dynamic INT8 as ONNX); {@code --variants all}
