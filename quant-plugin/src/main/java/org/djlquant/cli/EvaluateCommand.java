@@ -235,7 +235,7 @@ final class EvaluateCommand implements Callable<Integer> {
                                             folds,
                                             s.seed(),
                                             s.lambda(),
-                                            s.steps(),
+                                            probeSteps,
                                             s.engineName()));
                 }
                 JsonObject o =
