@@ -482,7 +482,26 @@ class QuantizerTest {
                 double db = sqnr(fp32, y);
                 assertTrue(db > 20 && Double.isFinite(db), "SQNR " + db);
             }
+            // the same through a djlq: URL (Criteria): accepted under onednn, refused under fbgemm
+            Criteria<NDList, NDList> byUrl =
+                    Criteria.builder()
+                            .setTypes(NDList.class, NDList.class)
+                            .optModelUrls(
+                                    org.djlquant.backend.pytorch.QuantizedRepositoryFactory.url(
+                                            dir))
+                            .optModelName("ffn")
+                            .optEngine("PyTorch")
+                            .optTranslator(new NoopTranslator())
+                            .build();
+            try (ZooModel<NDList, NDList> loaded = byUrl.loadModel()) {
+                assertEquals("ffn", loaded.getName());
+            }
             QEngine.select(QEngine.FBGEMM);
+            java.io.IOException viaUrl = assertThrows(java.io.IOException.class, byUrl::loadModel);
+            assertInstanceOf(
+                    org.djlquant.backend.pytorch.IncompatibleArtifactException.class,
+                    viaUrl.getCause());
+            assertTrue(viaUrl.getMessage().contains("qengine is onednn"), viaUrl.getMessage());
             try (Model model = ffn()) {
                 float[] before = forward(model, x);
                 ConvertReport report =
