@@ -17,9 +17,9 @@
  *       format, sentences, batches, millis}|null, artifact {kind (TORCHSCRIPT|ONNX), file,
  *       sizeBytes, sourceSizeBytes, compression}, layers [{path, lowering}]};
  *   <li>{@code djlq.evaluate/1}: {@code data {file, format, sentences, labelled}, speed {batchSize,
- *       warmupRuns, timedRuns, interleaved}, models [{role (artifact|baseline), file, engine,
- *       qengine (the quantized engine a .pt ran on, from its manifest, selected before loading;
- *       null for .onnx), sizeBytes, latencyMsMedian, throughputPerSecond, accuracy|null}],
+ *       warmupRuns, timedRuns, settleMs, interleaved}, models [{role (artifact|baseline), file,
+ *       engine, qengine (the quantized engine a .pt ran on, from its manifest, selected before
+ *       loading; null for .onnx), sizeBytes, latencyMsMedian, throughputPerSecond, accuracy|null}],
  *       comparison {sizeRatio (baseline/artifact), speedup (baseline latency/artifact latency),
  *       accuracyDelta|null, cosineMean, cosineMin}|null};
  *   <li>{@code djlq.sensitivity/1}: {@code model, backend, data {file, sentences, batches},
