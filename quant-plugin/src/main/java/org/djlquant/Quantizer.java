@@ -36,9 +36,10 @@ import org.djlquant.policy.apply.PrecisionConfigs;
 /**
  * The one entry point that reads like the pipeline: prepare ({@link Preparer}) → calibrate ({@link
  * Calibrator}) → convert in place ({@link Converter}) or export an artifact ({@link
- * TorchScriptExporter} for fbgemm / qnnpack, {@link OnnxExporter} for ONNX Runtime). It adds no
- * quantization of its own: it picks the config of a method (or turns a policy file into a mapping
- * with {@link PolicyApplication}) and calls the stages in order.
+ * TorchScriptExporter} for fbgemm / qnnpack, packed for any libtorch quantized engine the backend
+ * allows ({@link Builder#optQEngine}, e.g. onednn), {@link OnnxExporter} for ONNX Runtime). It adds
+ * no quantization of its own: it picks the config of a method (or turns a policy file into a
+ * mapping with {@link PolicyApplication}) and calls the stages in order.
  *
  * <pre>{@code
  * Quantizer q = Quantizer.builder()
@@ -151,8 +152,10 @@ public final class Quantizer {
     private final PrecisionConfigs configs;
     private final boolean int8Embeddings;
     private final java.util.List<String> keepFloat;
+    private final QEngine qengine;
 
     private Quantizer(Builder b) {
+        this.qengine = b.qengine;
         this.configs = b.configs;
         this.int8Embeddings = b.int8Embeddings;
         this.keepFloat = java.util.List.copyOf(b.keepFloat);
@@ -219,7 +222,85 @@ public final class Quantizer {
     }
 
     /**
-     * Returns the libtorch quantized engine of a PyTorch backend.
+     * Returns the libtorch quantized engine the TorchScript export and the in-place conversion
+     * select and pack for: the one given to {@link Builder#optQEngine}, else the backend's default
+     * ({@link #qengine(BackendTarget)}).
+     *
+     * @return the engine, or null for the ONNXRUNTIME backend (which does not run on libtorch)
+     */
+    public QEngine getQEngine() {
+        if (qengine != null) {
+            return qengine;
+        }
+        return backend == BackendTarget.ONNXRUNTIME ? null : qengine(backend);
+    }
+
+    /**
+     * Returns the libtorch quantized engines that can run a backend's quantized models: for FBGEMM
+     * the x86 engines ({@link QEngine#FBGEMM}, {@link QEngine#X86}, {@link QEngine#ONEDNN}), for
+     * QNNPACK {@link QEngine#QNNPACK}, for ONNXRUNTIME none. The configs (activation ranges,
+     * per-channel support) follow the backend; the engine chooses the kernels.
+     *
+     * @param backend the backend
+     * @return the compatible engines, in {@link QEngine} order (empty for ONNXRUNTIME)
+     */
+    public static java.util.Set<QEngine> compatibleQEngines(BackendTarget backend) {
+        switch (Objects.requireNonNull(backend, "backend")) {
+            case FBGEMM:
+                return java.util.Collections.unmodifiableSet(
+                        java.util.EnumSet.of(QEngine.FBGEMM, QEngine.ONEDNN, QEngine.X86));
+            case QNNPACK:
+                return java.util.Collections.unmodifiableSet(java.util.EnumSet.of(QEngine.QNNPACK));
+            default:
+                return java.util.Collections.emptySet();
+        }
+    }
+
+    /**
+     * Checks that a quantized engine can run a backend's models and that this libtorch build has
+     * it. The backend check needs no native code and comes first.
+     *
+     * @param backend the backend
+     * @param engine the engine
+     * @throws IllegalArgumentException naming the engine, the backend and the engines allowed for
+     *     it, if they do not fit (every engine for ONNXRUNTIME)
+     * @throws org.djlquant.backend.pytorch.QEngineUnavailableException naming the engine and {@link
+     *     QEngine#available()}, if this libtorch build lacks it
+     */
+    public static void checkQEngine(BackendTarget backend, QEngine engine) {
+        Objects.requireNonNull(backend, "backend");
+        if (engine == null) {
+            throw new IllegalArgumentException(
+                    "qengine was null, must be one of " + Arrays.toString(QEngine.values()));
+        }
+        java.util.Set<QEngine> compatible = compatibleQEngines(backend);
+        if (compatible.isEmpty()) {
+            throw new IllegalArgumentException(
+                    "qengine was "
+                            + engine
+                            + " with backend "
+                            + backend
+                            + ", which does not run on libtorch; a qengine applies to FBGEMM"
+                            + " and QNNPACK only");
+        }
+        if (!compatible.contains(engine)) {
+            throw new IllegalArgumentException(
+                    "qengine was "
+                            + engine
+                            + " with backend "
+                            + backend
+                            + ", must be one of "
+                            + compatible
+                            + " for that backend");
+        }
+        java.util.Set<QEngine> available = QEngine.available();
+        if (!available.contains(engine)) {
+            throw new org.djlquant.backend.pytorch.QEngineUnavailableException(engine, available);
+        }
+    }
+
+    /**
+     * Returns the default libtorch quantized engine of a PyTorch backend.
      *
      * @param backend FBGEMM or QNNPACK
      * @return {@link QEngine#FBGEMM} or {@link QEngine#QNNPACK}
@@ -306,7 +387,8 @@ public final class Quantizer {
 
     /**
      * Stage 3a (drop-in): converts the prepared, calibrated model in place to blocks running
-     * libtorch's INT8 kernels; the model's translator and predictor keep working.
+     * libtorch's INT8 kernels of {@link #getQEngine()} (selected process-wide); the model's
+     * translator and predictor keep working.
      *
      * @param model the prepared model
      * @return the converter's report
@@ -322,15 +404,15 @@ public final class Quantizer {
                             + " (export / quantizeTo with a .onnx file) or choose FBGEMM or"
                             + " QNNPACK");
         }
-        return Converter.convert(model, qengine(backend));
+        return Converter.convert(model, getQEngine());
     }
 
     /**
      * Stage 3b: writes the prepared, calibrated model as an artifact: a TorchScript archive ({@code
      * .pt}, loadable with {@link org.djlquant.backend.pytorch.QuantizedArtifacts#load}) for FBGEMM
      * / QNNPACK, an ONNX model ({@code .onnx}) for ONNXRUNTIME. The model is read, not changed. A
-     * PyTorch export selects the backend's quantized engine process-wide ({@link QEngine#select}),
-     * as the converter does; the manifest records it and loading checks it.
+     * PyTorch export selects the quantized engine ({@link #getQEngine()}) process-wide ({@link
+     * QEngine#select}), as the converter does; the manifest records it and loading checks it.
      *
      * @param model the prepared model
      * @param file the file to write: its name must end with {@code .pt} (PyTorch backends) or
@@ -362,7 +444,7 @@ public final class Quantizer {
             ExportReport r = b.build().write(file);
             return new Artifact(ArtifactKind.ONNX, file, r.sizeBytes(), r.layers(), null);
         }
-        QEngine engine = qengine(backend);
+        QEngine engine = getQEngine();
         QEngine.select(engine);
         String name = file.getFileName().toString();
         name = name.substring(0, name.length() - ".pt".length());
@@ -457,8 +539,26 @@ public final class Quantizer {
         private final java.util.List<String> keepFloat = new java.util.ArrayList<>();
         private PrecisionConfigs configs;
         private boolean int8Embeddings;
+        private QEngine qengine;
 
         private Builder() {}
+
+        /**
+         * Sets the libtorch quantized engine the TorchScript export packs for (recorded in its
+         * manifest; loading selects it) and the in-place conversion selects. Default: the backend's
+         * engine ({@link Quantizer#qengine(BackendTarget)}: FBGEMM or QNNPACK). For the FBGEMM
+         * backend, {@link QEngine#ONEDNN} or {@link QEngine#X86} run the same INT8 models with
+         * other x86 kernels (onednn is the fastest on CPUs with AMX / AVX-512 VNNI); QNNPACK takes
+         * only {@link QEngine#QNNPACK}; ONNXRUNTIME takes none. Checked at {@link #build()} with
+         * {@link Quantizer#checkQEngine}.
+         *
+         * @param qengine the engine, or null for the backend's default
+         * @return this builder
+         */
+        public Builder optQEngine(QEngine qengine) {
+            this.qengine = qengine;
+            return this;
+        }
 
         /**
          * Stores BERT embedding tables (word and position) INT8 per row in the exported artifact
@@ -590,7 +690,10 @@ public final class Quantizer {
          *
          * @return the quantizer
          * @throws IllegalArgumentException naming what is missing or contradictory: neither or both
-         *     of method and policy, no backend, no calibration batches for STATIC layers
+         *     of method and policy, no backend, no calibration batches for STATIC layers, a qengine
+         *     the backend cannot use ({@link Quantizer#checkQEngine})
+         * @throws org.djlquant.backend.pytorch.QEngineUnavailableException if the qengine given is
+         *     not in this libtorch build
          */
         public Quantizer build() {
             if ((method == null) == (policy == null)) {
@@ -619,6 +722,9 @@ public final class Quantizer {
                                 + keepFloat
                                 + " with a policy, must be empty: a policy assigns FP32 per"
                                 + " layer itself");
+            }
+            if (qengine != null) {
+                checkQEngine(backend, qengine);
             }
             configs = new PrecisionConfigs(backend, form);
             boolean needsCalibration =

@@ -32,6 +32,7 @@ import java.util.OptionalDouble;
 import java.util.Random;
 import org.djlquant.backend.pytorch.ExportableBlocks;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QEngineUnavailableException;
 import org.djlquant.backend.pytorch.QuantizedArtifacts;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
@@ -364,6 +365,159 @@ class QuantizerTest {
                         () -> Quantizer.builder().setPolicy(policy).optKeepFloat("03").build());
         assertTrue(e.getMessage().contains("[03] with a policy"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Quantizer.builder().optKeepFloat(" "));
+    }
+
+    @Test
+    void optQEngineMustFitTheBackendAndThisLibtorch() {
+        IllegalArgumentException e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                Quantizer.builder()
+                                        .setMethod(Quantizer.Method.DYNAMIC)
+                                        .optBackend(BackendTarget.QNNPACK)
+                                        .optQEngine(QEngine.ONEDNN)
+                                        .build());
+        assertEquals(
+                "qengine was ONEDNN with backend QNNPACK, must be one of [QNNPACK] for that"
+                        + " backend",
+                e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                Quantizer.builder()
+                                        .setMethod(Quantizer.Method.DYNAMIC)
+                                        .optQEngine(QEngine.QNNPACK)
+                                        .build());
+        assertEquals(
+                "qengine was QNNPACK with backend FBGEMM, must be one of [FBGEMM, ONEDNN, X86]"
+                        + " for that backend",
+                e.getMessage());
+        e =
+                assertThrows(
+                        IllegalArgumentException.class,
+                        () ->
+                                Quantizer.builder()
+                                        .setMethod(Quantizer.Method.DYNAMIC)
+                                        .optBackend(BackendTarget.ONNXRUNTIME)
+                                        .optQEngine(QEngine.FBGEMM)
+                                        .build());
+        assertTrue(e.getMessage().startsWith("qengine was FBGEMM with backend ONNXRUNTIME"));
+        // an engine this libtorch lacks: the typed exception names it and what is available
+        java.util.Set<QEngine> available = QEngine.available();
+        for (QEngine engine : Quantizer.compatibleQEngines(BackendTarget.FBGEMM)) {
+            Quantizer.Builder b =
+                    Quantizer.builder().setMethod(Quantizer.Method.DYNAMIC).optQEngine(engine);
+            if (available.contains(engine)) {
+                assertEquals(engine, b.build().getQEngine());
+            } else {
+                QEngineUnavailableException u =
+                        assertThrows(QEngineUnavailableException.class, b::build);
+                assertEquals(engine, u.getRequested());
+                assertEquals(available, u.getAvailable());
+                assertTrue(u.getMessage().contains(engine.toString()), u.getMessage());
+            }
+        }
+        // defaults: the backend's engine, none for ONNX Runtime
+        assertEquals(
+                QEngine.FBGEMM,
+                Quantizer.builder().setMethod(Quantizer.Method.DYNAMIC).build().getQEngine());
+        assertEquals(
+                null,
+                Quantizer.builder()
+                        .setMethod(Quantizer.Method.DYNAMIC)
+                        .optBackend(BackendTarget.ONNXRUNTIME)
+                        .build()
+                        .getQEngine());
+    }
+
+    @Test
+    void onednnQEngineIsWhatTheExportPacksForAndTheConverterSelects(@TempDir Path dir)
+            throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                QEngine.available().contains(QEngine.ONEDNN),
+                "this libtorch has no onednn engine: " + QEngine.available());
+        QEngine initial = QEngine.current();
+        try {
+            float[] x = input(7);
+            float[] fp32;
+            Quantizer.Artifact artifact;
+            try (Model model = ffn()) {
+                fp32 = forward(model, x);
+                artifact =
+                        Quantizer.builder()
+                                .setMethod(Quantizer.Method.STATIC)
+                                .optQEngine(QEngine.ONEDNN)
+                                .optCalibration(batches(model.getNDManager()))
+                                .optProgress(null)
+                                .build()
+                                .quantizeTo(model, dir.resolve("ffn.pt"));
+            }
+            assertEquals(QEngine.ONEDNN, artifact.manifest().qengine());
+            // the manifest is checked on load: refused under fbgemm, loaded under onednn
+            QEngine.select(QEngine.FBGEMM);
+            org.djlquant.backend.pytorch.IncompatibleArtifactException refused =
+                    assertThrows(
+                            org.djlquant.backend.pytorch.IncompatibleArtifactException.class,
+                            () ->
+                                    QuantizedArtifacts.load(
+                                            dir,
+                                            "ffn",
+                                            Criteria.builder()
+                                                    .setTypes(NDList.class, NDList.class)
+                                                    .optTranslator(new NoopTranslator())));
+            assertTrue(refused.getMessage().contains("QEngine.ONEDNN"), refused.getMessage());
+            QEngine.select(QEngine.ONEDNN);
+            try (ZooModel<NDList, NDList> loaded =
+                            QuantizedArtifacts.load(
+                                    dir,
+                                    "ffn",
+                                    Criteria.builder()
+                                            .setTypes(NDList.class, NDList.class)
+                                            .optTranslator(new NoopTranslator()));
+                    Predictor<NDList, NDList> p = loaded.newPredictor();
+                    NDManager m = NDManager.newBaseManager("PyTorch")) {
+                float[] y = p.predict(new NDList(m.create(x, INPUT))).head().toFloatArray();
+                double db = sqnr(fp32, y);
+                assertTrue(db > 20 && Double.isFinite(db), "SQNR " + db);
+            }
+            // the same through a djlq: URL (Criteria): accepted under onednn, refused under fbgemm
+            Criteria<NDList, NDList> byUrl =
+                    Criteria.builder()
+                            .setTypes(NDList.class, NDList.class)
+                            .optModelUrls(
+                                    org.djlquant.backend.pytorch.QuantizedRepositoryFactory.url(
+                                            dir))
+                            .optModelName("ffn")
+                            .optEngine("PyTorch")
+                            .optTranslator(new NoopTranslator())
+                            .build();
+            try (ZooModel<NDList, NDList> loaded = byUrl.loadModel()) {
+                assertEquals("ffn", loaded.getName());
+            }
+            QEngine.select(QEngine.FBGEMM);
+            java.io.IOException viaUrl = assertThrows(java.io.IOException.class, byUrl::loadModel);
+            assertInstanceOf(
+                    org.djlquant.backend.pytorch.IncompatibleArtifactException.class,
+                    viaUrl.getCause());
+            assertTrue(viaUrl.getMessage().contains("qengine is onednn"), viaUrl.getMessage());
+            try (Model model = ffn()) {
+                float[] before = forward(model, x);
+                ConvertReport report =
+                        Quantizer.builder()
+                                .setMethod(Quantizer.Method.DYNAMIC)
+                                .optQEngine(QEngine.ONEDNN)
+                                .build()
+                                .quantize(model);
+                assertEquals(QEngine.ONEDNN, report.engine());
+                assertEquals(QEngine.ONEDNN, QEngine.current());
+                double db = sqnr(before, forward(model, x));
+                assertTrue(db > 25 && Double.isFinite(db), "SQNR " + db);
+            }
+        } finally {
+            QEngine.select(initial);
+        }
     }
 
     @Test

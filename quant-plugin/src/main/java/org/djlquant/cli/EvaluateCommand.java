@@ -106,14 +106,31 @@ final class EvaluateCommand implements Callable<Integer> {
     private static final class Loaded implements AutoCloseable {
         final Path file;
         final String engine;
+        final QEngine qengine;
         final Model model;
         final Predictor<List<String>, float[][]> predictor;
 
-        Loaded(Path file, String engine, Model model, Predictor<List<String>, float[][]> p) {
+        Loaded(
+                Path file,
+                String engine,
+                QEngine qengine,
+                Model model,
+                Predictor<List<String>, float[][]> p) {
             this.file = file;
             this.engine = engine;
+            this.qengine = qengine;
             this.model = model;
             this.predictor = p;
+        }
+
+        /**
+         * Makes the archive's quantized engine current again (a second .pt may have selected
+         * another): some quantized ops pick their kernels by the engine current at run time.
+         */
+        void activate() {
+            if (qengine != null && QEngine.current() != qengine) {
+                QEngine.select(qengine);
+            }
         }
 
         @Override
@@ -192,7 +209,14 @@ final class EvaluateCommand implements Callable<Integer> {
                     embeddings.put(e.getKey(), embed(e.getValue(), batches, texts.size()));
                 }
                 Map<String, SpeedMeter.Work<TranslateException>> works = new LinkedHashMap<>();
-                models.forEach((k, m) -> works.put(k, run -> m.predictor.predict(timed)));
+                models.forEach(
+                        (k, m) ->
+                                works.put(
+                                        k,
+                                        run -> {
+                                            m.activate();
+                                            m.predictor.predict(timed);
+                                        }));
                 Map<String, SpeedMeter.Timing> timing =
                         new SpeedMeter(warmup, runs)
                                 .withSettle(Duration.ofMillis(settleMs))
@@ -211,7 +235,7 @@ final class EvaluateCommand implements Callable<Integer> {
                                             folds,
                                             s.seed(),
                                             s.lambda(),
-                                            s.steps(),
+                                            probeSteps,
                                             s.engineName()));
                 }
                 JsonObject o =
@@ -242,9 +266,13 @@ final class EvaluateCommand implements Callable<Integer> {
         String name = ModelSource.stem(file);
         Path dir = file.toAbsolutePath().getParent();
         String engine;
+        QEngine qengine = null;
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".pt")) {
+            // the archive's weights are packed for the engine current while libtorch loads it:
+            // select the manifest's engine first (an onednn .pt loads as onednn)
             QuantizationManifest manifest = QuantizedArtifacts.readManifest(file);
-            QEngine.select(manifest.qengine());
+            qengine = manifest.qengine();
+            QEngine.select(qengine);
             QuantizedArtifacts.checkCompatible(manifest);
             engine = "PyTorch";
         } else {
@@ -258,7 +286,7 @@ final class EvaluateCommand implements Callable<Integer> {
             throw new QuantizationException(
                     engine + " could not load " + file + ": " + e.getMessage(), e);
         }
-        return new Loaded(file, engine, model, model.newPredictor(translator.batch()));
+        return new Loaded(file, engine, qengine, model, model.newPredictor(translator.batch()));
     }
 
     private float[][] embed(Loaded m, List<List<String>> batches, int n) throws TranslateException {
@@ -267,6 +295,7 @@ final class EvaluateCommand implements Callable<Integer> {
                 new ProgressBar(
                         top.progress(), "embedding " + m.file.getFileName(), batches.size());
         int row = 0;
+        m.activate();
         for (int b = 0; b < batches.size(); b++) {
             for (float[] e : m.predictor.predict(batches.get(b))) {
                 out[row++] = e;
@@ -307,6 +336,8 @@ final class EvaluateCommand implements Callable<Integer> {
             m.addProperty("role", e.getKey());
             m.addProperty("file", e.getValue().file.toString());
             m.addProperty("engine", e.getValue().engine);
+            QEngine q = e.getValue().qengine;
+            m.addProperty("qengine", q == null ? null : Names.of(q));
             m.addProperty("sizeBytes", size(e.getValue().file));
             SpeedMeter.Timing t = timing.get(e.getKey());
             m.addProperty("latencyMsMedian", t.medianMillis());

@@ -61,6 +61,14 @@ final class Names {
         }
     }
 
+    /** --qengine values (fbgemm, qnnpack, onednn, x86). */
+    static final class QEngineConverter
+            extends EnumConverter<org.djlquant.backend.pytorch.QEngine> {
+        QEngineConverter() {
+            super(org.djlquant.backend.pytorch.QEngine.class);
+        }
+    }
+
     /** Precision values (fp32, bf16, int8-dynamic, ...). */
     static final class PrecisionConverter extends EnumConverter<Precision> {
         PrecisionConverter() {
@@ -101,6 +109,18 @@ final class Names {
         BackendNames() {
             for (BackendTarget b : BackendTarget.values()) {
                 add(of(b));
+            }
+        }
+    }
+
+    /** Iterable of the quantized engine names, for help text. */
+    static final class QEngineNames extends java.util.ArrayList<String> {
+        private static final long serialVersionUID = 1L;
+
+        QEngineNames() {
+            for (org.djlquant.backend.pytorch.QEngine e :
+                    org.djlquant.backend.pytorch.QEngine.values()) {
+                add(of(e));
             }
         }
     }

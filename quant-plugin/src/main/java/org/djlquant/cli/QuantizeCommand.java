@@ -29,7 +29,10 @@ import picocli.CommandLine.Parameters;
         description = {
             "Quantizes a BERT-family ONNX model (or a DJL model folder holding one) and writes an"
                     + " artifact: a TorchScript archive (.pt, backends fbgemm and qnnpack) or an"
-                    + " ONNX model (.onnx, backend onnxruntime)."
+                    + " ONNX model (.onnx, backend onnxruntime).",
+            "A .pt is packed for one libtorch quantized engine (--qengine; default: the"
+                    + " backend's own), recorded in its manifest; djlq evaluate selects it before"
+                    + " loading."
         })
 final class QuantizeCommand implements Callable<Integer> {
 
@@ -64,6 +67,17 @@ final class QuantizeCommand implements Callable<Integer> {
             defaultValue = "fbgemm",
             description = "One of: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     BackendTarget backend;
+
+    @Option(
+            names = "--qengine",
+            converter = Names.QEngineConverter.class,
+            completionCandidates = Names.QEngineNames.class,
+            description =
+                    "The libtorch quantized engine the .pt is packed for: one of"
+                            + " ${COMPLETION-CANDIDATES}; fbgemm, x86 or onednn with --backend"
+                            + " fbgemm (onednn is the fastest on CPUs with AMX / AVX-512 VNNI),"
+                            + " qnnpack with --backend qnnpack (default: the backend's engine).")
+    org.djlquant.backend.pytorch.QEngine qengine;
 
     @Option(
             names = "--int8-form",
@@ -139,6 +153,9 @@ final class QuantizeCommand implements Callable<Integer> {
                     cl, "--out " + e.getMessage().replace("output file was", "was"));
         }
         Usage.configs(cl, backend, int8Form);
+        if (qengine != null) {
+            Usage.qengine(cl, backend, qengine);
+        }
         if (!keepFp32.isEmpty() && how.policy != null) {
             throw new CommandLine.ParameterException(
                     cl,
@@ -183,6 +200,7 @@ final class QuantizeCommand implements Callable<Integer> {
             Quantizer.Builder b =
                     Quantizer.builder()
                             .optBackend(backend)
+                            .optQEngine(qengine)
                             .optInt8Form(int8Form)
                             .optInt8Embeddings(int8Embeddings)
                             .optProgress(top.progress());
@@ -226,6 +244,9 @@ final class QuantizeCommand implements Callable<Integer> {
         o.addProperty("method", how.method == null ? null : Names.of(how.method));
         o.addProperty("policy", how.policy == null ? null : how.policy.toString());
         o.addProperty("backend", Names.of(backend));
+        o.addProperty(
+                "qengine",
+                artifact.manifest() == null ? null : Names.of(artifact.manifest().qengine()));
         o.addProperty("int8Form", Names.of(int8Form));
         o.addProperty("int8Embeddings", int8Embeddings);
         JsonArray kept = new JsonArray();
@@ -273,11 +294,14 @@ final class QuantizeCommand implements Callable<Integer> {
         var w = top.out();
         w.printf(
                 Locale.ROOT,
-                "%s -> %s (%s, %s)%n",
+                "%s -> %s (%s, %s%s)%n",
                 source.onnx(),
                 artifact.file(),
                 how.method != null ? Names.of(how.method) : "policy " + how.policy,
-                Names.of(backend));
+                Names.of(backend),
+                artifact.manifest() == null
+                        ? ""
+                        : ", qengine " + Names.of(artifact.manifest().qengine()));
         w.printf(Locale.ROOT, "prepared layers: %d%n", prepared.twins().size());
         prepared.warnings().forEach(x -> w.printf(Locale.ROOT, "warning: %s%n", x));
         calibrated.ifPresent(

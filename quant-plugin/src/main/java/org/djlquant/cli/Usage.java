@@ -54,6 +54,52 @@ final class Usage {
         }
     }
 
+    /**
+     * Checks a --qengine against the backend and this libtorch build; a mismatch or a missing
+     * engine is a usage error naming both options and what is allowed.
+     */
+    static void qengine(
+            CommandLine cl,
+            org.djlquant.config.BackendTarget backend,
+            org.djlquant.backend.pytorch.QEngine engine) {
+        java.util.Set<org.djlquant.backend.pytorch.QEngine> compatible =
+                org.djlquant.Quantizer.compatibleQEngines(backend);
+        if (compatible.isEmpty()) {
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--qengine "
+                            + Names.of(engine)
+                            + " with --backend "
+                            + Names.of(backend)
+                            + ": a quantized engine is a libtorch (.pt) choice; use --backend"
+                            + " fbgemm or qnnpack, or drop --qengine");
+        }
+        if (!compatible.contains(engine)) {
+            java.util.List<String> names = new java.util.ArrayList<>();
+            compatible.forEach(e -> names.add(Names.of(e)));
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--qengine "
+                            + Names.of(engine)
+                            + " with --backend "
+                            + Names.of(backend)
+                            + ": allowed for that backend: "
+                            + String.join(", ", names));
+        }
+        java.util.Set<org.djlquant.backend.pytorch.QEngine> available =
+                org.djlquant.backend.pytorch.QEngine.available();
+        if (!available.contains(engine)) {
+            java.util.List<String> names = new java.util.ArrayList<>();
+            available.forEach(e -> names.add(Names.of(e)));
+            throw new CommandLine.ParameterException(
+                    cl,
+                    "--qengine "
+                            + Names.of(engine)
+                            + " is not in this libtorch build; available: "
+                            + String.join(", ", names));
+        }
+    }
+
     static ModelSource source(CommandLine cl, Path model, Path tokenizer) {
         if (tokenizer != null) {
             existingFile(cl, "--tokenizer", tokenizer);

@@ -11,14 +11,17 @@
  *
  * <ul>
  *   <li>{@code djlq.quantize/1}: {@code model, method (dynamic|static|weight-only-int8|
- *       weight-only-int4|null), policy (file|null), backend, preparedLayers, calibration {file,
+ *       weight-only-int4|null), policy (file|null), backend, qengine (fbgemm|qnnpack|onednn|x86,
+ *       the engine the .pt is packed for, from its manifest; null for .onnx), int8Form,
+ *       int8Embeddings, keepFp32 [glob], warnings [text], preparedLayers, calibration {file,
  *       format, sentences, batches, millis}|null, artifact {kind (TORCHSCRIPT|ONNX), file,
  *       sizeBytes, sourceSizeBytes, compression}, layers [{path, lowering}]};
  *   <li>{@code djlq.evaluate/1}: {@code data {file, format, sentences, labelled}, speed {batchSize,
- *       warmupRuns, timedRuns, interleaved}, models [{role (artifact|baseline), file, engine,
- *       sizeBytes, latencyMsMedian, throughputPerSecond, accuracy|null}], comparison {sizeRatio
- *       (baseline/artifact), speedup (baseline latency/artifact latency), accuracyDelta|null,
- *       cosineMean, cosineMin}|null};
+ *       warmupRuns, timedRuns, settleMs, interleaved}, models [{role (artifact|baseline), file,
+ *       engine, qengine (the quantized engine a .pt ran on, from its manifest, selected before
+ *       loading; null for .onnx), sizeBytes, latencyMsMedian, throughputPerSecond, accuracy|null}],
+ *       comparison {sizeRatio (baseline/artifact), speedup (baseline latency/artifact latency),
+ *       accuracyDelta|null, cosineMean, cosineMin}|null};
  *   <li>{@code djlq.sensitivity/1}: {@code model, backend, data {file, sentences, batches},
  *       mostSensitiveFirst {precision: [path]}, report (SensitivityReport JSON), files {json,
  *       table, chart}|null};

@@ -39,6 +39,8 @@ class CliUsageTest {
         String text = r.out().replaceAll("\\s+", " ");
         assertTrue(text.contains("dynamic, static, weight-only-int8, weight-only-int4"), text);
         assertTrue(text.contains("fbgemm, qnnpack, onnxruntime"), text);
+        assertTrue(text.contains("--qengine"), text);
+        assertTrue(text.contains("fbgemm, qnnpack, onednn, x86"), text);
     }
 
     @Test
@@ -118,6 +120,80 @@ class CliUsageTest {
         assertTrue(r.err().contains("--backend"), r.err());
         assertTrue(r.err().contains("'tensorrt'"), r.err());
         assertTrue(r.err().contains("allowed: fbgemm, qnnpack, onnxruntime"), r.err());
+    }
+
+    @Test
+    void badQEngineNamesTheOptionTheValueAndTheAllowedValues() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--qengine",
+                        "mkldnn",
+                        "--out",
+                        p("x.pt"));
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--qengine"), r.err());
+        assertTrue(r.err().contains("'mkldnn'"), r.err());
+        assertTrue(r.err().contains("allowed: fbgemm, qnnpack, onednn, x86"), r.err());
+    }
+
+    @Test
+    void qengineThatDoesNotFitTheBackendIsAUsageError() throws Exception {
+        CliFixtures.Run r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--backend",
+                        "onnxruntime",
+                        "--qengine",
+                        "onednn",
+                        "--out",
+                        p("x.onnx"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--qengine onednn with --backend onnxruntime"), r.err());
+        r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--backend",
+                        "qnnpack",
+                        "--qengine",
+                        "onednn",
+                        "--out",
+                        p("x.pt"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(
+                r.err()
+                        .contains(
+                                "--qengine onednn with --backend qnnpack: allowed for that"
+                                        + " backend: qnnpack"),
+                r.err());
+        r =
+                CliFixtures.run(
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--method",
+                        "dynamic",
+                        "--qengine",
+                        "qnnpack",
+                        "--out",
+                        p("x.pt"));
+        assertEquals(2, r.code(), r.err());
+        assertTrue(
+                r.err()
+                        .contains(
+                                "--qengine qnnpack with --backend fbgemm: allowed for that"
+                                        + " backend: fbgemm, onednn, x86"),
+                r.err());
+        assertEquals("", r.out());
+        assertTrue(!java.nio.file.Files.exists(dir.resolve("x.pt")));
     }
 
     @Test

@@ -82,12 +82,14 @@ class EvaluateCommandTest {
                             "role",
                             "file",
                             "engine",
+                            "qengine",
                             "sizeBytes",
                             "latencyMsMedian",
                             "throughputPerSecond",
                             "accuracy"),
                     new TreeSet<>(m.keySet()));
             assertEquals("OnnxRuntime", m.get("engine").getAsString());
+            assertTrue(m.get("qengine").isJsonNull());
             assertEquals(Files.size(dir.resolve("tiny.onnx")), m.get("sizeBytes").getAsLong());
             assertTrue(m.get("latencyMsMedian").getAsDouble() > 0);
             // 8 sentences per timed run: throughput = 8 / median seconds
@@ -120,6 +122,7 @@ class EvaluateCommandTest {
         JsonObject artifact = o.getAsJsonArray("models").get(0).getAsJsonObject();
         assertEquals("artifact", artifact.get("role").getAsString());
         assertEquals("PyTorch", artifact.get("engine").getAsString());
+        assertEquals("fbgemm", artifact.get("qengine").getAsString());
         JsonObject c = o.getAsJsonObject("comparison");
         assertEquals(
                 (double) Files.size(dir.resolve("tiny.onnx"))

@@ -106,6 +106,7 @@ class QuantizeInspectCommandTest {
                         "method",
                         "policy",
                         "backend",
+                        "qengine",
                         "int8Form",
                         "int8Embeddings",
                         "keepFp32",
@@ -119,6 +120,7 @@ class QuantizeInspectCommandTest {
         assertEquals("static", o.get("method").getAsString());
         assertTrue(o.get("policy").isJsonNull());
         assertEquals("fbgemm", o.get("backend").getAsString());
+        assertEquals("fbgemm", o.get("qengine").getAsString());
         assertEquals("preset", o.get("int8Form").getAsString());
         assertEquals(0, o.getAsJsonArray("keepFp32").size());
         assertEquals(0, o.getAsJsonArray("warnings").size(), o.toString());
@@ -283,6 +285,7 @@ class QuantizeInspectCommandTest {
         JsonObject o = r.json();
         assertTrue(o.get("calibration").isJsonNull());
         assertEquals("ONNX", o.getAsJsonObject("artifact").get("kind").getAsString());
+        assertTrue(o.get("qengine").isJsonNull());
         assertEquals(
                 LINEARS,
                 paths(o.getAsJsonArray("layers")).stream().filter(LINEARS::contains).toList());
@@ -329,7 +332,9 @@ class QuantizeInspectCommandTest {
                         "--out",
                         p("dynamic.pt"));
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("-> " + p("dynamic.pt") + " (dynamic, fbgemm)"), r.out());
+        assertTrue(
+                r.out().contains("-> " + p("dynamic.pt") + " (dynamic, fbgemm, qengine fbgemm)"),
+                r.out());
         for (String l : LINEARS) {
             assertTrue(r.out().contains(l), l);
         }

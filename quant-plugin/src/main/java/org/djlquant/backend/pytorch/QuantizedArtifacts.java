@@ -89,7 +89,9 @@ public final class QuantizedArtifacts {
 
     /**
      * Checks a manifest against the running environment: format version, backend, libtorch version
-     * and the current quantized engine.
+     * and the quantized engine (it must be in this libtorch build, and current: call {@link
+     * QEngine#select} with the manifest's engine before loading, e.g. {@link QEngine#ONEDNN} for an
+     * archive exported for onednn).
      *
      * @param manifest the manifest
      * @throws IncompatibleArtifactException naming the first field that differs and what to do
@@ -121,6 +123,18 @@ public final class QuantizedArtifacts {
                     "the archive layout is libtorch's internal format; run with libtorch "
                             + manifest.libtorchVersion()
                             + " or re-export");
+        }
+        java.util.Set<QEngine> available = QEngine.available();
+        if (!available.contains(manifest.qengine())) {
+            throw new IncompatibleArtifactException(
+                    "qengine",
+                    manifest.qengine().pytorchName(),
+                    "the engines " + available,
+                    "this libtorch build has no "
+                            + manifest.qengine().pytorchName()
+                            + " engine, so the archive cannot be loaded here; re-export it for"
+                            + " one of "
+                            + available);
         }
         QEngine current = QEngine.current();
         if (current != manifest.qengine()) {
