@@ -2,7 +2,13 @@ package org.djlquant.cli;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 import org.djlquant.QuantizationException;
+import org.djlquant.Quantizer;
+import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.config.BackendTarget;
 import picocli.CommandLine;
 
 /** Usage checks that fail with exit code 2 and a message naming the option and the value. */
@@ -37,7 +43,7 @@ final class Usage {
     /** The configs of a backend and INT8 form; a form the backend cannot run is a usage error. */
     static org.djlquant.policy.apply.PrecisionConfigs configs(
             CommandLine cl,
-            org.djlquant.config.BackendTarget backend,
+            BackendTarget backend,
             org.djlquant.policy.apply.PrecisionConfigs.Form form) {
         try {
             return new org.djlquant.policy.apply.PrecisionConfigs(backend, form);
@@ -58,46 +64,39 @@ final class Usage {
      * Checks a --qengine against the backend and this libtorch build; a mismatch or a missing
      * engine is a usage error naming both options and what is allowed.
      */
-    static void qengine(
-            CommandLine cl,
-            org.djlquant.config.BackendTarget backend,
-            org.djlquant.backend.pytorch.QEngine engine) {
-        java.util.Set<org.djlquant.backend.pytorch.QEngine> compatible =
-                org.djlquant.Quantizer.compatibleQEngines(backend);
+    static void qengine(CommandLine cl, BackendTarget backend, QEngine engine) {
+        Set<QEngine> compatible = Quantizer.compatibleQEngines(backend);
+        String given = "--qengine " + Names.of(engine);
         if (compatible.isEmpty()) {
             throw new CommandLine.ParameterException(
                     cl,
-                    "--qengine "
-                            + Names.of(engine)
+                    given
                             + " with --backend "
                             + Names.of(backend)
                             + ": a quantized engine is a libtorch (.pt) choice; use --backend"
                             + " fbgemm or qnnpack, or drop --qengine");
         }
         if (!compatible.contains(engine)) {
-            java.util.List<String> names = new java.util.ArrayList<>();
-            compatible.forEach(e -> names.add(Names.of(e)));
             throw new CommandLine.ParameterException(
                     cl,
-                    "--qengine "
-                            + Names.of(engine)
+                    given
                             + " with --backend "
                             + Names.of(backend)
                             + ": allowed for that backend: "
-                            + String.join(", ", names));
+                            + engineNames(compatible));
         }
-        java.util.Set<org.djlquant.backend.pytorch.QEngine> available =
-                org.djlquant.backend.pytorch.QEngine.available();
+        Set<QEngine> available = QEngine.available();
         if (!available.contains(engine)) {
-            java.util.List<String> names = new java.util.ArrayList<>();
-            available.forEach(e -> names.add(Names.of(e)));
             throw new CommandLine.ParameterException(
                     cl,
-                    "--qengine "
-                            + Names.of(engine)
-                            + " is not in this libtorch build; available: "
-                            + String.join(", ", names));
+                    given + " is not in this libtorch build; available: " + engineNames(available));
         }
+    }
+
+    private static String engineNames(Set<QEngine> engines) {
+        List<String> names = new ArrayList<>();
+        engines.forEach(e -> names.add(Names.of(e)));
+        return String.join(", ", names);
     }
 
     static ModelSource source(CommandLine cl, Path model, Path tokenizer) {

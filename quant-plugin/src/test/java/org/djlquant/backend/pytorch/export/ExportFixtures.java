@@ -41,6 +41,42 @@ final class ExportFixtures {
     private ExportFixtures() {}
 
     /** Static INT8 as on x86: 7-bit UINT8 activations (min/max), per-channel INT8 weights. */
+    /** UINT8 affine per tensor over the full 8 bits (no range reduction). */
+    static QSpec uint8Full() {
+        return new QSpec(QDataType.UINT8, QScheme.AFFINE, Granularity.perTensor(), false);
+    }
+
+    /** Static INT8: per-channel symmetric weights, full 8-bit min/max activations. */
+    static QConfig staticPerChannel8() {
+        return QConfig.builder()
+                .setMode(QMode.STATIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optActivationObserver(Observers.minMax(uint8Full()))
+                .build();
+    }
+
+    /** Dynamic INT8: per-channel symmetric weights, full 8-bit activations per call. */
+    static QConfig dynamicPerChannel8() {
+        return QConfig.builder()
+                .setMode(QMode.DYNAMIC)
+                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
+                .optDynamicActivationSpec(uint8Full())
+                .build();
+    }
+
+    /** The tiny BERT prepared with {@code mapping} and run over six calibration batches. */
+    static BertModelBlock calibratedTinyBert(NDManager m, QConfigMapping mapping) {
+        BertModelBlock bert = new BertModelBlock(tinyBertConfig());
+        bert.initialize(m, DataType.FLOAT32, new Shape(2, 7), new Shape(2, 7), new Shape(2, 7));
+        fill(bert, 21);
+        Preparer.prepare(bert, mapping);
+        for (int b = 0; b < 6; b++) {
+            run(bert, m, bertInputs(m, 200 + b, 3, 7));
+        }
+        Twins.setObserving(bert, false);
+        return bert;
+    }
+
     static QConfig staticX86() {
         return QConfig.builder()
                 .setMode(QMode.STATIC)
@@ -145,22 +181,14 @@ final class ExportFixtures {
 
     /** A tiny BERT (2 layers, hidden 16, 4 heads): all Linears static except intermediates. */
     static BertModelBlock calibratedTinyBert(NDManager m, boolean staticLinears) {
-        BertModelBlock bert = new BertModelBlock(tinyBertConfig());
-        bert.initialize(m, DataType.FLOAT32, new Shape(2, 7), new Shape(2, 7), new Shape(2, 7));
-        fill(bert, 21);
-        QConfigMapping mapping =
+        return calibratedTinyBert(
+                m,
                 staticLinears
                         ? QConfigMapping.builder()
                                 .optGlobal(staticX86())
                                 .optPathGlob("*.intermediate", dynamicX86())
                                 .build()
-                        : QConfigMapping.global(dynamicX86());
-        Preparer.prepare(bert, mapping);
-        for (int b = 0; b < 6; b++) {
-            run(bert, m, bertInputs(m, 200 + b, 3, 7));
-        }
-        Twins.setObserving(bert, false);
-        return bert;
+                        : QConfigMapping.global(dynamicX86()));
     }
 
     /** Random ids in [1, 40), a padding tail on the second row, token types 0/1. */

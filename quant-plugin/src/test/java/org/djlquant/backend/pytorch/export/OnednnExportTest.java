@@ -7,24 +7,13 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import java.nio.file.Path;
 import org.djlquant.backend.pytorch.AttentionKernel;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizationManifest;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
-import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
-import org.djlquant.config.QMode;
-import org.djlquant.nn.Preparer;
-import org.djlquant.nn.Twins;
 import org.djlquant.nn.transformer.BertModelBlock;
-import org.djlquant.observer.Observers;
-import org.djlquant.scheme.Granularity;
-import org.djlquant.scheme.QDataType;
-import org.djlquant.scheme.QScheme;
-import org.djlquant.scheme.QSpec;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,39 +41,13 @@ class OnednnExportTest {
         QEngine.select(initial);
     }
 
-    private static QSpec uint8Full() {
-        return new QSpec(QDataType.UINT8, QScheme.AFFINE, Granularity.perTensor(), false);
-    }
-
     private static BertModelBlock calibratedBert(NDManager m) {
-        BertModelBlock bert = new BertModelBlock(ExportFixtures.tinyBertConfig());
-        bert.initialize(m, DataType.FLOAT32, new Shape(2, 7), new Shape(2, 7), new Shape(2, 7));
-        ExportFixtures.fill(bert, 21);
-        QConfig staticConfig =
-                QConfig.builder()
-                        .setMode(QMode.STATIC)
-                        .setWeightObserver(
-                                Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
-                        .optActivationObserver(Observers.minMax(uint8Full()))
-                        .build();
-        QConfig dynamicConfig =
-                QConfig.builder()
-                        .setMode(QMode.DYNAMIC)
-                        .setWeightObserver(
-                                Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
-                        .optDynamicActivationSpec(uint8Full())
-                        .build();
-        Preparer.prepare(
-                bert,
+        return ExportFixtures.calibratedTinyBert(
+                m,
                 QConfigMapping.builder()
-                        .optGlobal(staticConfig)
-                        .optPathGlob("encoder.*.output", dynamicConfig)
+                        .optGlobal(ExportFixtures.staticPerChannel8())
+                        .optPathGlob("encoder.*.output", ExportFixtures.dynamicPerChannel8())
                         .build());
-        for (int b = 0; b < 6; b++) {
-            ExportFixtures.run(bert, m, ExportFixtures.bertInputs(m, 200 + b, 3, 7));
-        }
-        Twins.setObserving(bert, false);
-        return bert;
     }
 
     private static double cosine(float[] a, float[] b) {

@@ -7,25 +7,14 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import java.nio.file.Path;
 import org.djlquant.backend.pytorch.AttentionKernel;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
-import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
-import org.djlquant.config.QMode;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
-import org.djlquant.nn.Preparer;
-import org.djlquant.nn.Twins;
 import org.djlquant.nn.transformer.BertModelBlock;
-import org.djlquant.observer.Observers;
-import org.djlquant.scheme.Granularity;
-import org.djlquant.scheme.QDataType;
-import org.djlquant.scheme.QScheme;
-import org.djlquant.scheme.QSpec;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -53,39 +42,6 @@ class OnednnInPlaceTest {
         QEngine.select(initial);
     }
 
-    private static QSpec uint8Full() {
-        return new QSpec(QDataType.UINT8, QScheme.AFFINE, Granularity.perTensor(), false);
-    }
-
-    private static QConfig staticConfig() {
-        return QConfig.builder()
-                .setMode(QMode.STATIC)
-                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
-                .optActivationObserver(Observers.minMax(uint8Full()))
-                .build();
-    }
-
-    private static QConfig dynamicConfig() {
-        return QConfig.builder()
-                .setMode(QMode.DYNAMIC)
-                .setWeightObserver(Observers.perChannelMinMax(QSpec.int8SymmetricPerChannel(0)))
-                .optDynamicActivationSpec(uint8Full())
-                .build();
-    }
-
-    /** The tiny BERT prepared with {@code mapping} and run over six calibration batches. */
-    private static BertModelBlock bert(NDManager m, QConfigMapping mapping) {
-        BertModelBlock bert = new BertModelBlock(ExportFixtures.tinyBertConfig());
-        bert.initialize(m, DataType.FLOAT32, new Shape(2, 7), new Shape(2, 7), new Shape(2, 7));
-        ExportFixtures.fill(bert, 21);
-        Preparer.prepare(bert, mapping);
-        for (int b = 0; b < 6; b++) {
-            ExportFixtures.run(bert, m, ExportFixtures.bertInputs(m, 200 + b, 3, 7));
-        }
-        Twins.setObserving(bert, false);
-        return bert;
-    }
-
     private static void assumeOnednn() {
         assumeTrue(
                 QEngine.available().contains(QEngine.ONEDNN),
@@ -96,7 +52,9 @@ class OnednnInPlaceTest {
     void dynamicBertInPlaceOnOnednnRunsWhatItsOnednnExportRuns(@TempDir Path dir) throws Exception {
         assumeOnednn();
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            BertModelBlock bert = bert(m, QConfigMapping.global(dynamicConfig()));
+            BertModelBlock bert =
+                    ExportFixtures.calibratedTinyBert(
+                            m, QConfigMapping.global(ExportFixtures.dynamicPerChannel8()));
             TorchScriptExporter.builder()
                     .setBlock(bert)
                     .optEngine(QEngine.ONEDNN)
@@ -126,15 +84,15 @@ class OnednnInPlaceTest {
         assumeOnednn();
         QConfigMapping recipe =
                 QConfigMapping.builder()
-                        .optGlobal(staticConfig())
-                        .optPathGlob("encoder.*.output", dynamicConfig())
+                        .optGlobal(ExportFixtures.staticPerChannel8())
+                        .optPathGlob("encoder.*.output", ExportFixtures.dynamicPerChannel8())
                         .build();
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             NDList inputs = ExportFixtures.bertInputs(m, 999, 3, 7);
-            BertModelBlock fbgemm = bert(m, recipe);
+            BertModelBlock fbgemm = ExportFixtures.calibratedTinyBert(m, recipe);
             float[] sim = ExportFixtures.simulate(fbgemm, m, inputs);
             Converter.convert(fbgemm, m, QEngine.FBGEMM);
-            BertModelBlock onednn = bert(m, recipe);
+            BertModelBlock onednn = ExportFixtures.calibratedTinyBert(m, recipe);
             ConvertReport report = Converter.convert(onednn, m, QEngine.ONEDNN);
             assertEquals(QEngine.ONEDNN, report.engine());
             float[] a = ExportFixtures.run(fbgemm, m, inputs).head().toFloatArray();
