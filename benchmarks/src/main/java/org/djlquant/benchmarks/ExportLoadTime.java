@@ -280,14 +280,8 @@ public final class ExportLoadTime {
                 "| model | variant | threads | archive MB | load ms (median) | load ms (min) | load"
                         + " vs FP32 | load + first call ms |\n");
         md.append("|---|---|---|---|---|---|---|---|\n");
-        StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"export-load-time\",\n");
-        json.append("  \"qengine\": \"x86\"")
-                .append(Results.methodologyJson(meter))
-                .append(",\n  \"load_average_start\": \"")
-                .append(loadStart)
-                .append("\",\n  \"load_average_end\": \"")
-                .append(loadEnd)
-                .append("\",\n  \"notes\": [");
+        StringBuilder json = Results.jsonHead("export-load-time", "x86", meter, loadStart, loadEnd);
+        json.append(",\n  \"notes\": [");
         for (int i = 0; i < notes.size(); i++) {
             json.append(i == 0 ? "" : ", ")
                     .append('"')

@@ -314,14 +314,9 @@ public final class FfnDynamicRange {
         }
         md.append("\n| input | threads | variant | median ms | min ms | speed-up vs serial |\n");
         md.append("|---|---|---|---|---|---|\n");
-        StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"ffn-dynamic-range\",\n");
-        json.append("  \"qengine\": \"x86\"")
-                .append(Results.methodologyJson(meter))
-                .append(",\n  \"load_average_start\": \"")
-                .append(loadStart)
-                .append("\",\n  \"load_average_end\": \"")
-                .append(loadEnd)
-                .append("\",\n  \"exactness\": [");
+        StringBuilder json =
+                Results.jsonHead("ffn-dynamic-range", "x86", meter, loadStart, loadEnd);
+        json.append(",\n  \"exactness\": [");
         for (int i = 0; i < exactness.size(); i++) {
             json.append(i == 0 ? "\"" : ", \"").append(exactness.get(i)).append('"');
         }

@@ -265,14 +265,9 @@ public final class MiniLmInt8InPlace {
                         Instant.now()));
         md.append("| variant | input | threads | median ms | sentences/s | speed-up vs FP32 |\n");
         md.append("|---|---|---|---|---|---|\n");
-        StringBuilder json = new StringBuilder("{\n  \"benchmark\": \"minilm-int8-inplace\",\n");
-        json.append("  \"qengine\": \"x86\"")
-                .append(Results.methodologyJson(meter))
-                .append(",\n  \"load_average_start\": \"")
-                .append(loadStart)
-                .append("\",\n  \"load_average_end\": \"")
-                .append(Results.loadAverage())
-                .append("\"");
+        StringBuilder json =
+                Results.jsonHead(
+                        "minilm-int8-inplace", "x86", meter, loadStart, Results.loadAverage());
         json.append(",\n  \"results\": [\n");
         for (int i = 0; i < rows.size(); i++) {
             Map<String, Object> r = rows.get(i);

@@ -44,6 +44,25 @@ final class Results {
      * @param meter the meter
      * @return the fields, to append after an earlier field
      */
+    /**
+     * Opens a results JSON object: benchmark name, qengine, the meter's methodology and the load
+     * averages at the start and the end, without a trailing comma.
+     */
+    static StringBuilder jsonHead(
+            String benchmark, String qengine, SpeedMeter meter, String loadStart, String loadEnd) {
+        return new StringBuilder("{\n  \"benchmark\": \"")
+                .append(benchmark)
+                .append("\",\n  \"qengine\": \"")
+                .append(qengine)
+                .append('"')
+                .append(methodologyJson(meter))
+                .append(",\n  \"load_average_start\": \"")
+                .append(loadStart)
+                .append("\",\n  \"load_average_end\": \"")
+                .append(loadEnd)
+                .append('"');
+    }
+
     static String methodologyJson(SpeedMeter meter) {
         return ",\n  \"rounds\": "
                 + meter.timedRuns()
