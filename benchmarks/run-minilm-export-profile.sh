@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 cp_file=benchmarks/target/bench-classpath.txt
 mvn -B -ntp -q -pl benchmarks -am package -DskipTests \
   dependency:build-classpath -Dmdep.outputFile="$PWD/$cp_file"
-exec java -Dai.djl.offline=true -Xmx4g \
+exec java ${JAVA_OPTS:-} -Dai.djl.offline=true -Xmx4g \
   -cp "benchmarks/target/classes:$(cat "$cp_file")" \
   org.djlquant.benchmarks.MiniLmExportProfile "$@"

@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -33,6 +34,7 @@ import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.config.QMode;
 import org.djlquant.eval.LabelledText;
 import org.djlquant.eval.SentimentData;
+import org.djlquant.eval.SpeedMeter;
 import org.djlquant.examples.MiniLmRecipe;
 import org.djlquant.io.onnx.OnnxImporter;
 import org.djlquant.nn.Preparer;
@@ -56,7 +58,8 @@ import org.djlquant.nn.Twins;
  *
  * <p>Before every timed call the runner sleeps {@code settle} ms (libtorch's OpenMP and ONNX
  * Runtime's worker threads spin after a call and would steal a core from the next one), and the
- * order of the variants rotates each round. Medians and ratios come from this one run.
+ * order of the variants rotates each round: {@link SpeedMeter#withSettle} and {@link
+ * SpeedMeter#measureInterleaved}. Medians and ratios come from this one run.
  *
  * <p>Usage: {@code benchmarks/run-minilm-export-profile.sh [rounds] [warmup] [settle-ms] [tag]}.
  * Writes {@code benchmarks/results/minilm-export-profile[-tag].{json,md}}.
@@ -75,10 +78,9 @@ public final class MiniLmExportProfile {
      * @throws QuantizationException if the model cannot be imported or exported
      * @throws IOException if files cannot be read or written
      * @throws TranslateException if a forward fails
-     * @throws InterruptedException if the settle sleep is interrupted
      */
     public static void main(String[] args)
-            throws QuantizationException, IOException, TranslateException, InterruptedException {
+            throws QuantizationException, IOException, TranslateException {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 9;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 2;
         int settle = args.length > 2 ? Integer.parseInt(args[2]) : 30;
@@ -194,7 +196,7 @@ public final class MiniLmExportProfile {
             int rounds,
             int warmup,
             int settle)
-            throws IOException, TranslateException, InterruptedException, QuantizationException {
+            throws IOException, TranslateException, QuantizationException {
         NDManager m = in.head().getManager();
         long b = in.head().getShape().get(0);
         long t = in.head().getShape().get(1);
@@ -491,46 +493,37 @@ public final class MiniLmExportProfile {
 
     private static List<Map<String, Object>> time(
             List<Timed> all, String shapeName, long b, long t, int rounds, int warmup, int settle)
-            throws TranslateException, InterruptedException {
-        Map<String, List<Double>> times = new LinkedHashMap<>();
+            throws TranslateException {
+        Map<String, Double> times = new LinkedHashMap<>();
         List<Predictor<NDList, NDList>> predictors = new ArrayList<>();
         try {
+            Map<String, SpeedMeter.Work<TranslateException>> works = new LinkedHashMap<>();
             for (Timed x : all) {
-                predictors.add(x.model().newPredictor(new NoopTranslator()));
-                times.put(x.name(), new ArrayList<>());
+                Predictor<NDList, NDList> p = x.model().newPredictor(new NoopTranslator());
+                predictors.add(p);
+                works.put(
+                        x.name(),
+                        run -> {
+                            try (NDManager sub = x.input().head().getManager().newSubManager()) {
+                                sub.tempAttachAll(x.input());
+                                p.predict(x.input()).head().toFloatArray();
+                            }
+                        });
             }
-            int n = all.size();
-            for (int r = 0; r < warmup + rounds; r++) {
-                for (int k = 0; k < n; k++) {
-                    // rotate the order: each variant follows a different one every round
-                    int idx = (k + r * 5) % n;
-                    Timed x = all.get(idx);
-                    double ms;
-                    try (NDManager sub = x.input().head().getManager().newSubManager()) {
-                        sub.tempAttachAll(x.input());
-                        Thread.sleep(settle);
-                        long t0 = System.nanoTime();
-                        NDList out = predictors.get(idx).predict(x.input());
-                        out.head().toFloatArray();
-                        ms = (System.nanoTime() - t0) / 1e6;
-                    }
-                    if (r >= warmup) {
-                        times.get(x.name()).add(ms);
-                    }
-                }
-                System.out.printf(
-                        Locale.ROOT, "%s round %d/%d%n", shapeName, r + 1, warmup + rounds);
-            }
+            SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Duration.ofMillis(settle));
+            System.out.printf(Locale.ROOT, "%s: %s%n", shapeName, meter.methodology());
+            meter.measureInterleaved(1, works)
+                    .forEach((name, timing) -> times.put(name, timing.medianMillis()));
         } finally {
             predictors.forEach(Predictor::close);
         }
-        double full = median(times.get("export, full"));
-        double fp32 = median(times.get("FP32 (DJL blocks)"));
-        double ort = median(times.get("ORT INT8 twin"));
+        double full = times.get("export, full");
+        double fp32 = times.get("FP32 (DJL blocks)");
+        double ort = times.get("ORT INT8 twin");
         List<Map<String, Object>> rows = new ArrayList<>();
         String load = loadAverage();
         for (Timed x : all) {
-            double med = median(times.get(x.name()));
+            double med = times.get(x.name());
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("input", "[" + b + ", " + t + "] (" + shapeName + ")");
             row.put("kind", x.kind());
@@ -615,14 +608,14 @@ public final class MiniLmExportProfile {
 
     private static void derived(
             List<Map<String, Object>> rows,
-            Map<String, List<Double>> times,
+            Map<String, Double> times,
             String name,
             int perModel,
             String with,
             String without,
             double full,
             String load) {
-        double perCall = (median(times.get(with)) - median(times.get(without))) / REPS;
+        double perCall = (times.get(with) - times.get(without)) / REPS;
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("input", rows.get(0).get("input"));
         row.put("kind", "derived");
@@ -635,11 +628,6 @@ public final class MiniLmExportProfile {
         row.put("share_of_full", perCall * perModel / full);
         row.put("loadavg_end", load);
         rows.add(row);
-    }
-
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     /** Joins consecutive sentences until each text has >= 128 tokens (cut to 128: no padding). */
@@ -685,8 +673,8 @@ public final class MiniLmExportProfile {
                 String.format(
                         Locale.ROOT,
                         "MiniLmRecipe.DEFAULT static, fused SDPA, INT8 embeddings; qengine fbgemm;"
-                                + " %d rounds after %d warm-up, order rotated each round, %d ms"
-                                + " sleep before every timed call; single-op modules run %d"
+                                + " %d rounds after %d warm-up, order rotated each round (start and"
+                                + " stride, SpeedMeter), %d ms sleep before every timed call; single-op modules run %d"
                                 + " copies on distinct inputs (ms_per_call = median / %d);"
                                 + " load average at the end: %s; %s\n\n",
                         rounds,
