@@ -7,15 +7,21 @@ import ai.djl.nn.Block;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 import org.djlquant.backend.onnx.ExportReport;
 import org.djlquant.backend.onnx.OnnxExporter;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QEngineUnavailableException;
 import org.djlquant.backend.pytorch.QuantizationManifest;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.calibrate.CalibrationSummary;
@@ -139,7 +145,7 @@ public final class Quantizer {
         public Artifact {
             Objects.requireNonNull(kind, "kind");
             Objects.requireNonNull(file, "file");
-            layers = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(layers));
+            layers = Collections.unmodifiableMap(new LinkedHashMap<>(layers));
         }
     }
 
@@ -151,14 +157,14 @@ public final class Quantizer {
     private final PrintStream progress;
     private final PrecisionConfigs configs;
     private final boolean int8Embeddings;
-    private final java.util.List<String> keepFloat;
+    private final List<String> keepFloat;
     private final QEngine qengine;
 
     private Quantizer(Builder b) {
         this.qengine = b.qengine;
         this.configs = b.configs;
         this.int8Embeddings = b.int8Embeddings;
-        this.keepFloat = java.util.List.copyOf(b.keepFloat);
+        this.keepFloat = List.copyOf(b.keepFloat);
         this.method = b.method;
         this.policy = b.policy;
         this.backend = b.backend;
@@ -208,7 +214,7 @@ public final class Quantizer {
      *
      * @return the globs, in the order given (empty for none)
      */
-    public java.util.List<String> getKeepFloat() {
+    public List<String> getKeepFloat() {
         return keepFloat;
     }
 
@@ -244,15 +250,15 @@ public final class Quantizer {
      * @param backend the backend
      * @return the compatible engines, in {@link QEngine} order (empty for ONNXRUNTIME)
      */
-    public static java.util.Set<QEngine> compatibleQEngines(BackendTarget backend) {
+    public static Set<QEngine> compatibleQEngines(BackendTarget backend) {
         switch (Objects.requireNonNull(backend, "backend")) {
             case FBGEMM:
-                return java.util.Collections.unmodifiableSet(
-                        java.util.EnumSet.of(QEngine.FBGEMM, QEngine.ONEDNN, QEngine.X86));
+                return Collections.unmodifiableSet(
+                        EnumSet.of(QEngine.FBGEMM, QEngine.ONEDNN, QEngine.X86));
             case QNNPACK:
-                return java.util.Collections.unmodifiableSet(java.util.EnumSet.of(QEngine.QNNPACK));
+                return Collections.unmodifiableSet(EnumSet.of(QEngine.QNNPACK));
             default:
-                return java.util.Collections.emptySet();
+                return Collections.emptySet();
         }
     }
 
@@ -273,7 +279,7 @@ public final class Quantizer {
             throw new IllegalArgumentException(
                     "qengine was null, must be one of " + Arrays.toString(QEngine.values()));
         }
-        java.util.Set<QEngine> compatible = compatibleQEngines(backend);
+        Set<QEngine> compatible = compatibleQEngines(backend);
         if (compatible.isEmpty()) {
             throw new IllegalArgumentException(
                     "qengine was "
@@ -293,9 +299,9 @@ public final class Quantizer {
                             + compatible
                             + " for that backend");
         }
-        java.util.Set<QEngine> available = QEngine.available();
+        Set<QEngine> available = QEngine.available();
         if (!available.contains(engine)) {
-            throw new org.djlquant.backend.pytorch.QEngineUnavailableException(engine, available);
+            throw new QEngineUnavailableException(engine, available);
         }
     }
 
@@ -536,7 +542,7 @@ public final class Quantizer {
         private long maxBatches = -1;
         private PrintStream progress = System.err;
         private PrecisionConfigs.Form form = PrecisionConfigs.Form.PRESET;
-        private final java.util.List<String> keepFloat = new java.util.ArrayList<>();
+        private final List<String> keepFloat = new ArrayList<>();
         private PrecisionConfigs configs;
         private boolean int8Embeddings;
         private QEngine qengine;
