@@ -28,6 +28,17 @@ import java.util.function.LongSupplier;
  * {@link #withSettle(Duration)} makes the meter sleep before every timed run, outside the timed
  * span, so that every run starts on idle cores. It is off (zero) by default.
  *
+ * <p><b>Bursts (steady state).</b> A pause has its own cost: the first calls after the cores went
+ * idle run slower (on this project's 2-core VM the first call of an INT8 FFN at [1,128,768] after a
+ * 30 ms pause took 1.5-3x the time of the fourth; sleeping OpenMP workers must be woken, idle vCPUs
+ * rescheduled, caches refilled). That penalty is a few milliseconds, so it distorts short calls
+ * (INT8, batch 1) far more than long ones (FP32) and makes speed-ups look smaller than they are.
+ * {@link #withBursts(int, int)} measures the steady state instead: after each pause, {@code leadIn}
+ * untimed calls, then {@code burst} timed calls back to back. The first lead-in call is still timed
+ * on its own and reported as {@link Timing#firstAfterPauseNanos()}, the latency of a call that
+ * arrives at an idle machine. Default: no lead-in, bursts of one (every timed call follows a
+ * pause).
+ *
  * <p>Instances are immutable and thread-safe; the work itself is run on the calling thread.
  */
 public final class SpeedMeter {
@@ -35,11 +46,16 @@ public final class SpeedMeter {
     /** The longest settle pause accepted; spinning threads give up after milliseconds. */
     public static final Duration MAX_SETTLE = Duration.ofSeconds(10);
 
+    /** The largest lead-in or burst accepted by {@link #withBursts(int, int)}. */
+    public static final int MAX_BURST = 1000;
+
     private final int warmupRuns;
     private final int timedRuns;
     private final LongSupplier clock;
     private final Duration settle;
     private final Pause pause;
+    private final int leadIn;
+    private final int burst;
 
     /**
      * Creates a meter.
@@ -61,7 +77,7 @@ public final class SpeedMeter {
      * @throws IllegalArgumentException if a count is out of range
      */
     public SpeedMeter(int warmupRuns, int timedRuns, LongSupplier clock) {
-        this(warmupRuns, timedRuns, clock, Duration.ZERO, SpeedMeter::sleep);
+        this(warmupRuns, timedRuns, clock, Duration.ZERO, SpeedMeter::sleep, 0, 1);
     }
 
     /**
@@ -69,6 +85,17 @@ public final class SpeedMeter {
      * and record when it is called).
      */
     SpeedMeter(int warmupRuns, int timedRuns, LongSupplier clock, Duration settle, Pause pause) {
+        this(warmupRuns, timedRuns, clock, settle, pause, 0, 1);
+    }
+
+    private SpeedMeter(
+            int warmupRuns,
+            int timedRuns,
+            LongSupplier clock,
+            Duration settle,
+            Pause pause,
+            int leadIn,
+            int burst) {
         if (warmupRuns < 0) {
             throw new IllegalArgumentException("warmupRuns was " + warmupRuns + ", must be >= 0");
         }
@@ -83,17 +110,27 @@ public final class SpeedMeter {
                             + MAX_SETTLE.toMillis()
                             + " ms]");
         }
+        if (leadIn < 0 || leadIn > MAX_BURST) {
+            throw new IllegalArgumentException(
+                    "leadIn was " + leadIn + ", must be in [0, " + MAX_BURST + "]");
+        }
+        if (burst < 1 || burst > MAX_BURST) {
+            throw new IllegalArgumentException(
+                    "burst was " + burst + ", must be in [1, " + MAX_BURST + "]");
+        }
         this.warmupRuns = warmupRuns;
         this.timedRuns = timedRuns;
         this.clock = clock;
         this.settle = settle;
         this.pause = pause;
+        this.leadIn = leadIn;
+        this.burst = burst;
     }
 
     /**
-     * Returns a meter like this one that sleeps for {@code settle} before every timed run (outside
-     * the timed span; warm-up runs are not paused). Use it whenever the timed work runs native
-     * thread pools (libtorch with more than one thread, ONNX Runtime), above all in {@link
+     * Returns a meter like this one that sleeps for {@code settle} before every turn (outside the
+     * timed span; warm-up runs are not paused). Use it whenever the timed work runs native thread
+     * pools (libtorch with more than one thread, ONNX Runtime), above all in {@link
      * #measureInterleaved}: see the class comment for why. 20-50 ms is enough on Linux.
      *
      * @param settle the pause, in {@code [0, }{@link #MAX_SETTLE}{@code ]}; zero turns it off
@@ -102,11 +139,48 @@ public final class SpeedMeter {
      *     #MAX_SETTLE}
      */
     public SpeedMeter withSettle(Duration settle) {
-        return new SpeedMeter(warmupRuns, timedRuns, clock, settle, pause);
+        return new SpeedMeter(warmupRuns, timedRuns, clock, settle, pause, leadIn, burst);
     }
 
     /**
-     * Returns the pause taken before every timed run.
+     * Returns a meter like this one that measures the steady state: every turn (after the settle
+     * pause, if any) runs {@code leadIn} untimed calls, then {@code burst} timed calls back to
+     * back. A timing then holds {@code timedRuns * burst} durations, and with {@code leadIn >= 1}
+     * also the duration of each turn's first call ({@link Timing#firstAfterPauseNanos()}). In
+     * {@link #measureInterleaved} the whole turn of one work runs before the next work's turn, and
+     * the order of turns rotates as described there.
+     *
+     * @param leadIn untimed calls per turn before the timed ones, in {@code [0, }{@link
+     *     #MAX_BURST}{@code ]}; 3 covered the slow first calls of a 1-2 ms INT8 FFN after a pause
+     * @param burst timed calls per turn, in {@code [1, }{@link #MAX_BURST}{@code ]}
+     * @return a new meter; this one is unchanged
+     * @throws IllegalArgumentException if a count is out of range
+     */
+    public SpeedMeter withBursts(int leadIn, int burst) {
+        return new SpeedMeter(warmupRuns, timedRuns, clock, settle, pause, leadIn, burst);
+    }
+
+    /**
+     * Returns the untimed calls per turn before the timed burst.
+     *
+     * @return the lead-in, 0 by default
+     */
+    public int leadIn() {
+        return leadIn;
+    }
+
+    /**
+     * Returns the timed calls per turn.
+     *
+     * @return the burst, 1 by default
+     */
+    public int burst() {
+        return burst;
+    }
+
+    /**
+     * Returns the pause taken before every turn (every timed run unless {@link #withBursts} is
+     * used).
      *
      * @return the settle pause, {@link Duration#ZERO} when off
      */
@@ -121,15 +195,27 @@ public final class SpeedMeter {
      * @return a one-line description
      */
     public String methodology() {
+        String turn =
+                leadIn == 0 && burst == 1
+                        ? ""
+                        : String.format(
+                                Locale.ROOT,
+                                "; each turn: %d untimed lead-in call(s) (the first timed apart as"
+                                        + " 'first call after the pause'), then %d timed call(s)"
+                                        + " back to back (steady state)",
+                                leadIn,
+                                burst);
         return String.format(
                 Locale.ROOT,
                 "%d warm-up + %d timed rounds; interleaved order rotated per round (round r starts"
                         + " at work r mod n and steps by the (r mod k)-th of the k strides coprime"
-                        + " to n); settle pause %d ms before each timed call%s",
+                        + " to n); settle pause %d ms before each %s%s%s",
                 warmupRuns,
                 timedRuns,
                 settle.toMillis(),
-                settle.isZero() ? " (off)" : ", outside the timed span");
+                leadIn == 0 && burst == 1 ? "timed call" : "turn",
+                settle.isZero() ? " (off)" : ", outside the timed span",
+                turn);
     }
 
     /**
@@ -151,8 +237,9 @@ public final class SpeedMeter {
     }
 
     /**
-     * Runs the work {@code warmupRuns + timedRuns} times and times the last {@code timedRuns} (with
-     * {@link #withSettle}, after a pause before each timed run).
+     * Runs the work {@code warmupRuns} times untimed, then {@code timedRuns} timed turns (by
+     * default one call each; with {@link #withBursts}, lead-in plus burst calls; with {@link
+     * #withSettle}, after a pause before each turn).
      *
      * @param itemsPerRun how many items (sentences, images) one run processes, {@code >= 1}
      * @param work the work; its run index (0-based, warm-up runs included) is passed so that it can
@@ -169,14 +256,34 @@ public final class SpeedMeter {
         for (int i = 0; i < warmupRuns; i++) {
             work.run(i);
         }
-        long[] nanos = new long[timedRuns];
+        long[] nanos = new long[timedRuns * burst];
+        long[] first = new long[leadIn == 0 ? 0 : timedRuns];
+        int[] next = {warmupRuns};
         for (int i = 0; i < timedRuns; i++) {
-            pauseToSettle();
-            long start = clock.getAsLong();
-            work.run(warmupRuns + i);
-            nanos[i] = clock.getAsLong() - start;
+            turn(work, next, nanos, first, i);
         }
-        return new Timing(nanos, itemsPerRun, warmupRuns);
+        return new Timing(nanos, itemsPerRun, warmupRuns, first);
+    }
+
+    /**
+     * One turn: the settle pause, the lead-in (its first call timed into {@code first[t]}), then
+     * the burst timed into {@code nanos[t * burst ...]}. {@code next[0]} is the next run index.
+     */
+    private <E extends Exception> void turn(
+            Work<E> work, int[] next, long[] nanos, long[] first, int t) throws E {
+        pauseToSettle();
+        for (int j = 0; j < leadIn; j++) {
+            long start = clock.getAsLong();
+            work.run(next[0]++);
+            if (j == 0) {
+                first[t] = clock.getAsLong() - start;
+            }
+        }
+        for (int j = 0; j < burst; j++) {
+            long start = clock.getAsLong();
+            work.run(next[0]++);
+            nanos[t * burst + j] = clock.getAsLong() - start;
+        }
     }
 
     /**
@@ -214,18 +321,20 @@ public final class SpeedMeter {
                 works.get(k).run(i);
             }
         }
-        long[][] nanos = new long[n][timedRuns];
+        long[][] nanos = new long[n][timedRuns * burst];
+        long[][] first = new long[n][leadIn == 0 ? 0 : timedRuns];
+        int[][] next = new int[n][];
+        for (int w = 0; w < n; w++) {
+            next[w] = new int[] {warmupRuns};
+        }
         for (int r = 0; r < timedRuns; r++) {
             for (int w : roundOrder(r, n)) {
-                pauseToSettle();
-                long start = clock.getAsLong();
-                works.get(keys.get(w)).run(warmupRuns + r);
-                nanos[w][r] = clock.getAsLong() - start;
+                turn(works.get(keys.get(w)), next[w], nanos[w], first[w], r);
             }
         }
         Map<K, Timing> out = new LinkedHashMap<>();
         for (int w = 0; w < n; w++) {
-            out.put(keys.get(w), new Timing(nanos[w], itemsPerRun, warmupRuns));
+            out.put(keys.get(w), new Timing(nanos[w], itemsPerRun, warmupRuns, first[w]));
         }
         return out;
     }
@@ -311,8 +420,23 @@ public final class SpeedMeter {
      * @param nanos the duration of each timed run in nanoseconds, in run order
      * @param itemsPerRun the items one run processes
      * @param warmupRuns the untimed runs that came first
+     * @param firstAfterPauseNanos the duration of the first call of every turn (before the timed
+     *     burst; see {@link SpeedMeter#withBursts}), empty when the meter has no lead-in
      */
-    public record Timing(long[] nanos, int itemsPerRun, int warmupRuns) {
+    public record Timing(
+            long[] nanos, int itemsPerRun, int warmupRuns, long[] firstAfterPauseNanos) {
+
+        /**
+         * Creates a timing without first-call durations.
+         *
+         * @param nanos the duration of each timed run in nanoseconds, in run order
+         * @param itemsPerRun the items one run processes
+         * @param warmupRuns the untimed runs that came first
+         * @throws IllegalArgumentException as the canonical constructor
+         */
+        public Timing(long[] nanos, int itemsPerRun, int warmupRuns) {
+            this(nanos, itemsPerRun, warmupRuns, new long[0]);
+        }
 
         /**
          * Validates and copies the durations.
@@ -333,7 +457,36 @@ public final class SpeedMeter {
                 throw new IllegalArgumentException(
                         "itemsPerRun was " + itemsPerRun + ", must be >= 1");
             }
+            for (long n : firstAfterPauseNanos) {
+                if (n < 0) {
+                    throw new IllegalArgumentException(
+                            "first-call duration was " + n + " ns, must be >= 0");
+                }
+            }
             nanos = nanos.clone();
+            firstAfterPauseNanos = firstAfterPauseNanos.clone();
+        }
+
+        /**
+         * Returns a copy of the first-call durations.
+         *
+         * @return nanoseconds of each turn's first call; empty without a lead-in
+         */
+        @Override
+        public long[] firstAfterPauseNanos() {
+            return firstAfterPauseNanos.clone();
+        }
+
+        /**
+         * Returns the median duration of the first call after each pause, the latency of a call
+         * that finds the machine idle.
+         *
+         * @return milliseconds, or {@link Double#NaN} when the meter had no lead-in
+         */
+        public double firstAfterPauseMedianMillis() {
+            return firstAfterPauseNanos.length == 0
+                    ? Double.NaN
+                    : medianOf(firstAfterPauseNanos) / 1e6;
         }
 
         /**
@@ -352,12 +505,14 @@ public final class SpeedMeter {
          * @return milliseconds
          */
         public double medianMillis() {
-            long[] sorted = nanos.clone();
+            return medianOf(nanos) / 1e6;
+        }
+
+        private static double medianOf(long[] values) {
+            long[] sorted = values.clone();
             Arrays.sort(sorted);
             int mid = sorted.length / 2;
-            double median =
-                    sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0;
-            return median / 1e6;
+            return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0;
         }
 
         /**
@@ -393,13 +548,15 @@ public final class SpeedMeter {
             return o instanceof Timing t
                     && Arrays.equals(nanos, t.nanos)
                     && itemsPerRun == t.itemsPerRun
-                    && warmupRuns == t.warmupRuns;
+                    && warmupRuns == t.warmupRuns
+                    && Arrays.equals(firstAfterPauseNanos, t.firstAfterPauseNanos);
         }
 
         /** {@inheritDoc} */
         @Override
         public int hashCode() {
-            return 31 * (31 * Arrays.hashCode(nanos) + itemsPerRun) + warmupRuns;
+            return 31 * (31 * (31 * Arrays.hashCode(nanos) + itemsPerRun) + warmupRuns)
+                    + Arrays.hashCode(firstAfterPauseNanos);
         }
 
         /** {@inheritDoc} */

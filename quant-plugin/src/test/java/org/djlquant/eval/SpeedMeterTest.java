@@ -162,6 +162,84 @@ class SpeedMeterTest {
     }
 
     @Test
+    void burstsPauseOnceThenRunTheLeadInUntimedAndTimeTheBurstBackToBack() {
+        long[] now = {0};
+        List<String> events = new ArrayList<>();
+        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
+        // a's calls take 5, 3, 1, 1, 1, 1, ... ms (slow after a pause, as seen on a VM): the
+        // call cost depends on the position in the turn, so the lead-in absorbs the slow ones
+        long[] aCosts = {5_000_000, 3_000_000, 1_000_000, 1_000_000};
+        int[] aPos = {0};
+        works.put(
+                "a",
+                run -> {
+                    events.add("a" + run);
+                    now[0] += aCosts[Math.min(aPos[0]++, aCosts.length - 1)];
+                });
+        works.put(
+                "b",
+                run -> {
+                    events.add("b" + run);
+                    now[0] += 2_000_000;
+                });
+        SpeedMeter meter =
+                new SpeedMeter(
+                                1,
+                                2,
+                                () -> now[0],
+                                Duration.ofMillis(30),
+                                d -> {
+                                    events.add("|");
+                                    aPos[0] = 0;
+                                    now[0] += d.toNanos();
+                                })
+                        .withBursts(2, 2);
+        Map<String, SpeedMeter.Timing> t = meter.measureInterleaved(1, works);
+        // warm-up a0 b0 (a's position counter then 1); n = 2: round 0 a b, round 1 b a. Each
+        // turn: one pause, two lead-in calls, two timed calls; run indices continue per work.
+        assertEquals(
+                List.of(
+                        "a0", "b0", //
+                        "|", "a1", "a2", "a3", "a4", "|", "b1", "b2", "b3", "b4", //
+                        "|", "b5", "b6", "b7", "b8", "|", "a5", "a6", "a7", "a8"),
+                events);
+        // a's timed calls are the 3rd and 4th of each turn: 1 ms; its first calls took 5 ms
+        assertArrayEquals(
+                new long[] {1_000_000, 1_000_000, 1_000_000, 1_000_000}, t.get("a").nanos());
+        assertArrayEquals(new long[] {5_000_000, 5_000_000}, t.get("a").firstAfterPauseNanos());
+        assertEquals(5.0, t.get("a").firstAfterPauseMedianMillis(), 1e-12);
+        assertEquals(1.0, t.get("a").medianMillis(), 1e-12);
+        assertArrayEquals(
+                new long[] {2_000_000, 2_000_000, 2_000_000, 2_000_000}, t.get("b").nanos());
+        assertTrue(
+                meter.methodology().contains("each turn: 2 untimed lead-in call(s)"),
+                meter.methodology());
+        assertTrue(meter.methodology().contains("then 2 timed call(s)"), meter.methodology());
+        // without a lead-in no first-call durations are kept
+        SpeedMeter.Timing single =
+                new SpeedMeter(0, 3, () -> now[0])
+                        .withBursts(0, 2)
+                        .measure(1, run -> now[0] += 1_000_000);
+        assertEquals(6, single.nanos().length);
+        assertEquals(0, single.firstAfterPauseNanos().length);
+        assertTrue(Double.isNaN(single.firstAfterPauseMedianMillis()));
+    }
+
+    @Test
+    void burstCountsAreValidated() {
+        SpeedMeter meter = new SpeedMeter(0, 1);
+        assertEquals(0, meter.leadIn());
+        assertEquals(1, meter.burst());
+        IllegalArgumentException e =
+                assertThrows(IllegalArgumentException.class, () -> meter.withBursts(-1, 2));
+        assertTrue(e.getMessage().contains("leadIn was -1, must be in [0, 1000]"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> meter.withBursts(1, 0));
+        assertTrue(e.getMessage().contains("burst was 0, must be in [1, 1000]"), e.getMessage());
+        assertEquals(3, meter.withBursts(3, 5).leadIn());
+        assertEquals(5, meter.withBursts(3, 5).withSettle(Duration.ofMillis(1)).burst());
+    }
+
+    @Test
     void settleIsOffByDefaultAndValidated() {
         SpeedMeter meter = new SpeedMeter(1, 2);
         assertEquals(Duration.ZERO, meter.settle());
