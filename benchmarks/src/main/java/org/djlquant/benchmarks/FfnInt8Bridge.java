@@ -72,13 +72,16 @@ import org.djlquant.nn.Twins;
  * plus three other random batches. Threads: libtorch's intra-op pool is resized between
  * configurations ({@code JniUtils.setNumThreads}); ONNX Runtime gets one session per thread count.
  *
- * <p>Timing is {@link SpeedMeter#measureInterleaved} with a settle pause before every timed call
- * (libtorch's OpenMP and ONNX Runtime's worker threads spin after a call and would steal one of two
- * cores from the next variant) and an order that changes every round.
+ * <p>Timing is {@link SpeedMeter#measureInterleaved} in steady state: each variant's turn starts
+ * with a settle pause (libtorch's OpenMP and ONNX Runtime's worker threads spin after a call and
+ * would steal one of two cores from the next variant), then untimed lead-in calls (the first calls
+ * after a pause run slow, which hurts a 1 ms INT8 call far more than a 10 ms FP32 one), then a
+ * burst of timed calls back to back; the order of turns changes every round. The first call after
+ * each pause is reported in its own columns: the latency of a call that finds the machine idle.
  *
- * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine] [settle-ms]} (defaults
- * 15, 3, x86, 30). On qnnpack (SSE only on x86) the INT8 rows check correctness; their speed says
- * nothing about ARM and the output says so.
+ * <p>Usage: {@code benchmarks/run-ffn-int8.sh [rounds] [warmup] [qengine] [settle-ms] [lead-in]
+ * [burst]} (defaults 15, 3, x86, 30, 3, 5). On qnnpack (SSE only on x86) the INT8 rows check
+ * correctness; their speed says nothing about ARM and the output says so.
  */
 public final class FfnInt8Bridge {
 
@@ -98,6 +101,7 @@ public final class FfnInt8Bridge {
             String pair,
             double median,
             double min,
+            double firstCall,
             double maxAbsErr,
             double relRmsErr,
             double vsPairDiff) {}
@@ -121,7 +125,11 @@ public final class FfnInt8Bridge {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
         int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter = new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3));
+        SpeedMeter meter =
+                Results.bursts(
+                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
+                        args,
+                        4);
         System.setProperty("ai.djl.pytorch.num_threads", "1");
         System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
         Engine engine = Engine.getEngine("PyTorch");
@@ -415,6 +423,7 @@ public final class FfnInt8Bridge {
                             pair,
                             t.medianMillis(),
                             t.minMillis(),
+                            t.firstAfterPauseMedianMillis(),
                             err[0],
                             err[1],
                             pairDiff));
@@ -483,8 +492,10 @@ public final class FfnInt8Bridge {
         md.append(
                         "| input | threads | variant | median ms | min ms | speed-up vs libtorch"
                                 + " FP32 | speed-up vs fastest FP32 | in place / exported (median; min) |"
-                                + " max abs err vs FP32 | rel RMS err | max |in place - exported| |\n")
-                .append("|---|---|---|---|---|---|---|---|---|---|---|\n");
+                                + " first call after pause ms | first call: speed-up vs fastest FP32"
+                                + " first call | max abs err vs FP32 | rel RMS err | max |in place -"
+                                + " exported| |\n")
+                .append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768\",\n")
                 .append("  \"qengine\": \"")
@@ -505,6 +516,7 @@ public final class FfnInt8Bridge {
             Row r = rows.get(i);
             double libtorch = Double.NaN;
             double fastest = Double.MAX_VALUE;
+            double fastestFirst = Double.MAX_VALUE;
             double pairMedian = Double.NaN;
             double pairMin = Double.NaN;
             for (Row o : rows) {
@@ -516,6 +528,7 @@ public final class FfnInt8Bridge {
                 }
                 if (o.variant().startsWith("FP32")) {
                     fastest = Math.min(fastest, o.median());
+                    fastestFirst = Math.min(fastestFirst, o.firstCall());
                 }
                 if (o.variant().equals(r.pair())) {
                     pairMedian = o.median();
@@ -538,7 +551,8 @@ public final class FfnInt8Bridge {
             md.append(
                     String.format(
                             Locale.ROOT,
-                            "| %s | %d | %s | %.2f | %.2f | %.2fx | %.2fx | %s | %.4f | %.4f | %s |\n",
+                            "| %s | %d | %s | %.2f | %.2f | %.2fx | %.2fx | %s | %.2f | %.2fx | %.4f |"
+                                    + " %.4f | %s |\n",
                             input,
                             r.threads(),
                             r.variant(),
@@ -553,6 +567,8 @@ public final class FfnInt8Bridge {
                                             "%.2f; %.2f",
                                             inPlaceOverExported,
                                             inPlaceOverExportedMin),
+                            r.firstCall(),
+                            fastestFirst / r.firstCall(),
                             r.maxAbsErr(),
                             r.relRmsErr(),
                             Double.isNaN(r.vsPairDiff())
@@ -566,7 +582,10 @@ public final class FfnInt8Bridge {
                                     + " \"speedup_vs_libtorch_fp32\": %.3f,"
                                     + " \"speedup_vs_fastest_fp32\": %.3f,"
                                     + " \"in_place_over_exported\": %s,"
-                                    + " \"in_place_over_exported_min\": %s, \"max_abs_err\": %.5f,"
+                                    + " \"in_place_over_exported_min\": %s,"
+                                    + " \"first_call_after_pause_ms\": %.3f,"
+                                    + " \"first_call_speedup_vs_fastest_fp32_first_call\": %.3f,"
+                                    + " \"max_abs_err\": %.5f,"
                                     + " \"rel_rms_err\": %.5f, \"max_abs_diff_in_place_vs_exported\":"
                                     + " %s}%s\n",
                             r.batch(),
@@ -582,6 +601,8 @@ public final class FfnInt8Bridge {
                             Double.isNaN(inPlaceOverExportedMin)
                                     ? "null"
                                     : String.format(Locale.ROOT, "%.3f", inPlaceOverExportedMin),
+                            r.firstCall(),
+                            fastestFirst / r.firstCall(),
                             r.maxAbsErr(),
                             r.relRmsErr(),
                             Double.isNaN(r.vsPairDiff())

@@ -23,7 +23,29 @@ final class Results {
     /** The settle pause when the command line gives none, in ms (see {@link SpeedMeter}). */
     static final long DEFAULT_SETTLE_MS = 30;
 
+    /** Untimed calls after each settle pause when the command line gives none (steady state). */
+    static final int DEFAULT_LEAD_IN = 3;
+
+    /** Timed calls back to back per turn when the command line gives none. */
+    static final int DEFAULT_BURST = 5;
+
     private Results() {}
+
+    /**
+     * Returns the meter measuring bursts as the command line says: lead-in at {@code index}, burst
+     * at {@code index + 1} (see {@link SpeedMeter#withBursts}).
+     *
+     * @param meter the meter to extend
+     * @param args the arguments
+     * @param index where the lead-in count is
+     * @return the meter with {@link #DEFAULT_LEAD_IN} / {@link #DEFAULT_BURST} where the arguments
+     *     end before a count
+     */
+    static SpeedMeter bursts(SpeedMeter meter, String[] args, int index) {
+        int leadIn = args.length > index ? Integer.parseInt(args[index]) : DEFAULT_LEAD_IN;
+        int burst = args.length > index + 1 ? Integer.parseInt(args[index + 1]) : DEFAULT_BURST;
+        return meter.withBursts(leadIn, burst);
+    }
 
     /**
      * Returns the settle pause given on the command line.
@@ -37,13 +59,6 @@ final class Results {
                 args.length > index ? Long.parseLong(args[index]) : DEFAULT_SETTLE_MS);
     }
 
-    /**
-     * Returns the JSON fields that say how a meter timed: {@code rounds}, {@code warmup}, {@code
-     * settle_ms}, {@code order} and {@code methodology}, each line starting with {@code ",\n "}.
-     *
-     * @param meter the meter
-     * @return the fields, to append after an earlier field
-     */
     /**
      * Opens a results JSON object: benchmark name, qengine, the meter's methodology and the load
      * averages at the start and the end, without a trailing comma.
@@ -63,6 +78,14 @@ final class Results {
                 .append('"');
     }
 
+    /**
+     * Returns the JSON fields that say how a meter timed: {@code rounds}, {@code warmup}, {@code
+     * settle_ms}, {@code lead_in}, {@code burst}, {@code order} and {@code methodology}, each line
+     * starting with {@code ",\n "}.
+     *
+     * @param meter the meter
+     * @return the fields, to append after an earlier field
+     */
     static String methodologyJson(SpeedMeter meter) {
         return ",\n  \"rounds\": "
                 + meter.timedRuns()
@@ -70,6 +93,10 @@ final class Results {
                 + meter.warmupRuns()
                 + ",\n  \"settle_ms\": "
                 + meter.settle().toMillis()
+                + ",\n  \"lead_in\": "
+                + meter.leadIn()
+                + ",\n  \"burst\": "
+                + meter.burst()
                 + ",\n  \"order\": \""
                 + ORDER_POLICY
                 + "\",\n  \"methodology\": \""

@@ -83,6 +83,15 @@ public final class MiniLmPipeline {
     private static final int LATENCY_WARMUP = 10;
 
     /**
+     * Untimed batch-1 calls after each settle pause before the timed ones: the first calls after an
+     * idle pause run slow (see {@link SpeedMeter#withBursts}); the first is reported apart.
+     */
+    private static final int LATENCY_LEAD_IN = 3;
+
+    /** Timed batch-1 calls back to back per turn. */
+    private static final int LATENCY_BURST = 5;
+
+    /**
      * Pause before every timed call: libtorch's OpenMP workers and ONNX Runtime's intra-op threads
      * keep spinning for a while after a call and would take a core from the next variant.
      */
@@ -632,6 +641,8 @@ public final class MiniLmPipeline {
             Double nat = m.speed() == null ? null : m.speed().natural().itemsPerSecond();
             Double fix = m.speed() == null ? null : m.speed().fixed().itemsPerSecond();
             Double lat = m.speed() == null ? null : m.speed().latency().medianMillis();
+            Double latFirst =
+                    m.speed() == null ? null : m.speed().latency().firstAfterPauseMedianMillis();
             double acc = accuracy.get(v.name());
             List<String> notes = new ArrayList<>();
             if (v.kind() == Variant.Kind.SIMULATED) {
@@ -653,6 +664,7 @@ public final class MiniLmPipeline {
                             nat,
                             fix,
                             lat,
+                            latFirst,
                             ratio(nat, ref.speed() == null ? null : ref.speed().natural()),
                             ratio(
                                     nat,
@@ -802,8 +814,9 @@ public final class MiniLmPipeline {
                             .measureInterleaved(set.fixedCount(), fix);
             log.printf(Locale.ROOT, "timing: batch-1 latency (%d calls)%n", latencyCalls(options));
             Map<String, SpeedMeter.Timing> tl =
-                    new SpeedMeter(LATENCY_WARMUP, latencyCalls(options))
+                    new SpeedMeter(LATENCY_WARMUP, latencyTurns(options))
                             .withSettle(SETTLE)
+                            .withBursts(LATENCY_LEAD_IN, LATENCY_BURST)
                             .measureInterleaved(1, lat);
             Map<String, Speed> out = new LinkedHashMap<>();
             for (Variant v : variants) {
@@ -831,6 +844,11 @@ public final class MiniLmPipeline {
 
     private static int latencyCalls(Options options) {
         return 10 * options.speedPasses();
+    }
+
+    /** Turns of the batch-1 latency timing: about {@link #latencyCalls} timed calls in all. */
+    private static int latencyTurns(Options options) {
+        return Math.max(1, (latencyCalls(options) + LATENCY_BURST - 1) / LATENCY_BURST);
     }
 
     private static SpeedSet speedSet(
@@ -910,9 +928,16 @@ public final class MiniLmPipeline {
                 "latency",
                 String.format(
                         Locale.ROOT,
-                        "batch 1, natural length, %d warm-up calls, median of %d calls",
+                        "batch 1, natural length, %d warm-up calls; then %d turns, each a"
+                                + " %d ms settle pause, %d untimed lead-in calls (the first timed"
+                                + " apart: latencyMsBatch1FirstCall) and %d timed calls back to"
+                                + " back; median of the %d timed calls (steady state)",
                         LATENCY_WARMUP,
-                        latencyCalls(options)));
+                        latencyTurns(options),
+                        SETTLE.toMillis(),
+                        LATENCY_LEAD_IN,
+                        LATENCY_BURST,
+                        latencyTurns(options) * LATENCY_BURST));
         m.put(
                 "simulated",
                 "simulated variants are not timed: fake quantization runs FP32 kernels plus"

@@ -76,6 +76,7 @@ public record PipelineSummary(Map<String, Object> setup, List<VariantResult> var
                     "sent/s nat",
                     "sent/s 128",
                     "ms b=1",
+                    "ms b=1 idle",
                     "x djl nat",
                     "x ort nat",
                     "x djl 128",
@@ -95,6 +96,7 @@ public record PipelineSummary(Map<String, Object> setup, List<VariantResult> var
                         fmt(v.sentencesPerSecondNatural(), "%.1f"),
                         fmt(v.sentencesPerSecond128(), "%.1f"),
                         fmt(v.latencyMsBatch1(), "%.2f"),
+                        fmt(v.latencyMsBatch1FirstCall(), "%.2f"),
                         fmt(v.speedupNaturalVsFp32Djl(), "%.2f"),
                         fmt(v.speedupNaturalVsFp32Ort(), "%.2f"),
                         fmt(v.speedup128VsFp32Djl(), "%.2f"),
@@ -173,6 +175,7 @@ public record PipelineSummary(Map<String, Object> setup, List<VariantResult> var
         getters.put("sentencesPerSecondNatural", VariantResult::sentencesPerSecondNatural);
         getters.put("sentencesPerSecond128", VariantResult::sentencesPerSecond128);
         getters.put("latencyMsBatch1", VariantResult::latencyMsBatch1);
+        getters.put("latencyMsBatch1FirstCall", VariantResult::latencyMsBatch1FirstCall);
         getters.put("speedupNaturalVsFp32Djl", VariantResult::speedupNaturalVsFp32Djl);
         getters.put("speedupNaturalVsFp32Ort", VariantResult::speedupNaturalVsFp32Ort);
         getters.put("speedup128VsFp32Djl", VariantResult::speedup128VsFp32Djl);

@@ -17,7 +17,10 @@ import java.util.Map;
  * @param sentencesPerSecondNatural sentences/s at batch 32, natural lengths padded per batch
  *     (median of the timed passes)
  * @param sentencesPerSecond128 sentences/s at batch 32, every input exactly 128 tokens
- * @param latencyMsBatch1 median latency of one sentence at batch 1, in ms
+ * @param latencyMsBatch1 median latency of one sentence at batch 1, in ms, in steady state (calls
+ *     back to back after untimed lead-in calls)
+ * @param latencyMsBatch1FirstCall median latency of the first batch-1 call after the machine sat
+ *     idle for the settle pause, in ms (slower: idle cores and thread pools must wake up)
  * @param speedupNaturalVsFp32Djl {@code sentencesPerSecondNatural} over {@code fp32-djl}'s
  * @param speedupNaturalVsFp32Ort {@code sentencesPerSecondNatural} over {@code fp32-ort}'s
  * @param speedup128VsFp32Djl {@code sentencesPerSecond128} over {@code fp32-djl}'s
@@ -40,6 +43,7 @@ public record VariantResult(
         Double sentencesPerSecondNatural,
         Double sentencesPerSecond128,
         Double latencyMsBatch1,
+        Double latencyMsBatch1FirstCall,
         Double speedupNaturalVsFp32Djl,
         Double speedupNaturalVsFp32Ort,
         Double speedup128VsFp32Djl,
@@ -72,7 +76,13 @@ public record VariantResult(
         d.put(
                 "sentencesPerSecond128",
                 "sentences/s at batch 32, every input exactly 128 tokens; null if not timed");
-        d.put("latencyMsBatch1", "median ms per sentence at batch 1; null if not timed");
+        d.put(
+                "latencyMsBatch1",
+                "median ms per sentence at batch 1, steady state (calls back to back after"
+                        + " untimed lead-in calls); null if not timed");
+        d.put(
+                "latencyMsBatch1FirstCall",
+                "median ms of the first batch-1 call after a 30 ms idle pause; null if not timed");
         d.put("speedupNaturalVsFp32Djl", "sentencesPerSecondNatural / fp32-djl's");
         d.put("speedupNaturalVsFp32Ort", "sentencesPerSecondNatural / fp32-ort's");
         d.put("speedup128VsFp32Djl", "sentencesPerSecond128 / fp32-djl's");

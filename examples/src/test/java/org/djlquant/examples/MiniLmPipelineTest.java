@@ -127,6 +127,7 @@ class MiniLmPipelineTest {
                         v.sentencesPerSecondNatural(),
                         v.sentencesPerSecond128(),
                         v.latencyMsBatch1(),
+                        v.latencyMsBatch1FirstCall(),
                         v.speedupNaturalVsFp32Djl(),
                         v.speedupNaturalVsFp32Ort(),
                         v.speedup128VsFp32Djl(),
