@@ -30,14 +30,14 @@ import java.util.function.LongSupplier;
  *
  * <p><b>Bursts (steady state).</b> A pause has its own cost: the first calls after the cores went
  * idle run slower (on this project's 2-core VM the first call of an INT8 FFN at [1,128,768] after a
- * 30 ms pause took 1.5-3x the time of the fourth; sleeping OpenMP workers must be woken, idle vCPUs
- * rescheduled, caches refilled). That penalty is a few milliseconds, so it distorts short calls
- * (INT8, batch 1) far more than long ones (FP32) and makes speed-ups look smaller than they are.
- * {@link #withBursts(int, int)} measures the steady state instead: after each pause, {@code leadIn}
- * untimed calls, then {@code burst} timed calls back to back. The first lead-in call is still timed
- * on its own and reported as {@link Timing#firstAfterPauseNanos()}, the latency of a call that
- * arrives at an idle machine. Default: no lead-in, bursts of one (every timed call follows a
- * pause).
+ * 30 ms pause took 1.5-3x the time of the fourth, with 1 thread as with 2; the causes were not
+ * separated: an idle vCPU rescheduled, sleeping OpenMP workers, cold caches). That penalty is a few
+ * milliseconds, so it distorts short calls (INT8, batch 1) far more than long ones (FP32) and makes
+ * speed-ups look smaller than they are. {@link #withBursts(int, int)} measures the steady state
+ * instead: after each pause, {@code leadIn} untimed calls, then {@code burst} timed calls back to
+ * back. The first lead-in call is still timed on its own and reported as {@link
+ * Timing#firstAfterPauseNanos()}, the latency of a call that arrives at an idle machine. Default:
+ * no lead-in, bursts of one (every timed call follows a pause).
  *
  * <p>Instances are immutable and thread-safe; the work itself is run on the calling thread.
  */
