@@ -347,17 +347,13 @@ public final class SpeedMeter {
         }
 
         /**
-         * Returns the median duration of a run (the mean of the two middle ones for an even count).
+         * Returns the median duration of a run ({@link Median}: the mean of the two middle ones for
+         * an even count).
          *
          * @return milliseconds
          */
         public double medianMillis() {
-            long[] sorted = nanos.clone();
-            Arrays.sort(sorted);
-            int mid = sorted.length / 2;
-            double median =
-                    sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0;
-            return median / 1e6;
+            return Median.of(Arrays.stream(nanos).asDoubleStream().toArray()) / 1e6;
         }
 
         /**

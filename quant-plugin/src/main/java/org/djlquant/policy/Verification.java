@@ -1,12 +1,12 @@
 package org.djlquant.policy;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.djlquant.QuantizationException;
+import org.djlquant.eval.Median;
 
 /**
  * Settings of the measured verification a {@link PolicySearch} runs after its search (see {@link
@@ -194,7 +194,7 @@ public final class Verification {
             }
             double[] out = new double[assignments.size()];
             for (int i = 0; i < out.length; i++) {
-                out[i] = median(ms[i]);
+                out[i] = Median.of(ms[i]);
             }
             return out;
         } finally {
@@ -230,13 +230,6 @@ public final class Verification {
                         + assignments.get(i),
                 cands == null ? null : cands.get(i),
                 cause);
-    }
-
-    static double median(double[] v) {
-        double[] a = v.clone();
-        Arrays.sort(a);
-        int n = a.length;
-        return n % 2 == 1 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
     }
 
     /** {@inheritDoc} */
