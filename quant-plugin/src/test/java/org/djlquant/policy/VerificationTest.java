@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 import org.djlquant.QuantizationException;
 import org.junit.jupiter.api.Test;
 
@@ -194,6 +195,13 @@ class VerificationTest {
         MixedPrecisionPolicy back = MixedPrecisionPolicy.fromJson(r.policy().toJson());
         assertEquals(r.policy(), back);
         assertEquals(r.verified(), back.verifiedLatency());
+        // and how the candidates were timed: rotated order, the default 30 ms settle pause
+        assertEquals(
+                Verification.builder().setProbe(oracle).build().methodology(),
+                back.verificationMethod());
+        assertTrue(back.verificationMethod().contains("settle pause 30 ms"), r.policy().toJson());
+        assertTrue(back.verificationMethod().contains("rotated per round"), r.policy().toJson());
+        assertTrue(r.toTable().contains("timing: " + back.verificationMethod()), r.toTable());
     }
 
     @Test
@@ -416,36 +424,23 @@ class VerificationTest {
 
     @Test
     void invalidSettingsAreRefusedNamingTheValue() {
+        assertRefused(b -> b.optTopK(0), "topK was 0");
+        assertRefused(b -> b.setProbe(null), "probe");
+        assertRefused(b -> b.optRounds(0), "rounds was 0");
+        assertRefused(b -> b.optSettle(Duration.ofMillis(-1)), "settle was -1 ms");
+        assertRefused(b -> b.optSettle(null), "settle was null");
+        assertRefused(
+                b -> b.optSettle(Duration.ofSeconds(11)),
+                "settle was 11000 ms, must be in [0 ms, 10000 ms]");
+        assertNotEquals(0, Verification.DEFAULT_TOP_K);
+    }
+
+    /** Asserts that a builder with a valid probe and {@code setting} applied refuses to build. */
+    private static void assertRefused(UnaryOperator<Verification.Builder> setting, String message) {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> Verification.builder().setProbe(a -> () -> 1).optTopK(0).build());
-        assertTrue(e.getMessage().contains("topK was 0"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> Verification.builder().build());
-        assertTrue(e.getMessage().contains("probe"), e.getMessage());
-        e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () -> Verification.builder().setProbe(a -> () -> 1).optRounds(0).build());
-        assertTrue(e.getMessage().contains("rounds was 0"), e.getMessage());
-        e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () ->
-                                Verification.builder()
-                                        .setProbe(a -> () -> 1)
-                                        .optSettle(Duration.ofMillis(-1))
-                                        .build());
-        assertTrue(e.getMessage().contains("settle was -1 ms"), e.getMessage());
-        e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () ->
-                                Verification.builder()
-                                        .setProbe(a -> () -> 1)
-                                        .optSettle(null)
-                                        .build());
-        assertTrue(e.getMessage().contains("settle was null"), e.getMessage());
-        assertNotEquals(0, Verification.DEFAULT_TOP_K);
+                        () -> setting.apply(Verification.builder().setProbe(a -> () -> 1)).build());
+        assertTrue(e.getMessage().contains(message), e.getMessage());
     }
 }
