@@ -48,6 +48,7 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.eval.Median;
 import org.djlquant.nn.Preparer;
 import org.djlquant.nn.Twins;
 import org.djlquant.nn.transformer.BertConfig;
@@ -437,20 +438,15 @@ public final class CalibrationQatOverhead {
         }
     }
 
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
     private static double min(List<Double> values) {
         return values.stream().mapToDouble(Double::doubleValue).min().orElse(0);
     }
 
     private static JsonObject report(Subject s, Map<String, List<Double>> times, StringBuilder md) {
-        double infer = median(times.get("FP32 inference"));
-        double train = median(times.get("FP32 training step"));
-        double inferCpu = median(times.get("FP32 inference" + CPU));
-        double trainCpu = median(times.get("FP32 training step" + CPU));
+        double infer = Median.of(times.get("FP32 inference"));
+        double train = Median.of(times.get("FP32 training step"));
+        double inferCpu = Median.of(times.get("FP32 inference" + CPU));
+        double trainCpu = Median.of(times.get("FP32 training step" + CPU));
         double inferMin = min(times.get("FP32 inference"));
         double trainMin = min(times.get("FP32 training step"));
         md.append("## ")
@@ -476,11 +472,11 @@ public final class CalibrationQatOverhead {
                 continue;
             }
             boolean training = k.contains("step");
-            double cpuMed = median(times.get(k + CPU));
+            double cpuMed = Median.of(times.get(k + CPU));
             double cpuBase = training ? trainCpu : inferCpu;
             double base = training ? train : infer;
             double baseMin = training ? trainMin : inferMin;
-            double med = median(e.getValue());
+            double med = Median.of(e.getValue());
             double min = e.getValue().stream().mapToDouble(Double::doubleValue).min().orElse(0);
             boolean targeted = k.startsWith("calibration") || k.startsWith("QAT");
             String met = targeted ? (med / base <= 1.5 ? "yes" : "NO") : "";

@@ -34,6 +34,7 @@ import org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.Median;
 import org.djlquant.eval.SpeedMeter;
 import org.djlquant.nn.Preparer;
 import org.djlquant.nn.transformer.BertConfig;
@@ -189,10 +190,10 @@ public final class ExportLoadTime {
                     });
         }
         Map<String, SpeedMeter.Timing> timings = meter.measureInterleaved(1, works);
-        double fp32Load = Results.median(loadMs.get("FP32"));
+        double fp32Load = Median.of(loadMs.get("FP32"));
         List<Map<String, Object>> rows = new ArrayList<>();
         for (Map.Entry<String, Archive> e : byVariant.entrySet()) {
-            double load = Results.median(loadMs.get(e.getKey()));
+            double load = Median.of(loadMs.get(e.getKey()));
             SpeedMeter.Timing first = timings.get(e.getKey() + " | load + first call");
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("model", model);

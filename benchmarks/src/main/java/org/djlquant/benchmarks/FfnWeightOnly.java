@@ -36,6 +36,7 @@ import org.djlquant.backend.pytorch.WeightOnlyPackedLinear.Compute;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.Median;
 import org.djlquant.eval.SpeedMeter;
 import org.djlquant.nn.ConvertReport;
 import org.djlquant.nn.Converter;
@@ -288,8 +289,8 @@ public final class FfnWeightOnly {
             Map<String, Double> sqnr,
             Map<String, long[]> bytes,
             boolean last) {
-        double libtorch = Results.median(times.get("libtorch FP32"));
-        double best = Math.min(libtorch, Results.median(times.get("ONNX Runtime FP32")));
+        double libtorch = Median.of(times.get("libtorch FP32"));
+        double best = Math.min(libtorch, Median.of(times.get("ONNX Runtime FP32")));
         long fp32Bytes = bytes.get("libtorch FP32")[0];
         String shapeText = String.format(Locale.ROOT, "[%d, %d, %d]", shape[0], shape[1], shape[2]);
         md.append("\n## input ").append(shapeText).append("\n\n");
@@ -300,7 +301,7 @@ public final class FfnWeightOnly {
         json.append("    {\"input\": ").append(shapeText).append(", \"results\": [\n");
         int i = 0;
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = Results.median(e.getValue());
+            double med = Median.of(e.getValue());
             long[] b = bytes.get(e.getKey());
             double s = sqnr.get(e.getKey());
             md.append(

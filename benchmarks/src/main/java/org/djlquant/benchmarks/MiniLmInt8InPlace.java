@@ -29,6 +29,7 @@ import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
 import org.djlquant.eval.LabelledText;
+import org.djlquant.eval.Median;
 import org.djlquant.eval.SentimentData;
 import org.djlquant.eval.SpeedMeter;
 import org.djlquant.io.onnx.OnnxImporter;
@@ -224,10 +225,10 @@ public final class MiniLmInt8InPlace {
             predictors.values().forEach(Predictor::close);
         }
         List<Map<String, Object>> rows = new ArrayList<>();
-        double base = Results.median(times.get("FP32"));
+        double base = Median.of(times.get("FP32"));
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
             Map<String, Object> row = new LinkedHashMap<>();
-            double med = Results.median(e.getValue());
+            double med = Median.of(e.getValue());
             row.put("variant", e.getKey());
             row.put(
                     "shape",

@@ -28,6 +28,7 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.eval.Median;
 import org.djlquant.io.onnx.OnnxImporter;
 import org.djlquant.io.text.SentenceEmbeddingTranslator;
 import org.djlquant.nn.Preparer;
@@ -158,9 +159,9 @@ public final class OnnxExportBenchmark {
                             }
                         }
                     }
-                    double base = median(times[0]);
+                    double base = Median.of(times[0]);
                     for (int v = 0; v < variants.length; v++) {
-                        double med = median(times[v]);
+                        double med = Median.of(times[v]);
                         Map<String, Object> row = new LinkedHashMap<>();
                         row.put("medianMs", med);
                         row.put("sentencesPerSecond", 32 * 1000.0 / med);
@@ -257,12 +258,6 @@ public final class OnnxExportBenchmark {
             rows[i] = Arrays.copyOf(rows[i], len);
         }
         return rows;
-    }
-
-    private static double median(double[] v) {
-        double[] c = v.clone();
-        Arrays.sort(c);
-        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
     private static Path extract(String resource, Path dir) throws java.io.IOException {

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import org.djlquant.eval.Median;
 import org.djlquant.eval.SpeedMeter;
 import org.djlquant.fakequant.FakeQuant;
 import org.djlquant.observer.HistogramMethod;
@@ -221,7 +222,7 @@ public final class QatOverheadProfile {
             double[] diff)
             throws IOException {
         String first = times.keySet().iterator().next();
-        double ref = Results.median(times.get(first));
+        double ref = Median.of(times.get(first));
         StringBuilder md = new StringBuilder();
         md.append("# Where calibration / QAT time goes (BERT-base FFN sizes)\n\n")
                 .append(
@@ -238,7 +239,7 @@ public final class QatOverheadProfile {
                 .append("|---|---|---|---|\n");
         JsonArray rows = new JsonArray();
         for (Map.Entry<String, List<Double>> e : times.entrySet()) {
-            double med = Results.median(e.getValue());
+            double med = Median.of(e.getValue());
             double min = e.getValue().stream().mapToDouble(Double::doubleValue).min().orElse(0);
             md.append(
                     String.format(

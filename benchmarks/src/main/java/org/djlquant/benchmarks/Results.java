@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.Comparator;
-import java.util.List;
 import org.djlquant.eval.SpeedMeter;
 
 /**
@@ -151,17 +150,6 @@ final class Results {
             // not Linux: fall through
         }
         return System.getProperty("os.arch");
-    }
-
-    /**
-     * Returns the median (the mean of the two middle values for an even count).
-     *
-     * @param values at least one value
-     * @return the median
-     */
-    static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     /**

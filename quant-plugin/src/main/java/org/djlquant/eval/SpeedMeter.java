@@ -500,7 +500,8 @@ public final class SpeedMeter {
         }
 
         /**
-         * Returns the median duration of a run (the mean of the two middle ones for an even count).
+         * Returns the median duration of a run ({@link Median}: the mean of the two middle ones for
+         * an even count).
          *
          * @return milliseconds
          */
@@ -509,10 +510,7 @@ public final class SpeedMeter {
         }
 
         private static double medianOf(long[] values) {
-            long[] sorted = values.clone();
-            Arrays.sort(sorted);
-            int mid = sorted.length / 2;
-            return sorted.length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2.0;
+            return Median.of(Arrays.stream(values).asDoubleStream().toArray());
         }
 
         /**

@@ -8,9 +8,10 @@ import org.djlquant.QuantizationException;
  * Verification} uses to measure the search's best candidates for real before choosing one.
  *
  * <p>The verification builds every candidate first, then runs them in interleaved rounds (each
- * round runs every built subject once, in candidate order) so that a change in machine load touches
- * all candidates alike; every subject should time the same input. A synthetic probe for tests is
- * one line: {@code a -> () -> trueLatencyMs(a)}.
+ * round runs every built subject once; the order rotates every timed round, with a settle pause
+ * before every timed forward: {@link Verification}) so that a change in machine load touches all
+ * candidates alike; every subject should time the same input. A synthetic probe for tests is one
+ * line: {@code a -> () -> trueLatencyMs(a)}.
  */
 @FunctionalInterface
 public interface LatencyProbe {

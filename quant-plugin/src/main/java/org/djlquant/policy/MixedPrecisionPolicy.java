@@ -39,13 +39,15 @@ import org.djlquant.QuantizationException;
  *   ],
  *   "verifiedLatency": [
  *     {"order": 9, "note": "uniform BF16", "predictedMs": 41.2, "measuredMs": 40.8, "chosen": true}
- *   ]
+ *   ],
+ *   "verificationMethod": "whole-model forwards, median of the probe's times; 2 warm-up + 10 ..."
  * }
  * }</pre>
  *
  * <p>{@code verifiedLatency} (optional, written only when present) lists the candidates the search
  * built and timed as whole models before choosing ({@link Verification}); it is a record of how the
- * policy was chosen and is not used by the conversion.
+ * policy was chosen and is not used by the conversion; {@code verificationMethod} (optional) says
+ * how they were timed ({@link Verification#methodology()}: rounds, order, settle pause).
  *
  * <p>On read, {@code source} defaults to {@code MANUAL} and {@code detail} to empty; the optional
  * numbers may be left out. Unknown fields, unknown precision / strategy / source names, repeated
@@ -58,6 +60,8 @@ import org.djlquant.QuantizationException;
  * @param measuredMetric the metric measured with this policy, if measured
  * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
  *     copied
+ * @param verificationMethod how {@code verifiedLatency} was timed ({@link
+ *     Verification#methodology()}); empty when not recorded
  */
 public record MixedPrecisionPolicy(
         Strategy strategy,
@@ -65,7 +69,8 @@ public record MixedPrecisionPolicy(
         OptionalDouble maxMetricDrop,
         OptionalDouble baselineMetric,
         OptionalDouble measuredMetric,
-        List<VerifiedLatency> verifiedLatency) {
+        List<VerifiedLatency> verifiedLatency,
+        String verificationMethod) {
 
     /** The value of the {@code format} field this version reads and writes. */
     public static final String FORMAT = "djl-quant-mixed-precision-policy/1";
@@ -78,7 +83,8 @@ public record MixedPrecisionPolicy(
                     "baselineMetric",
                     "measuredMetric",
                     "layers",
-                    "verifiedLatency");
+                    "verifiedLatency",
+                    "verificationMethod");
     private static final Set<String> VERIFIED_FIELDS =
             Set.of("order", "note", "predictedMs", "measuredMs", "chosen");
     private static final Set<String> LAYER_FIELDS = Set.of("path", "precision", "source", "detail");
@@ -93,10 +99,13 @@ public record MixedPrecisionPolicy(
      * @param measuredMetric the metric measured with this policy, if measured
      * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
      *     copied
+     * @param verificationMethod how {@code verifiedLatency} was timed; null or empty when not
+     *     recorded
      * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
      */
     public MixedPrecisionPolicy {
         verifiedLatency = verifiedLatency == null ? List.of() : List.copyOf(verifiedLatency);
+        verificationMethod = verificationMethod == null ? "" : verificationMethod;
         if (strategy == null) {
             throw new IllegalArgumentException(
                     "strategy must be one of " + Arrays.toString(Strategy.values()));
@@ -123,6 +132,28 @@ public record MixedPrecisionPolicy(
             throw new IllegalArgumentException(
                     "maxMetricDrop was " + maxMetricDrop.getAsDouble() + ", must be at least 0");
         }
+    }
+
+    /**
+     * A policy that does not record how its verified candidates were timed.
+     *
+     * @param strategy how the policy was made
+     * @param layers layer path to decision, in model order; copied, at least one
+     * @param maxMetricDrop the drop budget it was made for, if any
+     * @param baselineMetric the FP32 metric, if measured
+     * @param measuredMetric the metric measured with this policy, if measured
+     * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
+     *     copied
+     * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
+     */
+    public MixedPrecisionPolicy(
+            Strategy strategy,
+            Map<String, LayerDecision> layers,
+            OptionalDouble maxMetricDrop,
+            OptionalDouble baselineMetric,
+            OptionalDouble measuredMetric,
+            List<VerifiedLatency> verifiedLatency) {
+        this(strategy, layers, maxMetricDrop, baselineMetric, measuredMetric, verifiedLatency, "");
     }
 
     /**
@@ -232,6 +263,9 @@ public record MixedPrecisionPolicy(
         if (!verifiedLatency.isEmpty()) {
             root.add("verifiedLatency", VerifiedLatency.toJson(verifiedLatency));
         }
+        if (!verificationMethod.isEmpty()) {
+            root.addProperty("verificationMethod", verificationMethod);
+        }
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }
 
@@ -301,7 +335,10 @@ public record MixedPrecisionPolicy(
                     number(root, "maxMetricDrop"),
                     number(root, "baselineMetric"),
                     number(root, "measuredMetric"),
-                    verified(root));
+                    verified(root),
+                    root.has("verificationMethod")
+                            ? text(root, "verificationMethod", "policy")
+                            : "");
         } catch (JsonParseException e) {
             throw new QuantizationException("policy is not valid JSON: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {

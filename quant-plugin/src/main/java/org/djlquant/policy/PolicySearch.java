@@ -1001,7 +1001,8 @@ public final class PolicySearch {
                         OptionalDouble.of(maxDrop),
                         OptionalDouble.of(run.baselineMetric),
                         OptionalDouble.of(chosen.metric()),
-                        verified);
+                        verified,
+                        verified.isEmpty() ? "" : verification.methodology());
         return new SearchResult(
                 policy,
                 chosen,

@@ -140,9 +140,9 @@ public record SearchResult(
     }
 
     /**
-     * Renders the measured verification: per verified candidate its order, predicted and measured
-     * whole-model latency, their ratio, a {@code <} on the chosen one and the note; empty if
-     * nothing was verified.
+     * Renders the measured verification: how it timed (the policy's {@code verificationMethod}),
+     * then per verified candidate its order, predicted and measured whole-model latency, their
+     * ratio, a {@code <} on the chosen one and the note; empty if nothing was verified.
      *
      * @return the table, lines ending with newlines, or an empty string
      */
@@ -157,6 +157,11 @@ public record SearchResult(
                         Locale.ROOT,
                         "measured verification: %d candidate(s) built and timed as whole models%n",
                         verified.size()));
+        if (!policy.verificationMethod().isEmpty()) {
+            sb.append("timing: ")
+                    .append(policy.verificationMethod())
+                    .append(System.lineSeparator());
+        }
         sb.append(
                 String.format(
                         Locale.ROOT,

@@ -1,12 +1,14 @@
 package org.djlquant.policy;
 
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.LongSupplier;
 import org.djlquant.QuantizationException;
+import org.djlquant.eval.SpeedMeter;
 
 /**
  * Settings of the measured verification a {@link PolicySearch} runs after its search (see {@link
@@ -14,11 +16,16 @@ import org.djlquant.QuantizationException;
  * and time as whole models, and how.
  *
  * <p>Every verified candidate is built once through the {@link LatencyProbe}, then all of them are
- * run in {@link #warmupRounds()} + {@link #rounds()} interleaved rounds (each round runs every
- * candidate once, in the order of their predicted cost); a candidate's measured latency is the
- * median of its timed rounds. At most {@code (topK + precisions) * (warmupRounds + rounds)}
- * forwards, {@code precisions} the number of uniform seeds (see {@link
- * PolicySearch#verificationCandidateLimit()}).
+ * run through {@link SpeedMeter#measureInterleaved}: {@link #warmupRounds()} untimed rounds in the
+ * order of their predicted cost, then {@link #rounds()} timed rounds in an order that rotates every
+ * round (so that no candidate always runs first, or always right after the same other one), with a
+ * {@link #settle()} pause before every timed forward, outside the timed span (libtorch's and ONNX
+ * Runtime's worker threads keep spinning after a call and would slow the next candidate down). The
+ * time of a forward is the one the probe returns (the meter's clock is the probe's clock); a
+ * candidate's measured latency is the median of its timed rounds. At most {@code (topK +
+ * precisions) * (warmupRounds + rounds)} forwards, {@code precisions} the number of uniform seeds
+ * (see {@link PolicySearch#verificationCandidateLimit()}); {@link #methodology()} describes it for
+ * reports.
  *
  * <p>Immutable and thread-safe if the probe is; the probe is called from the searching thread only.
  */
@@ -33,11 +40,18 @@ public final class Verification {
     /** The default number of timed rounds. */
     public static final int DEFAULT_ROUNDS = 10;
 
+    /**
+     * The default pause before every timed forward: 30 ms, the default of {@code djlq evaluate
+     * --settle-ms}, the benchmarks and the example pipeline.
+     */
+    public static final Duration DEFAULT_SETTLE = Duration.ofMillis(30);
+
     private final LatencyProbe probe;
     private final int topK;
     private final int warmupRounds;
     private final int rounds;
     private final double predictionOffsetMs;
+    private final Duration settle;
 
     private Verification(Builder b) {
         this.probe = b.probe;
@@ -45,6 +59,7 @@ public final class Verification {
         this.warmupRounds = b.warmupRounds;
         this.rounds = b.rounds;
         this.predictionOffsetMs = b.predictionOffsetMs;
+        this.settle = b.settle;
     }
 
     /**
@@ -94,6 +109,25 @@ public final class Verification {
     }
 
     /**
+     * Returns the pause taken before every timed forward, outside the timed span.
+     *
+     * @return the settle pause, {@link Duration#ZERO} when off
+     */
+    public Duration settle() {
+        return settle;
+    }
+
+    /**
+     * Describes how candidates are timed, for reports: the round counts, the rotated order and the
+     * settle pause (see {@link SpeedMeter#methodology()}).
+     *
+     * @return a one-line description
+     */
+    public String methodology() {
+        return "whole-model forwards, median of the probe's times; " + meter(() -> 0).methodology();
+    }
+
+    /**
      * Returns what is added to a candidate's {@link Candidate#latencyMs()} to predict its
      * whole-model latency: {@link LatencyCalibration#remainderMs()} for a calibrated table, 0 when
      * the table's sum is itself the prediction.
@@ -132,7 +166,8 @@ public final class Verification {
      * {@link #warmupRounds()} + {@link #rounds()} interleaved rounds, median): for example the
      * whole-model runs of a {@link LatencyCalibration}.
      *
-     * @param assignments name to assignment, in the order they run in each round
+     * @param assignments name to assignment, in the order of the warm-up rounds (the timed rounds
+     *     rotate it)
      * @return name to median latency in ms, in the same order
      * @throws VerificationException naming the assignment if the probe fails on it (its {@link
      *     VerificationException#candidate()} is null)
@@ -166,35 +201,23 @@ public final class Verification {
                 }
                 subjects.add(s);
             }
-            double[][] ms = new double[assignments.size()][rounds];
-            for (int r = 0; r < warmupRounds + rounds; r++) {
-                for (int i = 0; i < assignments.size(); i++) {
-                    double t;
-                    try {
-                        t = subjects.get(i).forwardMs();
-                    } catch (QuantizationException | RuntimeException e) {
-                        throw failure(
-                                names, assignments, cands, i, "a timed forward failed: " + e, e);
-                    }
-                    if (!Double.isFinite(t) || t <= 0) {
-                        throw failure(
-                                names,
-                                assignments,
-                                cands,
-                                i,
-                                "the probe returned a latency of "
-                                        + t
-                                        + " ms, must be finite and > 0",
-                                null);
-                    }
-                    if (r >= warmupRounds) {
-                        ms[i][r - warmupRounds] = t;
-                    }
-                }
+            // the meter's clock is the probe's: it advances by the latency each forward returns
+            long[] probeNanos = {0};
+            Map<Integer, SpeedMeter.Work<QuantizationException>> works = new LinkedHashMap<>();
+            for (int i = 0; i < subjects.size(); i++) {
+                int c = i;
+                works.put(
+                        c,
+                        run ->
+                                probeNanos[0] +=
+                                        forwardNanos(
+                                                subjects.get(c), names, assignments, cands, c));
             }
-            double[] out = new double[assignments.size()];
+            Map<Integer, SpeedMeter.Timing> timings =
+                    meter(() -> probeNanos[0]).measureInterleaved(1, works);
+            double[] out = new double[subjects.size()];
             for (int i = 0; i < out.length; i++) {
-                out[i] = median(ms[i]);
+                out[i] = timings.get(i).medianMillis();
             }
             return out;
         } finally {
@@ -212,6 +235,39 @@ public final class Verification {
                 throw first;
             }
         }
+    }
+
+    private SpeedMeter meter(LongSupplier probeClock) {
+        return new SpeedMeter(warmupRounds, rounds, probeClock).withSettle(settle);
+    }
+
+    /** One forward of subject {@code i}; its latency in whole nanoseconds, at least 1. */
+    private static long forwardNanos(
+            LatencyProbe.Subject subject,
+            List<String> names,
+            List<Map<String, Precision>> assignments,
+            List<Candidate> cands,
+            int i)
+            throws VerificationException {
+        double t;
+        try {
+            t = subject.forwardMs();
+        } catch (QuantizationException | RuntimeException e) {
+            throw failure(names, assignments, cands, i, "a timed forward failed: " + e, e);
+        }
+        long nanos = Double.isFinite(t) ? Math.round(t * 1e6) : 0;
+        if (!Double.isFinite(t) || t <= 0 || nanos < 1) {
+            throw failure(
+                    names,
+                    assignments,
+                    cands,
+                    i,
+                    "the probe returned a latency of "
+                            + t
+                            + " ms, must be finite and at least 1 ns (1e-6 ms)",
+                    null);
+        }
+        return nanos;
     }
 
     private static VerificationException failure(
@@ -232,22 +288,17 @@ public final class Verification {
                 cause);
     }
 
-    static double median(double[] v) {
-        double[] a = v.clone();
-        Arrays.sort(a);
-        int n = a.length;
-        return n % 2 == 1 ? a[n / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
-    }
-
     /** {@inheritDoc} */
     @Override
     public String toString() {
         return String.format(
                 Locale.ROOT,
-                "Verification[topK=%d, warmupRounds=%d, rounds=%d, predictionOffsetMs=%.4f]",
+                "Verification[topK=%d, warmupRounds=%d, rounds=%d, settleMs=%d,"
+                        + " predictionOffsetMs=%.4f]",
                 topK,
                 warmupRounds,
                 rounds,
+                settle.toMillis(),
                 predictionOffsetMs);
     }
 
@@ -258,6 +309,7 @@ public final class Verification {
         private int warmupRounds = DEFAULT_WARMUP_ROUNDS;
         private int rounds = DEFAULT_ROUNDS;
         private double predictionOffsetMs;
+        private Duration settle = DEFAULT_SETTLE;
 
         private Builder() {}
 
@@ -318,10 +370,25 @@ public final class Verification {
         }
 
         /**
+         * Sets the pause before every timed forward (outside the timed span), so that the worker
+         * threads of the previous forward stop spinning first; zero turns it off (synthetic
+         * probes).
+         *
+         * @param settle in {@code [0, }{@link SpeedMeter#MAX_SETTLE}{@code ]} (default 30 ms,
+         *     {@link Verification#DEFAULT_SETTLE})
+         * @return this builder
+         */
+        public Builder optSettle(Duration settle) {
+            this.settle = settle;
+            return this;
+        }
+
+        /**
          * Validates and builds.
          *
          * @return the settings
-         * @throws IllegalArgumentException naming the setting, the value and what is allowed
+         * @throws IllegalArgumentException naming the setting, the value and what is allowed (the
+         *     settle pause must be in {@code [0, }{@link SpeedMeter#MAX_SETTLE}{@code ]})
          */
         public Verification build() {
             if (probe == null) {
@@ -341,6 +408,8 @@ public final class Verification {
                 throw new IllegalArgumentException(
                         "predictionOffsetMs was " + predictionOffsetMs + ", must be finite");
             }
+            // the meter validates the pause (null, negative or above SpeedMeter.MAX_SETTLE)
+            new SpeedMeter(warmupRounds, rounds).withSettle(settle);
             return new Verification(this);
         }
     }

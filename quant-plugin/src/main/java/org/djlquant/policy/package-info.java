@@ -109,8 +109,9 @@
  *       model can mispredict a mixed assignment (on MiniLM a BF16 / static INT8 mix predicted 1.93x
  *       FP32 ran 1.60x, slower than uniform BF16), so the best {@code topK} predicted candidates
  *       within budget and the uniform ones are built and timed as whole models in interleaved
- *       rounds, and the fastest measured is chosen: at most {@code topK + precisions} builds,
- *       {@code warmupRounds + rounds} forwards each.
+ *       rounds (order rotated per round, a settle pause before each timed forward, through {@link
+ *       org.djlquant.eval.SpeedMeter}), and the fastest measured is chosen: at most {@code topK +
+ *       precisions} builds, {@code warmupRounds + rounds} forwards each.
  *   <li>The fallback and the budgeted search also evaluate the uniform assignment of every allowed
  *       precision (pinned layers keep their pin) and choose the best candidate within budget among
  *       everything evaluated, so a uniform assignment the proxy-guided moves miss is still found.

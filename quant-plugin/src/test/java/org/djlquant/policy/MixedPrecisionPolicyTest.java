@@ -76,6 +76,23 @@ class MixedPrecisionPolicyTest {
         assertEquals(0.01, p.maxMetricDrop().getAsDouble());
         assertFalse(p.baselineMetric().isPresent());
         assertEquals(4, p.assignment().size());
+        assertEquals("", p.verificationMethod());
+    }
+
+    @Test
+    void verificationMethodIsWrittenReadBackAndMustBeText() throws QuantizationException {
+        String json = sample().toJson();
+        assertFalse(json.contains("verificationMethod"), json);
+        String withMethod =
+                json.replaceFirst(
+                        "\\{", "{\n  \"verificationMethod\": \"3 rounds, settle 30 ms\",");
+        MixedPrecisionPolicy p = MixedPrecisionPolicy.fromJson(withMethod);
+        assertEquals("3 rounds, settle 30 ms", p.verificationMethod());
+        assertEquals(p, MixedPrecisionPolicy.fromJson(p.toJson()));
+        assertTrue(p.toJson().contains("\"verificationMethod\": \"3 rounds, settle 30 ms\""));
+        assertMessage(
+                json.replaceFirst("\\{", "{\"verificationMethod\": 30,"),
+                "needs a text field 'verificationMethod'");
     }
 
     @Test

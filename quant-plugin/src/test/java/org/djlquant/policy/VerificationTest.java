@@ -5,12 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.UnaryOperator;
 import org.djlquant.QuantizationException;
 import org.junit.jupiter.api.Test;
 
@@ -193,6 +195,13 @@ class VerificationTest {
         MixedPrecisionPolicy back = MixedPrecisionPolicy.fromJson(r.policy().toJson());
         assertEquals(r.policy(), back);
         assertEquals(r.verified(), back.verifiedLatency());
+        // and how the candidates were timed: rotated order, the default 30 ms settle pause
+        assertEquals(
+                Verification.builder().setProbe(oracle).build().methodology(),
+                back.verificationMethod());
+        assertTrue(back.verificationMethod().contains("settle pause 30 ms"), r.policy().toJson());
+        assertTrue(back.verificationMethod().contains("rotated per round"), r.policy().toJson());
+        assertTrue(r.toTable().contains("timing: " + back.verificationMethod()), r.toTable());
     }
 
     @Test
@@ -201,13 +210,21 @@ class VerificationTest {
         LatencyProbe oracle = a -> () -> trueMs(h.costs, a);
         SearchResult r =
                 h.search()
-                        .withVerification(Verification.builder().setProbe(oracle).build())
+                        .withVerification(
+                                Verification.builder()
+                                        .setProbe(oracle)
+                                        .optSettle(Duration.ZERO)
+                                        .build())
                         .optimise(h.evaluator(), SearchBudget.ofDrop(0.3));
         assertEquals(h.exhaustive(0.3), r.chosen().assignment(), r.toTable());
         // size objective: bytes decide (exact, not predicted); measured latency only breaks ties
         SearchResult small =
                 h.search()
-                        .withVerification(Verification.builder().setProbe(oracle).build())
+                        .withVerification(
+                                Verification.builder()
+                                        .setProbe(oracle)
+                                        .optSettle(Duration.ZERO)
+                                        .build())
                         .optimise(
                                 h.evaluator(),
                                 SearchBudget.ofDrop(0.3).withObjective(Objective.SIZE));
@@ -243,6 +260,7 @@ class VerificationTest {
                                                 .optTopK(1000)
                                                 .optRounds(1)
                                                 .optWarmupRounds(0)
+                                                .optSettle(Duration.ZERO)
                                                 .build());
                 SearchResult r = s.fallback(syn.evaluator(), budget);
                 // exhaustive over everything the search evaluated within budget
@@ -278,7 +296,10 @@ class VerificationTest {
             SearchResult r =
                     h.search()
                             .withVerification(
-                                    Verification.builder().setProbe(a -> () -> 7.0).build())
+                                    Verification.builder()
+                                            .setProbe(a -> () -> 7.0)
+                                            .optSettle(Duration.ZERO)
+                                            .build())
                             .fallback(h.evaluator(), 0.3);
             assertEquals(plain.chosen(), r.chosen());
             assertTrue(r.verified().get(0).chosen());
@@ -286,14 +307,17 @@ class VerificationTest {
     }
 
     @Test
-    void roundsAreInterleavedAndTheMedianExcludesWarmups() throws QuantizationException {
+    void roundsAreInterleavedInARotatedOrderAndTheMedianExcludesWarmups()
+            throws QuantizationException {
         Hand h = new Hand();
         List<String> log = new ArrayList<>();
+        List<String> built = new ArrayList<>();
         int[] closed = new int[1];
         // every subject returns 100 in its 2 warm-ups, then 5, 1, 3, 9, 4 (median 4)
         LatencyProbe probe =
                 a -> {
                     String name = a.values().toString();
+                    built.add(name);
                     double[] seq = {100, 100, 5, 1, 3, 9, 4};
                     int[] i = {0};
                     return new LatencyProbe.Subject() {
@@ -309,19 +333,31 @@ class VerificationTest {
                         }
                     };
                 };
-        SearchResult r =
-                h.search()
-                        .withVerification(
-                                Verification.builder()
-                                        .setProbe(probe)
-                                        .optWarmupRounds(2)
-                                        .optRounds(5)
-                                        .build())
-                        .fallback(h.evaluator(), 0.3);
+        Verification v =
+                Verification.builder().setProbe(probe).optWarmupRounds(2).optRounds(5).build();
+        assertEquals(Verification.DEFAULT_SETTLE, v.settle());
+        assertEquals(Duration.ofMillis(30), v.settle());
+        assertTrue(v.methodology().contains("settle pause 30 ms"), v.methodology());
+        assertTrue(v.methodology().contains("2 warm-up + 5 timed rounds"), v.methodology());
+        SearchResult r = h.search().withVerification(v).fallback(h.evaluator(), 0.3);
         assertEquals(4 * 7, log.size());
+        // warm-ups in candidate (build) order; timed round r starts at candidate r mod 4 and steps
+        // by 1 (even r) or 3 (odd r), the strides coprime to 4:
+        int[][] order = {
+            {0, 1, 2, 3},
+            {0, 1, 2, 3},
+            {0, 1, 2, 3},
+            {1, 0, 3, 2},
+            {2, 3, 0, 1},
+            {3, 2, 1, 0},
+            {0, 1, 2, 3}
+        };
         for (int round = 0; round < 7; round++) {
-            for (int c = 0; c < 4; c++) {
-                assertEquals(log.get(c), log.get(round * 4 + c), "round " + round);
+            for (int p = 0; p < 4; p++) {
+                assertEquals(
+                        built.get(order[round][p]),
+                        log.get(round * 4 + p),
+                        "round " + round + " position " + p);
             }
         }
         assertEquals(4, closed[0]);
@@ -334,7 +370,7 @@ class VerificationTest {
     @Test
     void aProbeThatFailsIsReportedWithTheCandidateAndEverySubjectIsClosed() {
         Hand h = new Hand();
-        for (String mode : List.of("build", "throw", "nan", "zero", "negative")) {
+        for (String mode : List.of("build", "throw", "nan", "zero", "negative", "sub-nanosecond")) {
             int[] closed = new int[1];
             LatencyProbe probe =
                     a -> {
@@ -353,6 +389,8 @@ class VerificationTest {
                                         throw new IllegalStateException("native crash");
                                     case "nan":
                                         return Double.NaN;
+                                    case "sub-nanosecond":
+                                        return 1e-7;
                                     case "zero":
                                         return 0.0;
                                     default:
@@ -375,6 +413,9 @@ class VerificationTest {
             // S,S,F,B was built before the failing candidate; the build failure closes it, the
             // others close all built
             assertEquals(mode.equals("build") ? 1 : 4, closed[0], mode);
+            if (mode.equals("sub-nanosecond")) {
+                assertTrue(e.getMessage().contains("at least 1 ns"), e.getMessage());
+            }
             if (mode.equals("nan")) {
                 assertTrue(e.getMessage().contains("NaN ms"), e.getMessage());
             }
@@ -383,18 +424,23 @@ class VerificationTest {
 
     @Test
     void invalidSettingsAreRefusedNamingTheValue() {
+        assertRefused(b -> b.optTopK(0), "topK was 0");
+        assertRefused(b -> b.setProbe(null), "probe");
+        assertRefused(b -> b.optRounds(0), "rounds was 0");
+        assertRefused(b -> b.optSettle(Duration.ofMillis(-1)), "settle was -1 ms");
+        assertRefused(b -> b.optSettle(null), "settle was null");
+        assertRefused(
+                b -> b.optSettle(Duration.ofSeconds(11)),
+                "settle was 11000 ms, must be in [0 ms, 10000 ms]");
+        assertNotEquals(0, Verification.DEFAULT_TOP_K);
+    }
+
+    /** Asserts that a builder with a valid probe and {@code setting} applied refuses to build. */
+    private static void assertRefused(UnaryOperator<Verification.Builder> setting, String message) {
         IllegalArgumentException e =
                 assertThrows(
                         IllegalArgumentException.class,
-                        () -> Verification.builder().setProbe(a -> () -> 1).optTopK(0).build());
-        assertTrue(e.getMessage().contains("topK was 0"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> Verification.builder().build());
-        assertTrue(e.getMessage().contains("probe"), e.getMessage());
-        e =
-                assertThrows(
-                        IllegalArgumentException.class,
-                        () -> Verification.builder().setProbe(a -> () -> 1).optRounds(0).build());
-        assertTrue(e.getMessage().contains("rounds was 0"), e.getMessage());
-        assertNotEquals(0, Verification.DEFAULT_TOP_K);
+                        () -> setting.apply(Verification.builder().setProbe(a -> () -> 1)).build());
+        assertTrue(e.getMessage().contains(message), e.getMessage());
     }
 }

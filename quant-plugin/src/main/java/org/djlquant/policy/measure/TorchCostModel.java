@@ -17,6 +17,7 @@ import org.djlquant.backend.pytorch.PackedLinear;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizedActivation;
 import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
+import org.djlquant.eval.Median;
 import org.djlquant.nn.WeightOnlyShapeException;
 import org.djlquant.policy.CostCacheKey;
 import org.djlquant.policy.CostModel;
@@ -395,8 +396,7 @@ public final class TorchCostModel implements CostModel {
                 }
             }
         }
-        Arrays.sort(ms);
-        return runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+        return Median.of(ms);
     }
 
     /** Configures a {@link TorchCostModel}. */
