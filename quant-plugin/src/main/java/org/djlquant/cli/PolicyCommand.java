@@ -20,6 +20,7 @@ import org.djlquant.policy.BackendCapabilities;
 import org.djlquant.policy.CostCache;
 import org.djlquant.policy.CostTable;
 import org.djlquant.policy.LatencyCalibration;
+import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Objective;
 import org.djlquant.policy.PolicyRules;
 import org.djlquant.policy.PolicySearch;
@@ -288,7 +289,8 @@ final class PolicyCommand implements Callable<Integer> {
                                                             .mean()),
                             budget);
         }
-        result.policy().write(out);
+        MixedPrecisionPolicy policy = result.policy().withQEngine(engine);
+        policy.write(out);
         if (json) {
             JsonObject o = new JsonObject();
             o.addProperty("schema", "djlq.policy/1");
@@ -327,13 +329,13 @@ final class PolicyCommand implements Callable<Integer> {
             o.add("verified", VerifiedLatency.toJson(result.verified()));
             o.addProperty("evaluatorCalls", result.evaluatorCalls());
             o.addProperty("candidatesTried", result.tried().size());
-            o.add("policy", JsonParser.parseString(result.policy().toJson()));
+            o.add("policy", JsonParser.parseString(policy.toJson()));
             top.printJson(o);
         } else {
             var w = top.out();
             w.printf(Locale.ROOT, "qengine %s; %s%n", Names.of(engine), staleness());
             w.print(result.toTable());
-            w.print(result.policy().toTable());
+            w.print(policy.toTable());
             w.printf(
                     Locale.ROOT,
                     "chosen: metric %.4f (drop %.4f of %.4f allowed), predicted latency %.3f ms"

@@ -17,10 +17,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
 
 /**
  * The decided precision of every layer, with provenance, the budget it was made for and the metric
@@ -39,9 +42,15 @@ import org.djlquant.QuantizationException;
  *   ],
  *   "verifiedLatency": [
  *     {"order": 9, "note": "uniform BF16", "predictedMs": 41.2, "measuredMs": 40.8, "chosen": true}
- *   ]
+ *   ],
+ *   "qengine": "ONEDNN"
  * }
  * }</pre>
+ *
+ * <p>{@code qengine} (optional, written only when present) names the libtorch quantized engine the
+ * latencies behind the choice were measured on ({@code djlq policy --qengine}); like {@code
+ * verifiedLatency} it records how the policy was chosen and is not used by the conversion (give
+ * {@code djlq quantize} the same {@code --qengine}).
  *
  * <p>{@code verifiedLatency} (optional, written only when present) lists the candidates the search
  * built and timed as whole models before choosing ({@link Verification}); it is a record of how the
@@ -58,6 +67,7 @@ import org.djlquant.QuantizationException;
  * @param measuredMetric the metric measured with this policy, if measured
  * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
  *     copied
+ * @param qengine the libtorch quantized engine the latencies were measured on, if any
  */
 public record MixedPrecisionPolicy(
         Strategy strategy,
@@ -65,7 +75,8 @@ public record MixedPrecisionPolicy(
         OptionalDouble maxMetricDrop,
         OptionalDouble baselineMetric,
         OptionalDouble measuredMetric,
-        List<VerifiedLatency> verifiedLatency) {
+        List<VerifiedLatency> verifiedLatency,
+        Optional<QEngine> qengine) {
 
     /** The value of the {@code format} field this version reads and writes. */
     public static final String FORMAT = "djl-quant-mixed-precision-policy/1";
@@ -78,7 +89,8 @@ public record MixedPrecisionPolicy(
                     "baselineMetric",
                     "measuredMetric",
                     "layers",
-                    "verifiedLatency");
+                    "verifiedLatency",
+                    "qengine");
     private static final Set<String> VERIFIED_FIELDS =
             Set.of("order", "note", "predictedMs", "measuredMs", "chosen");
     private static final Set<String> LAYER_FIELDS = Set.of("path", "precision", "source", "detail");
@@ -93,10 +105,13 @@ public record MixedPrecisionPolicy(
      * @param measuredMetric the metric measured with this policy, if measured
      * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
      *     copied
+     * @param qengine the libtorch quantized engine the latencies were measured on, if any (null
+     *     means empty)
      * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
      */
     public MixedPrecisionPolicy {
         verifiedLatency = verifiedLatency == null ? List.of() : List.copyOf(verifiedLatency);
+        qengine = qengine == null ? Optional.empty() : qengine;
         if (strategy == null) {
             throw new IllegalArgumentException(
                     "strategy must be one of " + Arrays.toString(Strategy.values()));
@@ -123,6 +138,53 @@ public record MixedPrecisionPolicy(
             throw new IllegalArgumentException(
                     "maxMetricDrop was " + maxMetricDrop.getAsDouble() + ", must be at least 0");
         }
+    }
+
+    /**
+     * A policy without a record of the engine it was measured on.
+     *
+     * @param strategy how the policy was made
+     * @param layers layer path to decision, in model order; copied, at least one
+     * @param maxMetricDrop the drop budget it was made for, if any
+     * @param baselineMetric the FP32 metric, if measured
+     * @param measuredMetric the metric measured with this policy, if measured
+     * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
+     *     copied
+     * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
+     */
+    public MixedPrecisionPolicy(
+            Strategy strategy,
+            Map<String, LayerDecision> layers,
+            OptionalDouble maxMetricDrop,
+            OptionalDouble baselineMetric,
+            OptionalDouble measuredMetric,
+            List<VerifiedLatency> verifiedLatency) {
+        this(
+                strategy,
+                layers,
+                maxMetricDrop,
+                baselineMetric,
+                measuredMetric,
+                verifiedLatency,
+                Optional.empty());
+    }
+
+    /**
+     * Returns this policy recording the quantized engine its latencies were measured on.
+     *
+     * @param engine the engine, not null
+     * @return a copy with {@link #qengine()} set
+     */
+    public MixedPrecisionPolicy withQEngine(QEngine engine) {
+        Objects.requireNonNull(engine, "engine");
+        return new MixedPrecisionPolicy(
+                strategy,
+                layers,
+                maxMetricDrop,
+                baselineMetric,
+                measuredMetric,
+                verifiedLatency,
+                Optional.of(engine));
     }
 
     /**
@@ -232,6 +294,7 @@ public record MixedPrecisionPolicy(
         if (!verifiedLatency.isEmpty()) {
             root.add("verifiedLatency", VerifiedLatency.toJson(verifiedLatency));
         }
+        qengine.ifPresent(e -> root.addProperty("qengine", e.name()));
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }
 
@@ -301,7 +364,14 @@ public record MixedPrecisionPolicy(
                     number(root, "maxMetricDrop"),
                     number(root, "baselineMetric"),
                     number(root, "measuredMetric"),
-                    verified(root));
+                    verified(root),
+                    root.has("qengine")
+                            ? Optional.of(
+                                    parseEnum(
+                                            QEngine.class,
+                                            text(root, "qengine", "policy"),
+                                            "qengine"))
+                            : Optional.empty());
         } catch (JsonParseException e) {
             throw new QuantizationException("policy is not valid JSON: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {

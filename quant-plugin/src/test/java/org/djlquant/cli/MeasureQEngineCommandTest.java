@@ -140,6 +140,12 @@ class MeasureQEngineCommandTest {
         assertFalse(cache.has("ratio"), cache.toString());
         assertTrue(cache.get("referenceMs").getAsDouble() > 0, cache.toString());
         assertEquals(0.15, cache.get("tolerance").getAsDouble());
+        // the policy file records the engine its latencies were measured on
+        assertEquals(
+                java.util.Optional.of(QEngine.ONEDNN),
+                org.djlquant.policy.MixedPrecisionPolicy.read(dir.resolve("policy.json"))
+                        .qengine());
+        assertEquals("ONEDNN", o.getAsJsonObject("policy").get("qengine").getAsString());
 
         // the backend's own engine: another cache file, whose calibration is measured anew
         CliFixtures.Run fbgemm = measure("policy", "--json");
