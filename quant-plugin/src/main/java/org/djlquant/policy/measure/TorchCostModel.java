@@ -78,6 +78,12 @@ public final class TorchCostModel implements CostModel {
     private final int threads;
     private final QEngine engine;
 
+    /** Untimed calls before the reference GEMM is timed. */
+    public static final int REFERENCE_WARMUP = 5;
+
+    /** Timed calls of the reference GEMM whose median is its latency. */
+    public static final int REFERENCE_RUNS = 21;
+
     private TorchCostModel(Builder b) {
         simulator = b.simulator;
         warmup = b.warmup;
@@ -128,9 +134,11 @@ public final class TorchCostModel implements CostModel {
     /**
      * Times the fixed reference workload of the cost cache's staleness check ({@link
      * org.djlquant.policy.CostCache#open(java.nio.file.Path, org.djlquant.policy.CostCacheKey,
-     * java.util.function.DoubleSupplier)}): an FP32 {@code linear} of a {@code [64, 512]} input
-     * with a {@code [512, 512]} weight (fixed seed-free constant values), on this model's threads,
-     * warm-up and runs, timed like {@link #measure}.
+     * java.util.function.DoubleSupplier)}): an FP32 {@code linear} of a constant {@code [128,
+     * 1024]} input with a constant {@code [1024, 1024]} weight (268 MFLOP), on this model's threads
+     * and clock (thread CPU time for one thread, as {@link #measure}), with its own fixed protocol
+     * so that it does not depend on {@link Builder#optRuns}: {@value #REFERENCE_WARMUP} untimed
+     * calls, then the median of {@value #REFERENCE_RUNS} timed ones.
      *
      * @return the median latency in ms
      */
@@ -138,9 +146,9 @@ public final class TorchCostModel implements CostModel {
         int before = JniUtils.getNumThreads();
         JniUtils.setNumThreads(threads);
         try (NDManager m = Engine.getEngine("PyTorch").newBaseManager()) {
-            NDArray x = m.ones(new Shape(64, 512)).mul(0.5f);
-            NDArray w = m.ones(new Shape(512, 512)).mul(0.25f);
-            return time(m, () -> linear(x, w, null));
+            NDArray x = m.ones(new Shape(128, 1024)).mul(0.5f);
+            NDArray w = m.ones(new Shape(1024, 1024)).mul(0.25f);
+            return time(m, () -> linear(x, w, null), REFERENCE_WARMUP, REFERENCE_RUNS);
         } finally {
             JniUtils.setNumThreads(before);
         }
@@ -415,6 +423,10 @@ public final class TorchCostModel implements CostModel {
     }
 
     private double time(NDManager m, Supplier<NDArray> op) {
+        return time(m, op, warmup, runs);
+    }
+
+    private double time(NDManager m, Supplier<NDArray> op, int warmup, int runs) {
         java.lang.management.ThreadMXBean bean =
                 java.lang.management.ManagementFactory.getThreadMXBean();
         boolean cpu = threads == 1 && bean.isCurrentThreadCpuTimeSupported();
