@@ -27,7 +27,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.EnumMap;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -351,7 +350,11 @@ final class PolicyStudy {
                             + (measure(o) == 1 ? " thread-cpu-time" : " wall-time");
         }
         CostCache cache =
-                CostCache.open(o.out().resolve("cost-cache"), costModel.cacheKey(workload));
+                CostCache.open(
+                        o.out().resolve("cost-cache"),
+                        costModel.cacheKey(workload),
+                        costModel::referenceGemmMs);
+        System.out.println("cost cache reference check: " + cache.referenceCheck().orElseThrow());
         s.isolated = CostTable.measure(inPlace, cache.caching(costModel));
         CostModel cachedModel = cache.caching(costModel);
         for (LayerInfo l : layers) {
@@ -362,35 +365,31 @@ final class PolicyStudy {
 
         // 2. whole-model runs calibrate them: all-FP32, and each precision on every layer that
         // can run it (these are also the uniform rows of the table)
-        Map<Precision, Double> whole = new EnumMap<>(Precision.class);
-        Map<Precision, String> names = new EnumMap<>(Precision.class);
-        for (Precision p : PYTORCH_IN_PLACE) {
-            Map<String, Precision> a =
-                    p == Precision.FP32
-                            ? uniform(layers, p)
-                            : LatencyCalibration.calibrationAssignment(inPlace, p);
-            String name = "uniform " + p;
-            names.put(p, name);
-            Row r = new Row(a);
-            r.uniformOf = p;
-            rows.put(name, r);
-            real.put(name, build(c, configs, a, swaps));
+        Map<Precision, Map<String, Precision>> runs =
+                LatencyCalibration.calibrationRuns(inPlace, PYTORCH_IN_PLACE);
+        runs.forEach(
+                (p, a) -> {
+                    Row r = new Row(a);
+                    r.uniformOf = p;
+                    rows.put(LatencyCalibration.runName(p), r);
+                });
+        for (Map.Entry<Precision, Map<String, Precision>> e : runs.entrySet()) {
+            real.put(
+                    LatencyCalibration.runName(e.getKey()), build(c, configs, e.getValue(), swaps));
         }
-        boolean cached = true;
-        for (Precision p : PYTORCH_IN_PLACE) {
-            cached &= cache.getWholeModel(names.get(p)).isPresent();
-        }
-        if (!cached) {
-            Map<String, double[]> ms = time(c, real, o.rounds());
-            for (Precision p : PYTORCH_IN_PLACE) {
-                cache.putWholeModel(names.get(p), ms.get(names.get(p))[measure(o)]);
-            }
-            cache.save();
-        }
-        for (Precision p : PYTORCH_IN_PLACE) {
-            whole.put(p, cache.getWholeModel(names.get(p)).orElseThrow());
-        }
-        s.calibrationSource = cached ? "from the cost cache" : "measured in this run";
+        // a missing run re-times every row built so far together, in the same rounds
+        LatencyCalibration.WholeModelRuns timed =
+                LatencyCalibration.wholeModelMs(
+                        inPlace,
+                        PYTORCH_IN_PLACE,
+                        cache,
+                        missing -> {
+                            Map<String, Double> ms = new LinkedHashMap<>();
+                            time(c, real, o.rounds()).forEach((k, v) -> ms.put(k, v[measure(o)]));
+                            return ms;
+                        });
+        Map<Precision, Double> whole = timed.wholeModelMs();
+        s.calibrationSource = timed.measured() ? "measured in this run" : "from the cost cache";
         s.calibration = LatencyCalibration.of(inPlace, s.isolated, whole);
         phases.mark("whole-model calibration runs (" + s.calibrationSource + ")");
 

@@ -3,6 +3,9 @@ package org.djlquant.cli;
 import java.nio.file.Path;
 import java.util.List;
 import org.djlquant.QuantizationException;
+import org.djlquant.Quantizer;
+import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.config.BackendTarget;
 import org.djlquant.policy.apply.PrecisionConfigs;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -45,6 +48,40 @@ final class MeasurementOptions {
                             + " (per-channel weights, full 8-bit activations; give quantize the"
                             + " same) (default: ${DEFAULT-VALUE}).")
     PrecisionConfigs.Form int8Form;
+
+    @Option(
+            names = "--qengine",
+            converter = Names.QEngineConverter.class,
+            completionCandidates = Names.QEngineNames.class,
+            description =
+                    "The libtorch quantized engine to measure on (selected before any weight is"
+                            + " packed): one of ${COMPLETION-CANDIDATES}; fbgemm, x86 or onednn"
+                            + " with --backend fbgemm, qnnpack with --backend qnnpack (default: the"
+                            + " backend's engine). Give 'djlq quantize' the same.")
+    QEngine qengine;
+
+    /**
+     * Checks --qengine against the backend and this libtorch build (usage errors naming the option,
+     * the value and the values allowed) and selects the engine to measure on, process-wide.
+     *
+     * @param cl the command, for usage errors
+     * @param backend the --backend
+     * @return the engine selected: --qengine, else the backend's own; null for onnxruntime without
+     *     --qengine (nothing selected)
+     */
+    QEngine selectEngine(CommandLine cl, BackendTarget backend) {
+        if (qengine != null) {
+            Usage.qengine(cl, backend, qengine);
+        }
+        QEngine engine =
+                qengine != null
+                        ? qengine
+                        : backend == BackendTarget.ONNXRUNTIME ? null : Quantizer.qengine(backend);
+        if (engine != null) {
+            QEngine.select(engine);
+        }
+        return engine;
+    }
 
     /**
      * Resolves the model files.

@@ -4,9 +4,7 @@ import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.nio.file.Path;
-import java.util.EnumMap;
 import java.util.EnumSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -15,7 +13,6 @@ import java.util.OptionalLong;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import org.djlquant.QuantizationException;
-import org.djlquant.Quantizer;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.eval.EmbeddingAgreement;
@@ -23,6 +20,7 @@ import org.djlquant.policy.BackendCapabilities;
 import org.djlquant.policy.CostCache;
 import org.djlquant.policy.CostTable;
 import org.djlquant.policy.LatencyCalibration;
+import org.djlquant.policy.MixedPrecisionPolicy;
 import org.djlquant.policy.Objective;
 import org.djlquant.policy.PolicyRules;
 import org.djlquant.policy.PolicySearch;
@@ -156,6 +154,9 @@ final class PolicyCommand implements Callable<Integer> {
     private Map<Precision, Double> wholeModel;
     private String calibrationSource;
     private double predictionOffsetMs;
+    private QEngine engine;
+    private Path cacheFile;
+    private CostCache.ReferenceCheck referenceCheck;
 
     @Override
     public Integer call() throws QuantizationException {
@@ -187,8 +188,8 @@ final class PolicyCommand implements Callable<Integer> {
                             + precisions
                             + ", must hold at least one precision besides fp32");
         }
+        engine = input.selectEngine(cl, backend);
         TokenBatches tokens = input.tokens(cl, tok);
-        QEngine.select(Quantizer.qengine(backend));
         SearchResult result;
         try (Simulation sim =
                 new Simulation(source, tokens, Usage.configs(cl, backend, input.int8Form))) {
@@ -208,6 +209,7 @@ final class PolicyCommand implements Callable<Integer> {
                             .setSimulator(sim.simulator)
                             .optThreads(threads)
                             .optRuns(costRuns)
+                            .optEngine(engine)
                             .build();
             Shape shape = sim.simulator.inputShapes().values().iterator().next();
             String workload = ModelSource.stem(source.onnx()) + " batch " + shape;
@@ -219,7 +221,11 @@ final class PolicyCommand implements Callable<Integer> {
                                     ".cache",
                                     "djl-quant",
                                     "cost-cache");
-            CostCache cache = CostCache.open(cacheDir, costModel.cacheKey(workload));
+            CostCache cache =
+                    CostCache.open(
+                            cacheDir, costModel.cacheKey(workload), costModel::referenceGemmMs);
+            cacheFile = cache.file();
+            referenceCheck = cache.referenceCheck().orElseThrow();
             ResolvedRules rules =
                     PolicyRules.empty()
                             .resolve(
@@ -235,7 +241,7 @@ final class PolicyCommand implements Callable<Integer> {
                             .setConfigs(configs)
                             .setInput(sim.batches.get(0))
                             .optCalibration(sim.batches)
-                            .optEngine(Quantizer.qengine(backend))
+                            .optEngine(engine)
                             .optThreads(threads)
                             .build();
             Verification.Builder timing =
@@ -245,29 +251,14 @@ final class PolicyCommand implements Callable<Integer> {
                             .optRounds(verifyRounds);
             double offset = 0;
             if (!noCalibrate) {
-                Map<String, Map<String, Precision>> runs = new LinkedHashMap<>();
-                Map<Precision, String> names = new EnumMap<>(Precision.class);
-                for (Precision p : EnumSet.copyOf(allowed)) {
-                    Map<String, Precision> a = new LinkedHashMap<>();
-                    if (p == Precision.FP32) {
-                        rules.layers().forEach(l -> a.put(l.path(), Precision.FP32));
-                    } else {
-                        a.putAll(LatencyCalibration.calibrationAssignment(rules, p));
-                    }
-                    names.put(p, "uniform " + p);
-                    if (cache.getWholeModel("uniform " + p).isEmpty()) {
-                        runs.put("uniform " + p, a);
-                    }
-                }
-                if (!runs.isEmpty()) {
-                    timing.build().measureMs(runs).forEach(cache::putWholeModel);
-                    cache.save();
-                }
-                wholeModel = new EnumMap<>(Precision.class);
-                for (Map.Entry<Precision, String> e : names.entrySet()) {
-                    wholeModel.put(e.getKey(), cache.getWholeModel(e.getValue()).orElseThrow());
-                }
-                calibrationSource = runs.isEmpty() ? "cost cache" : "measured";
+                LatencyCalibration.WholeModelRuns runs =
+                        LatencyCalibration.wholeModelMs(
+                                rules,
+                                allowed,
+                                cache,
+                                missing -> timing.build().measureMs(missing));
+                wholeModel = runs.wholeModelMs();
+                calibrationSource = runs.measured() ? "measured" : "cost cache";
                 calibration = LatencyCalibration.of(rules, costs, wholeModel);
                 costs = calibration.calibrated();
                 offset = calibration.remainderMs();
@@ -298,12 +289,15 @@ final class PolicyCommand implements Callable<Integer> {
                                                             .mean()),
                             budget);
         }
-        result.policy().write(out);
+        MixedPrecisionPolicy policy = result.policy().withQEngine(engine);
+        policy.write(out);
         if (json) {
             JsonObject o = new JsonObject();
             o.addProperty("schema", "djlq.policy/1");
             o.addProperty("model", source.onnx().toString());
             o.addProperty("policyFile", out.toString());
+            o.addProperty("backend", Names.of(backend));
+            o.addProperty("qengine", Names.of(engine));
             o.addProperty("metric", "100 x mean cosine of sentence embeddings to FP32");
             o.addProperty("baselineMetric", result.baselineMetric());
             JsonObject chosen = new JsonObject();
@@ -324,15 +318,24 @@ final class PolicyCommand implements Callable<Integer> {
                 cal.add("wholeModelMs", wm);
             }
             o.add("calibration", cal);
+            JsonObject cc = new JsonObject();
+            cc.addProperty("file", cacheFile.toString());
+            cc.addProperty("outcome", Names.of(referenceCheck.outcome()));
+            referenceCheck.storedMs().ifPresent(v -> cc.addProperty("storedReferenceMs", v));
+            cc.addProperty("referenceMs", referenceCheck.currentMs());
+            referenceCheck.ratio().ifPresent(v -> cc.addProperty("ratio", v));
+            cc.addProperty("tolerance", referenceCheck.tolerance());
+            o.add("costCache", cc);
             o.add("verified", VerifiedLatency.toJson(result.verified()));
             o.addProperty("evaluatorCalls", result.evaluatorCalls());
             o.addProperty("candidatesTried", result.tried().size());
-            o.add("policy", JsonParser.parseString(result.policy().toJson()));
+            o.add("policy", JsonParser.parseString(policy.toJson()));
             top.printJson(o);
         } else {
             var w = top.out();
+            w.printf(Locale.ROOT, "qengine %s; %s%n", Names.of(engine), staleness());
             w.print(result.toTable());
-            w.print(result.policy().toTable());
+            w.print(policy.toTable());
             w.printf(
                     Locale.ROOT,
                     "chosen: metric %.4f (drop %.4f of %.4f allowed), predicted latency %.3f ms"
@@ -348,5 +351,29 @@ final class PolicyCommand implements Callable<Integer> {
             w.flush();
         }
         return 0;
+    }
+
+    /** One line on the cost cache's reference check, for the text output. */
+    private String staleness() {
+        String ratio =
+                referenceCheck.ratio().isPresent()
+                        ? String.format(
+                                Locale.ROOT,
+                                "now/stored %.3f (tolerance %.2f)",
+                                referenceCheck.ratio().getAsDouble(),
+                                referenceCheck.tolerance())
+                        : "no stored reference";
+        String what =
+                switch (referenceCheck.outcome()) {
+                    case NO_REFERENCE -> "reference stored now";
+                    case WITHIN_TOLERANCE -> "used as stored";
+                    case RESCALED -> "cached latencies rescaled by the ratio";
+                };
+        return String.format(
+                Locale.ROOT,
+                "cost cache reference %.4f ms, %s: %s",
+                referenceCheck.currentMs(),
+                ratio,
+                what);
     }
 }

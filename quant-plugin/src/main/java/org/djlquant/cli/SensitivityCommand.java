@@ -12,6 +12,7 @@ import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.policy.Precision;
 import org.djlquant.policy.ProxyMetric;
@@ -86,6 +87,7 @@ final class SensitivityCommand implements Callable<Integer> {
                             + "fp16, bf16, int8-weight-only, int8-dynamic, int8-static,"
                             + " int4-weight-only");
         }
+        QEngine engine = input.selectEngine(cl, backend);
         TokenBatches tokens = input.tokens(cl, tok);
         Set<Precision> set = EnumSet.copyOf(candidates);
         SensitivityReport report;
@@ -123,6 +125,7 @@ final class SensitivityCommand implements Callable<Integer> {
             o.addProperty("schema", "djlq.sensitivity/1");
             o.addProperty("model", source.onnx().toString());
             o.addProperty("backend", Names.of(backend));
+            o.addProperty("qengine", engine == null ? null : Names.of(engine));
             JsonObject c = new JsonObject();
             c.addProperty("file", input.calibration.toString());
             c.addProperty("sentences", tokens.sentences());
@@ -142,12 +145,13 @@ final class SensitivityCommand implements Callable<Integer> {
             var w = top.out();
             w.printf(
                     Locale.ROOT,
-                    "%s: %d layers, %d sentences in %d batches; output SQNR dB / cosine against"
-                            + " FP32 with only that layer changed%n",
+                    "%s: %d layers, %d sentences in %d batches%s; output SQNR dB / cosine"
+                            + " against FP32 with only that layer changed%n",
                     source.onnx(),
                     report.layers().size(),
                     tokens.sentences(),
-                    tokens.size());
+                    tokens.size(),
+                    engine == null ? "" : ", qengine " + Names.of(engine));
             w.print(report.toTable());
             for (Precision p : set) {
                 List<String> r = report.ranking(p, ProxyMetric.SQNR_DB);

@@ -22,13 +22,18 @@
  *       loading; null for .onnx), sizeBytes, latencyMsMedian, throughputPerSecond, accuracy|null}],
  *       comparison {sizeRatio (baseline/artifact), speedup (baseline latency/artifact latency),
  *       accuracyDelta|null, cosineMean, cosineMin}|null};
- *   <li>{@code djlq.sensitivity/1}: {@code model, backend, data {file, sentences, batches},
+ *   <li>{@code djlq.sensitivity/1}: {@code model, backend, qengine (the quantized engine selected
+ *       for the measurement; null for onnxruntime), data {file, sentences, batches},
  *       mostSensitiveFirst {precision: [path]}, report (SensitivityReport JSON), files {json,
  *       table, chart}|null};
- *   <li>{@code djlq.policy/1}: {@code model, policyFile, metric, baselineMetric, chosen {metric,
- *       drop, latencyMs, predictedWholeModelMs, bytes}, calibration {enabled, source, remainderMs,
- *       wholeModelMs {precision: ms}}, verified [{order, note, predictedMs, measuredMs, chosen}],
- *       evaluatorCalls, candidatesTried, policy (the policy file's JSON)};
+ *   <li>{@code djlq.policy/1}: {@code model, policyFile, backend, qengine (the engine costs,
+ *       calibration and verification ran on; also in the policy file), metric, baselineMetric,
+ *       chosen {metric, drop, latencyMs, predictedWholeModelMs, bytes}, calibration {enabled,
+ *       source, remainderMs, wholeModelMs {precision: ms}}, costCache {file, outcome
+ *       (no-reference|within-tolerance|rescaled), storedReferenceMs (absent for no-reference),
+ *       referenceMs (timed now), ratio (now/stored; absent for no-reference), tolerance}, verified
+ *       [{order, note, predictedMs, measuredMs, chosen}], evaluatorCalls, candidatesTried, policy
+ *       (the policy file's JSON)};
  *   <li>{@code djlq.inspect/1}: {@code file, sizeBytes, kind (TORCHSCRIPT|ONNX), manifest
  *       (QuantizationManifest JSON)|null, onnx {producer, opset, inputs, outputs, operators {op:
  *       count}, initializerBytes {dtype: bytes}}|null, layers}: for TorchScript {@code layers

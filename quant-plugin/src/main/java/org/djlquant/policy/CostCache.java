@@ -15,8 +15,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.OptionalDouble;
+import java.util.function.DoubleSupplier;
 import org.djlquant.QuantizationException;
 
 /**
@@ -31,7 +33,7 @@ import org.djlquant.QuantizationException;
  *
  * <pre>{@code
  * {"format": "djl-quant-cost-cache/1", "machineId": "...", "backend": "...", "threads": 2,
- *  "workload": "batch=32,seq=128",
+ *  "workload": "batch=32,seq=128", "referenceMs": 1.84,
  *  "entries": [{"role": "encoder.#.ffn.in", "blockClass": "Linear", "params": 589824,
  *               "precision": "INT8_DYNAMIC", "latencyMs": 0.42, "bytes": 599040}],
  *  "wholeModel": [{"assignment": "uniform BF16", "latencyMs": 180.5}],
@@ -44,11 +46,66 @@ import org.djlquant.QuantizationException;
  * <p>{@code wholeModel} (optional, absent in files written before it existed) holds whole-model
  * latencies by a caller-chosen assignment name, the input of {@link LatencyCalibration}; the
  * workload of the key then names the timed input.
+ *
+ * <h2>Staleness</h2>
+ *
+ * <p>A machine's speed drifts between days (a shared VM slowed down by neighbours made cached costs
+ * optimistic: measured / predicted 0.58-0.80). {@code referenceMs} (optional) is the latency of a
+ * fixed reference workload (for example {@code TorchCostModel#referenceGemmMs}, an FP32 GEMM) timed
+ * when the file was first written. {@link #open(Path, CostCacheKey, DoubleSupplier, double)}
+ * re-times the reference and compares: with {@code ratio = now / stored}, if {@code |ratio − 1| >
+ * tolerance} every cached latency (layer costs, whole-model latencies and round trips) is
+ * <b>multiplied by the ratio</b> and the reference becomes the one timed now; otherwise the cache
+ * is used as stored. Rescaling, not invalidation, was chosen because it keeps the cache's promise
+ * (each layer measured once per machine) and the whole-model calibration ({@link
+ * LatencyCalibration}) stays consistent with the layer costs, as both are scaled alike; it assumes
+ * the slowdown affects every kernel alike, which an FP32 GEMM reference can only approximate, so a
+ * caller that wants exact numbers deletes the file. The outcome is {@link #referenceCheck()}. Files
+ * written without a reference (before it existed, or opened without a reference timer) are used as
+ * stored and get the reference timed now on the next {@link #save()}.
  */
 public final class CostCache {
 
     /** The value of the {@code format} field this version reads and writes. */
     public static final String FORMAT = "djl-quant-cost-cache/1";
+
+    /** The default tolerance of the staleness check: 0.15, a 15 % change of the reference. */
+    public static final double DEFAULT_TOLERANCE = 0.15;
+
+    /**
+     * What {@link #open(Path, CostCacheKey, DoubleSupplier, double)} found when it re-timed the
+     * reference workload.
+     *
+     * @param storedMs the reference stored in the file; empty for a new file or one written without
+     *     a reference
+     * @param currentMs the reference timed at opening, in ms
+     * @param tolerance the largest {@code |ratio − 1|} used without rescaling
+     * @param outcome what was done
+     */
+    public record ReferenceCheck(
+            OptionalDouble storedMs, double currentMs, double tolerance, Outcome outcome) {
+
+        /** What the staleness check did with the cached latencies. */
+        public enum Outcome {
+            /** No reference was stored (new file or an older one): nothing could be compared. */
+            NO_REFERENCE,
+            /** The ratio was within the tolerance: latencies used as stored. */
+            WITHIN_TOLERANCE,
+            /** The ratio was beyond the tolerance: every cached latency multiplied by it. */
+            RESCALED
+        }
+
+        /**
+         * Returns {@code currentMs / storedMs}.
+         *
+         * @return the ratio, or empty without a stored reference
+         */
+        public OptionalDouble ratio() {
+            return storedMs.isPresent()
+                    ? OptionalDouble.of(currentMs / storedMs.getAsDouble())
+                    : OptionalDouble.empty();
+        }
+    }
 
     private final Path file;
     private final CostCacheKey key;
@@ -56,6 +113,8 @@ public final class CostCache {
     private final Map<String, Double> wholeModel = new LinkedHashMap<>();
 
     private final Map<RoundTripKey, Double> roundTrips = new LinkedHashMap<>();
+    private Double referenceMs;
+    private ReferenceCheck referenceCheck;
 
     private record EntryKey(String role, String blockClass, long params, Precision precision) {}
 
@@ -83,6 +142,97 @@ public final class CostCache {
             cache.read();
         }
         return cache;
+    }
+
+    /**
+     * Opens the cache file for a key with the {@link #DEFAULT_TOLERANCE} staleness check.
+     *
+     * @param directory the directory holding cache files
+     * @param key the measurement conditions
+     * @param reference times the reference workload once, in ms (see the class comment)
+     * @return the cache, its latencies rescaled if the reference moved beyond the tolerance
+     * @throws QuantizationException as {@link #open(Path, CostCacheKey)}
+     * @throws IllegalArgumentException if the reference time is not finite and {@code > 0}
+     */
+    public static CostCache open(Path directory, CostCacheKey key, DoubleSupplier reference)
+            throws QuantizationException {
+        return open(directory, key, reference, DEFAULT_TOLERANCE);
+    }
+
+    /**
+     * Opens the cache file for a key, re-times the reference workload and, if {@code |now / stored
+     * − 1| > tolerance}, multiplies every cached latency by {@code now / stored} (see the class
+     * comment); {@link #referenceCheck()} tells what was found.
+     *
+     * @param directory the directory holding cache files
+     * @param key the measurement conditions
+     * @param reference times the reference workload once, in ms; called exactly once
+     * @param tolerance the largest relative change used without rescaling, finite and at least 0
+     * @return the cache
+     * @throws QuantizationException as {@link #open(Path, CostCacheKey)}
+     * @throws IllegalArgumentException naming the value if the tolerance is negative or not finite,
+     *     or the reference time is not finite and {@code > 0}
+     */
+    public static CostCache open(
+            Path directory, CostCacheKey key, DoubleSupplier reference, double tolerance)
+            throws QuantizationException {
+        Objects.requireNonNull(reference, "reference");
+        if (!Double.isFinite(tolerance) || tolerance < 0) {
+            throw new IllegalArgumentException(
+                    "tolerance was " + tolerance + ", must be finite and at least 0");
+        }
+        CostCache cache = open(directory, key);
+        double now = reference.getAsDouble();
+        if (!Double.isFinite(now) || now <= 0) {
+            throw new IllegalArgumentException(
+                    "reference time was " + now + " ms, must be finite and > 0");
+        }
+        synchronized (cache) {
+            Double stored = cache.referenceMs;
+            ReferenceCheck.Outcome outcome;
+            if (stored == null) {
+                outcome = ReferenceCheck.Outcome.NO_REFERENCE;
+                cache.referenceMs = now;
+            } else if (Math.abs(now / stored - 1) > tolerance) {
+                outcome = ReferenceCheck.Outcome.RESCALED;
+                cache.rescale(now / stored);
+                cache.referenceMs = now;
+            } else {
+                outcome = ReferenceCheck.Outcome.WITHIN_TOLERANCE;
+            }
+            cache.referenceCheck =
+                    new ReferenceCheck(
+                            stored == null ? OptionalDouble.empty() : OptionalDouble.of(stored),
+                            now,
+                            tolerance,
+                            outcome);
+        }
+        return cache;
+    }
+
+    private void rescale(double ratio) {
+        entries.replaceAll((k, v) -> new LayerCost(v.latencyMs() * ratio, v.bytes()));
+        wholeModel.replaceAll((k, v) -> v * ratio);
+        roundTrips.replaceAll((k, v) -> v * ratio);
+    }
+
+    /**
+     * Returns what the staleness check found at opening.
+     *
+     * @return the check, or empty if the cache was opened without a reference timer
+     */
+    public synchronized Optional<ReferenceCheck> referenceCheck() {
+        return Optional.ofNullable(referenceCheck);
+    }
+
+    /**
+     * Returns the reference latency the cached latencies are expressed against (written by {@link
+     * #save()}).
+     *
+     * @return the reference in ms, or empty if none was stored or timed
+     */
+    public synchronized OptionalDouble referenceMs() {
+        return referenceMs == null ? OptionalDouble.empty() : OptionalDouble.of(referenceMs);
     }
 
     /**
@@ -250,6 +400,9 @@ public final class CostCache {
         root.addProperty("backend", key.backend());
         root.addProperty("threads", key.threads());
         root.addProperty("workload", key.workload());
+        if (referenceMs != null) {
+            root.addProperty("referenceMs", referenceMs);
+        }
         JsonArray list = new JsonArray();
         for (Map.Entry<EntryKey, LayerCost> e : entries.entrySet()) {
             JsonObject o = new JsonObject();
@@ -344,6 +497,14 @@ public final class CostCache {
                                 p),
                         new LayerCost(
                                 o.get("latencyMs").getAsDouble(), o.get("bytes").getAsLong()));
+            }
+            if (root.has("referenceMs")) {
+                double ms = root.get("referenceMs").getAsDouble();
+                if (!Double.isFinite(ms) || ms <= 0) {
+                    throw new IllegalArgumentException(
+                            "referenceMs was " + ms + ", must be finite and > 0");
+                }
+                referenceMs = ms;
             }
             if (root.has("wholeModel")) {
                 for (JsonElement el : root.getAsJsonArray("wholeModel")) {

@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import org.djlquant.QuantizationException;
 
 /**
  * Makes per-layer latencies agree with whole-model measurements.
@@ -110,6 +111,134 @@ public final class LatencyCalibration {
                     "precision was " + precision + ", but no layer is allowed to use it");
         }
         return Collections.unmodifiableMap(a);
+    }
+
+    /**
+     * Times whole-model runs of named assignments, for {@link #wholeModelMs}: a {@link
+     * Verification}'s {@code measureMs}, or a caller's own loop that times more models in the same
+     * interleaved rounds.
+     */
+    @FunctionalInterface
+    public interface WholeModelTimer {
+        /**
+         * Times the runs the cost cache lacks.
+         *
+         * @param missing run name to assignment, in {@link Precision} order; not empty
+         * @return latency in ms by run name: at least every name of {@code missing}; other
+         *     calibration runs it also timed are stored as well, other names ignored
+         * @throws QuantizationException if a model cannot be built or run
+         */
+        Map<String, Double> timeMs(Map<String, Map<String, Precision>> missing)
+                throws QuantizationException;
+    }
+
+    /**
+     * The whole-model latencies of the calibration runs and where they came from.
+     *
+     * @param wholeModelMs latency in ms by precision (FP32: all-FP32; others: their {@link
+     *     #calibrationAssignment}), the input of {@link #of}
+     * @param measured true if some run was timed now, false if all came from the cache
+     */
+    public record WholeModelRuns(Map<Precision, Double> wholeModelMs, boolean measured) {
+
+        /**
+         * Copies the map (unmodifiable, {@link Precision} order).
+         *
+         * @param wholeModelMs latency in ms by precision
+         * @param measured true if some run was timed now
+         */
+        public WholeModelRuns {
+            wholeModelMs = Collections.unmodifiableMap(new EnumMap<>(wholeModelMs));
+        }
+    }
+
+    /**
+     * Returns the cache name of a precision's calibration run.
+     *
+     * @param precision the precision
+     * @return {@code "uniform " + precision}, for example {@code "uniform BF16"}
+     */
+    public static String runName(Precision precision) {
+        return "uniform " + Objects.requireNonNull(precision, "precision");
+    }
+
+    /**
+     * Returns the whole-model runs that calibrate a set of precisions: all-FP32 for {@link
+     * Precision#FP32}, {@link #calibrationAssignment} for every other precision.
+     *
+     * @param rules the layers and their allowed precisions
+     * @param precisions the precisions (FP32 included if the all-FP32 run is wanted)
+     * @return precision to assignment, in {@link Precision} order, unmodifiable
+     * @throws IllegalArgumentException naming the precision if no layer may use it
+     */
+    public static Map<Precision, Map<String, Precision>> calibrationRuns(
+            ResolvedRules rules, Set<Precision> precisions) {
+        Map<Precision, Map<String, Precision>> runs = new EnumMap<>(Precision.class);
+        for (Precision p : EnumSet.copyOf(precisions)) {
+            if (p == Precision.FP32) {
+                Map<String, Precision> a = new LinkedHashMap<>();
+                rules.layers().forEach(l -> a.put(l.path(), Precision.FP32));
+                runs.put(p, Collections.unmodifiableMap(a));
+            } else {
+                runs.put(p, calibrationAssignment(rules, p));
+            }
+        }
+        return Collections.unmodifiableMap(runs);
+    }
+
+    /**
+     * Returns the whole-model latencies of {@link #calibrationRuns} from a cost cache, timing the
+     * runs it lacks with {@code timer} (one call, only if some run is missing), storing what the
+     * timer returns under {@link #runName} and saving the cache.
+     *
+     * @param rules the layers and their allowed precisions
+     * @param precisions the precisions to calibrate (FP32 included)
+     * @param cache the cost cache of the timed workload
+     * @param timer times the missing runs
+     * @return the latencies by precision and whether any was measured now
+     * @throws QuantizationException if the timer fails or the cache cannot be written
+     * @throws IllegalStateException naming the run if the timer did not return a missing run
+     * @throws IllegalArgumentException if a returned latency is not finite and {@code > 0}
+     */
+    public static WholeModelRuns wholeModelMs(
+            ResolvedRules rules, Set<Precision> precisions, CostCache cache, WholeModelTimer timer)
+            throws QuantizationException {
+        Objects.requireNonNull(cache, "cache");
+        Objects.requireNonNull(timer, "timer");
+        Map<Precision, Map<String, Precision>> runs = calibrationRuns(rules, precisions);
+        Map<String, Map<String, Precision>> missing = new LinkedHashMap<>();
+        runs.forEach(
+                (p, a) -> {
+                    if (cache.getWholeModel(runName(p)).isEmpty()) {
+                        missing.put(runName(p), a);
+                    }
+                });
+        if (!missing.isEmpty()) {
+            Map<String, Double> timed = timer.timeMs(Collections.unmodifiableMap(missing));
+            for (String name : missing.keySet()) {
+                if (timed == null || !timed.containsKey(name)) {
+                    throw new IllegalStateException(
+                            "the whole-model timer returned no latency for '"
+                                    + name
+                                    + "'; asked for "
+                                    + missing.keySet()
+                                    + ", got "
+                                    + (timed == null ? null : timed.keySet()));
+                }
+            }
+            for (Precision p : runs.keySet()) {
+                Double ms = timed.get(runName(p));
+                if (ms != null) {
+                    cache.putWholeModel(runName(p), ms);
+                }
+            }
+            cache.save();
+        }
+        Map<Precision, Double> ms = new EnumMap<>(Precision.class);
+        for (Precision p : runs.keySet()) {
+            ms.put(p, cache.getWholeModel(runName(p)).orElseThrow());
+        }
+        return new WholeModelRuns(ms, !missing.isEmpty());
     }
 
     /**

@@ -17,10 +17,13 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
 
 /**
  * The decided precision of every layer, with provenance, the budget it was made for and the metric
@@ -40,9 +43,15 @@ import org.djlquant.QuantizationException;
  *   "verifiedLatency": [
  *     {"order": 9, "note": "uniform BF16", "predictedMs": 41.2, "measuredMs": 40.8, "chosen": true}
  *   ],
- *   "verificationMethod": "whole-model forwards, median of the probe's times; 2 warm-up + 10 ..."
+ *   "verificationMethod": "whole-model forwards, median of the probe's times; 2 warm-up + 10 ...",
+ *   "qengine": "ONEDNN"
  * }
  * }</pre>
+ *
+ * <p>{@code qengine} (optional, written only when present) names the libtorch quantized engine the
+ * latencies behind the choice were measured on ({@code djlq policy --qengine}); like {@code
+ * verifiedLatency} it records how the policy was chosen and is not used by the conversion (give
+ * {@code djlq quantize} the same {@code --qengine}).
  *
  * <p>{@code verifiedLatency} (optional, written only when present) lists the candidates the search
  * built and timed as whole models before choosing ({@link Verification}); it is a record of how the
@@ -62,6 +71,7 @@ import org.djlquant.QuantizationException;
  *     copied
  * @param verificationMethod how {@code verifiedLatency} was timed ({@link
  *     Verification#methodology()}); empty when not recorded
+ * @param qengine the libtorch quantized engine the latencies were measured on, if any
  */
 public record MixedPrecisionPolicy(
         Strategy strategy,
@@ -70,7 +80,8 @@ public record MixedPrecisionPolicy(
         OptionalDouble baselineMetric,
         OptionalDouble measuredMetric,
         List<VerifiedLatency> verifiedLatency,
-        String verificationMethod) {
+        String verificationMethod,
+        Optional<QEngine> qengine) {
 
     /** The value of the {@code format} field this version reads and writes. */
     public static final String FORMAT = "djl-quant-mixed-precision-policy/1";
@@ -84,7 +95,8 @@ public record MixedPrecisionPolicy(
                     "measuredMetric",
                     "layers",
                     "verifiedLatency",
-                    "verificationMethod");
+                    "verificationMethod",
+                    "qengine");
     private static final Set<String> VERIFIED_FIELDS =
             Set.of("order", "note", "predictedMs", "measuredMs", "chosen");
     private static final Set<String> LAYER_FIELDS = Set.of("path", "precision", "source", "detail");
@@ -101,11 +113,14 @@ public record MixedPrecisionPolicy(
      *     copied
      * @param verificationMethod how {@code verifiedLatency} was timed; null or empty when not
      *     recorded
+     * @param qengine the libtorch quantized engine the latencies were measured on, if any (null
+     *     means empty)
      * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
      */
     public MixedPrecisionPolicy {
         verifiedLatency = verifiedLatency == null ? List.of() : List.copyOf(verifiedLatency);
         verificationMethod = verificationMethod == null ? "" : verificationMethod;
+        qengine = qengine == null ? Optional.empty() : qengine;
         if (strategy == null) {
             throw new IllegalArgumentException(
                     "strategy must be one of " + Arrays.toString(Strategy.values()));
@@ -135,7 +150,7 @@ public record MixedPrecisionPolicy(
     }
 
     /**
-     * A policy that does not record how its verified candidates were timed.
+     * A policy that records neither how its verified candidates were timed nor its engine.
      *
      * @param strategy how the policy was made
      * @param layers layer path to decision, in model order; copied, at least one
@@ -153,7 +168,67 @@ public record MixedPrecisionPolicy(
             OptionalDouble baselineMetric,
             OptionalDouble measuredMetric,
             List<VerifiedLatency> verifiedLatency) {
-        this(strategy, layers, maxMetricDrop, baselineMetric, measuredMetric, verifiedLatency, "");
+        this(
+                strategy,
+                layers,
+                maxMetricDrop,
+                baselineMetric,
+                measuredMetric,
+                verifiedLatency,
+                "",
+                Optional.empty());
+    }
+
+    /**
+     * A policy that records how its verified candidates were timed but not its engine.
+     *
+     * @param strategy how the policy was made
+     * @param layers layer path to decision, in model order; copied, at least one
+     * @param maxMetricDrop the drop budget it was made for, if any
+     * @param baselineMetric the FP32 metric, if measured
+     * @param measuredMetric the metric measured with this policy, if measured
+     * @param verifiedLatency the candidates timed as whole models before choosing (may be empty);
+     *     copied
+     * @param verificationMethod how {@code verifiedLatency} was timed; null or empty when not
+     *     recorded
+     * @throws IllegalArgumentException on no layers, a blank path or a non-finite number
+     */
+    public MixedPrecisionPolicy(
+            Strategy strategy,
+            Map<String, LayerDecision> layers,
+            OptionalDouble maxMetricDrop,
+            OptionalDouble baselineMetric,
+            OptionalDouble measuredMetric,
+            List<VerifiedLatency> verifiedLatency,
+            String verificationMethod) {
+        this(
+                strategy,
+                layers,
+                maxMetricDrop,
+                baselineMetric,
+                measuredMetric,
+                verifiedLatency,
+                verificationMethod,
+                Optional.empty());
+    }
+
+    /**
+     * Returns this policy recording the quantized engine its latencies were measured on.
+     *
+     * @param engine the engine, not null
+     * @return a copy with {@link #qengine()} set
+     */
+    public MixedPrecisionPolicy withQEngine(QEngine engine) {
+        Objects.requireNonNull(engine, "engine");
+        return new MixedPrecisionPolicy(
+                strategy,
+                layers,
+                maxMetricDrop,
+                baselineMetric,
+                measuredMetric,
+                verifiedLatency,
+                verificationMethod,
+                Optional.of(engine));
     }
 
     /**
@@ -266,6 +341,7 @@ public record MixedPrecisionPolicy(
         if (!verificationMethod.isEmpty()) {
             root.addProperty("verificationMethod", verificationMethod);
         }
+        qengine.ifPresent(e -> root.addProperty("qengine", e.name()));
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }
 
@@ -338,7 +414,14 @@ public record MixedPrecisionPolicy(
                     verified(root),
                     root.has("verificationMethod")
                             ? text(root, "verificationMethod", "policy")
-                            : "");
+                            : "",
+                    root.has("qengine")
+                            ? Optional.of(
+                                    parseEnum(
+                                            QEngine.class,
+                                            text(root, "qengine", "policy"),
+                                            "qengine"))
+                            : Optional.empty());
         } catch (JsonParseException e) {
             throw new QuantizationException("policy is not valid JSON: " + e.getMessage(), e);
         } catch (IllegalArgumentException e) {

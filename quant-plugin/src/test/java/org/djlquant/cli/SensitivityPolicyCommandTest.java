@@ -53,12 +53,14 @@ class SensitivityPolicyCommandTest {
                         "schema",
                         "model",
                         "backend",
+                        "qengine",
                         "data",
                         "mostSensitiveFirst",
                         "report",
                         "files"),
                 new TreeSet<>(o.keySet()));
         assertEquals("djlq.sensitivity/1", o.get("schema").getAsString());
+        assertEquals("fbgemm", o.get("qengine").getAsString()); // the backend's own engine
         assertEquals(1, o.getAsJsonObject("data").get("batches").getAsInt()); // 8 / 8
         JsonObject ranking = o.getAsJsonObject("mostSensitiveFirst");
         assertEquals(Set.of("int8-dynamic", "bf16"), ranking.keySet());

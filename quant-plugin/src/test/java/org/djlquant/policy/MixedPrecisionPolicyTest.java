@@ -57,6 +57,27 @@ class MixedPrecisionPolicyTest {
     }
 
     @Test
+    void theMeasuringEngineIsWrittenReadBackAndOptional() throws QuantizationException {
+        MixedPrecisionPolicy p = sample().withQEngine(org.djlquant.backend.pytorch.QEngine.ONEDNN);
+        assertTrue(p.toJson().contains("\"qengine\": \"ONEDNN\""), p.toJson());
+        MixedPrecisionPolicy back = MixedPrecisionPolicy.fromJson(p.toJson());
+        assertEquals(
+                java.util.Optional.of(org.djlquant.backend.pytorch.QEngine.ONEDNN), back.qengine());
+        assertEquals(p, back);
+        assertEquals(sample().assignment(), back.assignment());
+        assertTrue(sample().qengine().isEmpty());
+        assertFalse(sample().toJson().contains("qengine"), sample().toJson());
+        QuantizationException e =
+                assertThrows(
+                        QuantizationException.class,
+                        () ->
+                                MixedPrecisionPolicy.fromJson(
+                                        p.toJson().replace("ONEDNN", "MKLDNN")));
+        assertTrue(e.getMessage().contains("qengine was 'MKLDNN'"), e.getMessage());
+        assertTrue(e.getMessage().contains("[FBGEMM, QNNPACK, ONEDNN, X86]"), e.getMessage());
+    }
+
+    @Test
     void searchResultPolicyRoundTrips() throws QuantizationException {
         Synthetic m = new Synthetic(6, Synthetic.precisions(4), 3, 0.5);
         SearchResult r =

@@ -77,12 +77,20 @@ public final class TorchCostModel implements CostModel {
     private final int warmup;
     private final int runs;
     private final int threads;
+    private final QEngine engine;
+
+    /** Untimed calls before the reference GEMM is timed. */
+    public static final int REFERENCE_WARMUP = 5;
+
+    /** Timed calls of the reference GEMM whose median is its latency. */
+    public static final int REFERENCE_RUNS = 21;
 
     private TorchCostModel(Builder b) {
         simulator = b.simulator;
         warmup = b.warmup;
         runs = b.runs;
         threads = b.threads;
+        engine = b.engine;
     }
 
     /**
@@ -98,20 +106,53 @@ public final class TorchCostModel implements CostModel {
      * Returns the cost-cache key of these measurements.
      *
      * @param workload how the input shapes were obtained, for example {@code "sentiment batch 32"}
-     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16}, with {@code -cpu}
-     *     appended for one thread (the suffixes name the weight-only kernels in bfloat16 compute
-     *     and the thread-CPU-time measurement, so that caches written under earlier measurements
-     *     are not read back), the thread count
+     * @return the key: this machine, backend {@code pytorch-<qengine>-wo-bf16} with this model's
+     *     {@link #engine()} (so that timings of one quantized engine never serve another), with
+     *     {@code -cpu} appended for one thread (the suffixes name the weight-only kernels in
+     *     bfloat16 compute and the thread-CPU-time measurement, so that caches written under
+     *     earlier measurements are not read back), the thread count
      */
     public CostCacheKey cacheKey(String workload) {
         return new CostCacheKey(
                 CostCacheKey.currentMachineId(),
                 "pytorch-"
-                        + QEngine.current().name().toLowerCase(java.util.Locale.ROOT)
+                        + engine.name().toLowerCase(java.util.Locale.ROOT)
                         + "-wo-bf16"
                         + (threads == 1 ? "-cpu" : ""),
                 threads,
                 workload);
+    }
+
+    /**
+     * Returns the quantized engine INT8 layers are packed for and timed on.
+     *
+     * @return the engine given to {@link Builder#optEngine}, else the one current at build time
+     */
+    public QEngine engine() {
+        return engine;
+    }
+
+    /**
+     * Times the fixed reference workload of the cost cache's staleness check ({@link
+     * org.djlquant.policy.CostCache#open(java.nio.file.Path, org.djlquant.policy.CostCacheKey,
+     * java.util.function.DoubleSupplier)}): an FP32 {@code linear} of a constant {@code [128,
+     * 1024]} input with a constant {@code [1024, 1024]} weight (268 MFLOP), on this model's threads
+     * and clock (thread CPU time for one thread, as {@link #measure}), with its own fixed protocol
+     * so that it does not depend on {@link Builder#optRuns}: {@value #REFERENCE_WARMUP} untimed
+     * calls, then the median of {@value #REFERENCE_RUNS} timed ones.
+     *
+     * @return the median latency in ms
+     */
+    public double referenceGemmMs() {
+        int before = JniUtils.getNumThreads();
+        JniUtils.setNumThreads(threads);
+        try (NDManager m = Engine.getEngine("PyTorch").newBaseManager()) {
+            NDArray x = m.ones(new Shape(128, 1024)).mul(0.5f);
+            NDArray w = m.ones(new Shape(1024, 1024)).mul(0.25f);
+            return time(m, () -> linear(x, w, null), REFERENCE_WARMUP, REFERENCE_RUNS);
+        } finally {
+            JniUtils.setNumThreads(before);
+        }
     }
 
     /**
@@ -171,6 +212,8 @@ public final class TorchCostModel implements CostModel {
                     }
                 case INT8_DYNAMIC:
                 case INT8_STATIC:
+                    // weights are packed for the engine current at packing time
+                    QEngine.select(engine);
                     try (PackedLinear p = packed(precision, w, out, in, bias, x, wa, ba)) {
                         return new LayerCost(
                                 time(m, () -> p.forward(x)),
@@ -381,6 +424,10 @@ public final class TorchCostModel implements CostModel {
     }
 
     private double time(NDManager m, Supplier<NDArray> op) {
+        return time(m, op, warmup, runs);
+    }
+
+    private double time(NDManager m, Supplier<NDArray> op, int warmup, int runs) {
         java.lang.management.ThreadMXBean bean =
                 java.lang.management.ManagementFactory.getThreadMXBean();
         boolean cpu = threads == 1 && bean.isCurrentThreadCpuTimeSupported();
@@ -405,8 +452,22 @@ public final class TorchCostModel implements CostModel {
         private int warmup = 3;
         private int runs = 11;
         private int threads = 1;
+        private QEngine engine;
 
         private Builder() {}
+
+        /**
+         * Sets the quantized engine INT8 layers are packed for and timed on (default: the one
+         * current when {@link #build()} runs). {@link #measure} selects it (process-wide) before
+         * packing; it is part of {@link #cacheKey}.
+         *
+         * @param engine the engine, available in this libtorch build
+         * @return this builder
+         */
+        public Builder optEngine(QEngine engine) {
+            this.engine = engine;
+            return this;
+        }
 
         /**
          * Sets the simulator whose layers (weights, recorded input shapes) are measured (required).
@@ -468,6 +529,12 @@ public final class TorchCostModel implements CostModel {
             }
             if (threads < 1) {
                 throw new IllegalArgumentException("threads was " + threads + ", must be >= 1");
+            }
+            if (engine == null) {
+                engine = QEngine.current();
+            } else if (!QEngine.available().contains(engine)) {
+                throw new org.djlquant.backend.pytorch.QEngineUnavailableException(
+                        engine, QEngine.available());
             }
             return new TorchCostModel(this);
         }

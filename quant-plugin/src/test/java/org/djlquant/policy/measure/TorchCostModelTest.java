@@ -122,6 +122,74 @@ class TorchCostModelTest {
      * (64 B) + 128 B bias = 1216; INT4, one group of 32 per row: 512 B of packed 4-bit weights + 32
      * rows x 1 group x (bfloat16 scale + bfloat16 zero) = 128 B + 128 B bias = 768.
      */
+    /**
+     * The engine given to optEngine is selected before INT8 weights are packed and names the cost
+     * cache file; a real reference check on a fresh cache stores the timed reference (structure
+     * only: no assertion on the time itself).
+     */
+    @Test
+    void theChosenEngineIsSelectedForPackingAndKeysTheCacheAndTheReferenceIsStored()
+            throws QuantizationException {
+        org.djlquant.backend.pytorch.QEngine initial =
+                org.djlquant.backend.pytorch.QEngine.current();
+        org.djlquant.backend.pytorch.QEngine other =
+                initial == org.djlquant.backend.pytorch.QEngine.FBGEMM
+                        ? org.djlquant.backend.pytorch.QEngine.X86
+                        : org.djlquant.backend.pytorch.QEngine.FBGEMM;
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                org.djlquant.backend.pytorch.QEngine.available().contains(other),
+                "this libtorch lacks " + other);
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Mlp mlp = new Mlp(m, 1, false);
+            PrepareReport report =
+                    Preparer.prepare(
+                            mlp.block,
+                            QConfigMapping.global(QConfig.dynamicInt8(BackendTarget.FBGEMM)));
+            try (PrecisionSimulator sim =
+                    PrecisionSimulator.create(mlp.block, report, BackendTarget.FBGEMM)) {
+                sim.forward(Mlp.batches(m, 1, 1, 8).get(0), m);
+                TorchCostModel model =
+                        TorchCostModel.builder()
+                                .setSimulator(sim)
+                                .optWarmup(0)
+                                .optRuns(1)
+                                .optEngine(other)
+                                .build();
+                assertEquals(other, model.engine());
+                assertEquals(initial, org.djlquant.backend.pytorch.QEngine.current());
+                String backend = model.cacheKey("w").backend();
+                assertTrue(
+                        backend.startsWith(
+                                "pytorch-" + other.name().toLowerCase(java.util.Locale.ROOT) + "-"),
+                        backend);
+                TorchCostModel defaultEngine = TorchCostModel.builder().setSimulator(sim).build();
+                assertEquals(initial, defaultEngine.engine());
+                assertTrue(
+                        !defaultEngine
+                                .cacheKey("w")
+                                .fileName()
+                                .equals(model.cacheKey("w").fileName()),
+                        "one cache file per engine");
+
+                model.measure(sim.layers().get(1), Precision.INT8_DYNAMIC);
+                assertEquals(other, org.djlquant.backend.pytorch.QEngine.current());
+
+                CostCache cache = CostCache.open(dir, model.cacheKey("w"), model::referenceGemmMs);
+                CostCache.ReferenceCheck check = cache.referenceCheck().orElseThrow();
+                assertEquals(CostCache.ReferenceCheck.Outcome.NO_REFERENCE, check.outcome());
+                assertTrue(
+                        Double.isFinite(check.currentMs()) && check.currentMs() > 0,
+                        check.toString());
+                cache.save();
+                assertEquals(
+                        check.currentMs(),
+                        CostCache.open(dir, model.cacheKey("w")).referenceMs().getAsDouble());
+            }
+        } finally {
+            org.djlquant.backend.pytorch.QEngine.select(initial);
+        }
+    }
+
     @Test
     void measuresWeightOnlyInt8AndInt4OnTheKernelsAndRefusesShapesTheyCannotTake()
             throws QuantizationException {
