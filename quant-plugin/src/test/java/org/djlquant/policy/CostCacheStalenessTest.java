@@ -48,44 +48,44 @@ class CostCacheStalenessTest {
             throws QuantizationException {
         write(dir);
         AtomicInteger calls = new AtomicInteger();
-        // now 2.6 ms: ratio 1.3, |1.3 - 1| = 0.3 > 0.15
-        CostCache c = CostCache.open(dir, KEY, once(2.6, calls));
+        // now 2.8 ms: ratio 1.4, |1.4 - 1| = 0.4 > 0.35
+        CostCache c = CostCache.open(dir, KEY, once(2.8, calls));
         assertEquals(1, calls.get());
         CostCache.ReferenceCheck check = c.referenceCheck().orElseThrow();
         assertEquals(CostCache.ReferenceCheck.Outcome.RESCALED, check.outcome());
         assertEquals(OptionalDouble.of(2.0), check.storedMs());
-        assertEquals(2.6, check.currentMs(), EPS);
-        assertEquals(1.3, check.ratio().getAsDouble(), EPS);
-        assertEquals(13.0, c.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS); // 10·1.3
+        assertEquals(2.8, check.currentMs(), EPS);
+        assertEquals(1.4, check.ratio().getAsDouble(), EPS);
+        assertEquals(14.0, c.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS); // 10·1.4
         assertEquals(1016, c.get(LAYER, Precision.INT8_DYNAMIC).get().bytes());
-        assertEquals(26.0, c.getWholeModel("uniform FP32").get(), EPS); // 20·1.3
-        assertEquals(0.65, c.getRoundTrip(LAYER, PrecisionFamily.BFLOAT16).getAsDouble(), EPS);
-        assertEquals(2.6, c.referenceMs().getAsDouble(), EPS);
+        assertEquals(28.0, c.getWholeModel("uniform FP32").get(), EPS); // 20·1.4
+        assertEquals(0.7, c.getRoundTrip(LAYER, PrecisionFamily.BFLOAT16).getAsDouble(), EPS);
+        assertEquals(2.8, c.referenceMs().getAsDouble(), EPS);
 
         // saved after rescaling: the file holds today's numbers against today's reference, so a
-        // reference within tolerance (2.7 / 2.6 = 1.038) uses them as stored
+        // reference within tolerance (2.7 / 2.8 = 0.964) uses them as stored
         c.save();
         CostCache next = CostCache.open(dir, KEY, () -> 2.7);
         assertEquals(
                 CostCache.ReferenceCheck.Outcome.WITHIN_TOLERANCE,
                 next.referenceCheck().get().outcome());
-        assertEquals(13.0, next.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS);
-        assertEquals(2.6, next.referenceMs().getAsDouble(), EPS);
+        assertEquals(14.0, next.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS);
+        assertEquals(2.8, next.referenceMs().getAsDouble(), EPS);
     }
 
     @Test
     void aFasterMachineScalesDownAndAChangeWithinToleranceChangesNothing(@TempDir Path dir)
             throws QuantizationException {
         write(dir);
-        // now 1.5 ms: ratio 0.75, |0.75 - 1| = 0.25 > 0.15: 10 -> 7.5, 20 -> 15, 0.5 -> 0.375
-        CostCache fast = CostCache.open(dir, KEY, () -> 1.5);
+        // now 1.2 ms: ratio 0.6, |0.6 - 1| = 0.4 > 0.35: 10 -> 6, 20 -> 12, 0.5 -> 0.3
+        CostCache fast = CostCache.open(dir, KEY, () -> 1.2);
         assertEquals(
                 CostCache.ReferenceCheck.Outcome.RESCALED, fast.referenceCheck().get().outcome());
-        assertEquals(7.5, fast.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS);
-        assertEquals(15.0, fast.getWholeModel("uniform FP32").get(), EPS);
-        assertEquals(0.375, fast.getRoundTrip(LAYER, PrecisionFamily.BFLOAT16).getAsDouble(), EPS);
+        assertEquals(6.0, fast.get(LAYER, Precision.INT8_DYNAMIC).get().latencyMs(), EPS);
+        assertEquals(12.0, fast.getWholeModel("uniform FP32").get(), EPS);
+        assertEquals(0.3, fast.getRoundTrip(LAYER, PrecisionFamily.BFLOAT16).getAsDouble(), EPS);
 
-        // now 2.2 ms: ratio 1.1 within 0.15: as stored, stored reference kept
+        // now 2.2 ms: ratio 1.1 within 0.35: as stored, stored reference kept
         CostCache same = CostCache.open(dir, KEY, () -> 2.2);
         assertEquals(
                 CostCache.ReferenceCheck.Outcome.WITHIN_TOLERANCE,
