@@ -630,7 +630,7 @@ final class PolicyStudy {
             }
         }
         Map<String, double[]> out = new LinkedHashMap<>();
-        wall.forEach((k, v) -> out.put(k, new double[] {median(v), median(cpu.get(k))}));
+        wall.forEach((k, v) -> out.put(k, new double[] {Median.of(v), Median.of(cpu.get(k))}));
         return out;
     }
 
@@ -651,11 +651,6 @@ final class PolicyStudy {
             long cb = threads.getCurrentThreadCpuTime();
             return (measure(o) == 1 ? cb - ca : b - a) / 1e6;
         }
-    }
-
-    private static double median(List<Double> v) {
-        double[] a = v.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-        return a.length % 2 == 1 ? a[a.length / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
     }
 
     private static Map<String, Precision> uniform(List<LayerInfo> layers, Precision p) {
