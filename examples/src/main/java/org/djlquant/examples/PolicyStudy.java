@@ -41,6 +41,7 @@ import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.eval.Median;
 import org.djlquant.nn.Converter;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
