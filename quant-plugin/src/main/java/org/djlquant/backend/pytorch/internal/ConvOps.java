@@ -1,0 +1,155 @@
+package org.djlquant.backend.pytorch.internal;
+
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.IValueUtils;
+import org.djlquant.QuantizationException;
+
+/**
+ * A TorchScript op-library module (next to {@link OpLibrary}, whose archive is a golden file) for
+ * libtorch's static quantized 2-D convolution, written by this class and loaded once per process.
+ * Java calls its methods through {@link IValueUtils#runMethod} and keeps the results (tensors,
+ * {@code Conv2dPackedParamsBase} objects) as {@link IValue}s.
+ *
+ * <p>Methods (all run under libtorch's inference mode):
+ *
+ * <ul>
+ *   <li>{@code prepack_per_tensor(w_int8, scale, zero_point, bias, stride, padding, dilation,
+ *       groups)}: a per-tensor {@code qint8} weight {@code [O, I/groups, kH, kW]} from int8 values
+ *       ({@code torch._make_per_tensor_quantized_tensor}) packed for the current quantized engine
+ *       ({@code quantized::conv2d_prepack}, float bias);
+ *   <li>{@code prepack_per_channel(w_int8, scales, zero_points, bias, stride, padding, dilation,
+ *       groups)}: the same with per-output-channel parameters (axis 0, {@code
+ *       torch._make_per_channel_quantized_tensor});
+ *   <li>{@code conv_static(x, packed, in_scale, in_zp, out_scale, out_zp)} and {@code
+ *       conv_relu_static(...)}: quantize the float NCHW input to {@code quint8}, {@code
+ *       quantized::conv2d} or {@code quantized::conv2d_relu}, dequantize to a contiguous float
+ *       tensor;
+ *   <li>{@code conv_q(xq, packed, out_scale, out_zp)} and {@code conv_relu_q(...)}: the kernel on
+ *       an already quantized input, the output left quantized.
+ * </ul>
+ *
+ * <p>The prepack methods copy every tensor argument ({@code torch.clone}) before libtorch keeps it,
+ * for the reason given in {@link OpLibrary} (tensors made from Java arrays sit on direct buffers
+ * the garbage collector frees).
+ *
+ * <p>The module and its manager stay open for the life of the process. Thread-safety: {@link
+ * #get()} is synchronized; the methods are stateless and may run concurrently.
+ */
+public final class ConvOps {
+
+    /** The TorchScript module path below {@code __torch__}. */
+    static final String MODULE = "djlquant.conv";
+
+    private static final String SELF = "__torch__.djlquant.conv.ConvOps";
+    private static final String PACKED = "__torch__.torch.classes.quantized.Conv2dPackedParamsBase";
+
+    private static String header(String name) {
+        return "  def " + name + "(self: " + SELF + ",\n";
+    }
+
+    private static String prepack(boolean perChannel) {
+        String make =
+                perChannel
+                        ? "    w = torch._make_per_channel_quantized_tensor(torch.clone(w_int8),"
+                                + " torch.clone(scales), torch.clone(zero_points), 0)\n"
+                        : "    w = torch._make_per_tensor_quantized_tensor(torch.clone(w_int8),"
+                                + " scale, zero_point)\n";
+        return header(perChannel ? "prepack_per_channel" : "prepack_per_tensor")
+                + "    w_int8: Tensor,\n"
+                + (perChannel
+                        ? "    scales: Tensor,\n    zero_points: Tensor,\n"
+                        : "    scale: float,\n    zero_point: int,\n")
+                + "    bias: Tensor,\n"
+                + "    stride: List[int],\n"
+                + "    padding: List[int],\n"
+                + "    dilation: List[int],\n"
+                + "    groups: int) -> "
+                + PACKED
+                + ":\n"
+                + make
+                + "    return ops.quantized.conv2d_prepack(w, torch.clone(bias), stride, padding,"
+                + " dilation, groups)\n";
+    }
+
+    private static String staticConv(String name, String op) {
+        return header(name)
+                + "    x: Tensor,\n"
+                + "    packed: "
+                + PACKED
+                + ",\n"
+                + "    in_scale: float,\n"
+                + "    in_zp: int,\n"
+                + "    out_scale: float,\n"
+                + "    out_zp: int) -> Tensor:\n"
+                + "    xq = torch.quantize_per_tensor(x, in_scale, in_zp, 13)\n"
+                + "    yq = ops.quantized."
+                + op
+                + "(xq, packed, out_scale, out_zp)\n"
+                + "    return torch.dequantize(yq).contiguous()\n";
+    }
+
+    private static String quantizedConv(String name, String op) {
+        return header(name)
+                + "    xq: Tensor,\n"
+                + "    packed: "
+                + PACKED
+                + ",\n"
+                + "    out_scale: float,\n"
+                + "    out_zp: int) -> Tensor:\n"
+                + "    return ops.quantized."
+                + op
+                + "(xq, packed, out_scale, out_zp)\n";
+    }
+
+    /** The source of {@code __torch__.djlquant.conv}, serialized-code dialect. */
+    static final String SOURCE =
+            ScriptLibrary.moduleHeader("ConvOps", SELF)
+                    + prepack(false)
+                    + prepack(true)
+                    + staticConv("conv_static", "conv2d")
+                    + staticConv("conv_relu_static", "conv2d_relu")
+                    + quantizedConv("conv_q", "conv2d")
+                    + quantizedConv("conv_relu_q", "conv2d_relu");
+
+    private static ConvOps instance;
+
+    private final ScriptLibrary library;
+
+    private ConvOps(ScriptLibrary library) {
+        this.library = library;
+    }
+
+    /**
+     * Returns the library, writing and loading it on first use.
+     *
+     * @return the library
+     * @throws QuantizationException if libtorch refuses the module
+     */
+    public static synchronized ConvOps get() throws QuantizationException {
+        if (instance == null) {
+            instance = new ConvOps(ScriptLibrary.load(archive()));
+        }
+        return instance;
+    }
+
+    /**
+     * Returns the archive of the library.
+     *
+     * @return the zip bytes, equal on every call
+     */
+    public static byte[] archive() {
+        return ScriptLibrary.archive("conv_ops", MODULE, "ConvOps", SOURCE);
+    }
+
+    /**
+     * Runs one method of the library.
+     *
+     * @param method the method name
+     * @param args the arguments; the caller keeps ownership
+     * @return the result; the caller closes it
+     * @throws IllegalStateException if libtorch fails (the message is libtorch's)
+     */
+    public IValue run(String method, IValue... args) {
+        return library.run(method, args);
+    }
+}
