@@ -10,8 +10,11 @@ import static org.djlquant.scheme.QScheme.AFFINE;
 import static org.djlquant.scheme.QScheme.SYMMETRIC;
 
 import java.util.Collections;
+import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.djlquant.scheme.Granularity;
@@ -29,21 +32,79 @@ import org.djlquant.scheme.QScheme;
  * aten::_weight_int8pack_mm} (INT8 symmetric, per channel; a per-tensor scale is repeated per
  * channel) and {@code aten::_weight_int4pack_mm_for_cpu} (4-bit per group of input features with a
  * scale and a float zero offset, so INT4 SYMMETRIC and INT4 AFFINE per group both map onto it).
- * ONNX Runtime runs INT4 per-group weights with {@code com.microsoft.MatMulNBits}. A later backend
+ * ONNX Runtime runs INT4 per-group weights with {@code com.microsoft.MatMulNBits}. Which modes each
+ * kind of layer runs in is declared per target too ({@link #modes(LayerKind)}): fbgemm and qnnpack
+ * run static INT8 2-D convolutions ({@code quantized::conv2d}, {@code conv2d_relu}; the same weight
+ * and activation specs as static linear layers) and nothing else for convolutions. A later backend
  * package may own this table.
  */
 public enum BackendTarget {
     /** PyTorch fbgemm (x86). */
-    FBGEMM(table(true, true)),
+    FBGEMM(table(true, true), kinds(true)),
     /** PyTorch qnnpack (ARM; correct but slow on x86). */
-    QNNPACK(table(false, true)),
+    QNNPACK(table(false, true), kinds(true)),
     /** ONNX Runtime (QDQ / integer operators, MatMulNBits for INT4). */
-    ONNXRUNTIME(table(true, true));
+    ONNXRUNTIME(table(true, true), kinds(false));
 
     private final Set<Capability> capabilities;
+    private final Map<LayerKind, Set<QMode>> modes;
 
-    BackendTarget(Set<Capability> capabilities) {
+    BackendTarget(Set<Capability> capabilities, Map<LayerKind, Set<QMode>> modes) {
         this.capabilities = Collections.unmodifiableSet(capabilities);
+        this.modes = Collections.unmodifiableMap(modes);
+    }
+
+    /**
+     * The modes each layer kind runs in. Linear layers: every mode. 2-D convolutions on the PyTorch
+     * targets: STATIC (and QAT, which converts to static) only, with {@code quantized::conv2d} /
+     * {@code quantized::conv2d_relu} (fbgemm, x86 and onednn on x86, qnnpack on ARM); libtorch has
+     * no dynamic and no weight-only convolution kernel. ONNX Runtime convolutions are not declared
+     * (the ONNX exporter lowers none).
+     */
+    private static Map<LayerKind, Set<QMode>> kinds(boolean conv) {
+        Map<LayerKind, Set<QMode>> m = new EnumMap<>(LayerKind.class);
+        m.put(LayerKind.LINEAR, Collections.unmodifiableSet(EnumSet.allOf(QMode.class)));
+        m.put(
+                LayerKind.CONV2D,
+                Collections.unmodifiableSet(
+                        conv ? EnumSet.of(QMode.STATIC, QMode.QAT) : EnumSet.noneOf(QMode.class)));
+        return m;
+    }
+
+    /**
+     * Returns the modes this backend runs a kind of layer in.
+     *
+     * @param kind the layer kind
+     * @return an unmodifiable set, possibly empty
+     */
+    public Set<QMode> modes(LayerKind kind) {
+        return modes.get(kind);
+    }
+
+    /**
+     * Refuses a config this backend cannot run for a kind of layer: its mode must be declared for
+     * the kind ({@link #modes}) and its specs in the capability table ({@link #check(QConfig)}).
+     *
+     * @param kind the layer kind
+     * @param config the config
+     * @throws IllegalArgumentException naming the mode or spec given and what is allowed
+     */
+    public void check(LayerKind kind, QConfig config) {
+        Set<QMode> allowed = modes(kind);
+        if (!allowed.contains(config.mode())) {
+            throw new IllegalArgumentException(
+                    "backend "
+                            + name()
+                            + " has no "
+                            + config.mode()
+                            + " kernel for "
+                            + kind
+                            + " layers; allowed modes for "
+                            + kind
+                            + ": "
+                            + (allowed.isEmpty() ? "none" : allowed));
+        }
+        check(config);
     }
 
     /**

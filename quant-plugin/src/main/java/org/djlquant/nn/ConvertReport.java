@@ -40,6 +40,7 @@ public final class ConvertReport {
     private final List<Entry> entries;
     private final List<QuantizedLinear> layers;
     private final List<WeightOnlyLinear> weightOnly;
+    private final List<QuantizedConv2d> convs;
 
     ConvertReport(QEngine engine, List<Entry> entries, List<QuantizedLinear> layers) {
         this(engine, entries, layers, List.of());
@@ -50,7 +51,17 @@ public final class ConvertReport {
             List<Entry> entries,
             List<QuantizedLinear> layers,
             List<WeightOnlyLinear> weightOnly) {
+        this(engine, entries, layers, weightOnly, List.of());
+    }
+
+    ConvertReport(
+            QEngine engine,
+            List<Entry> entries,
+            List<QuantizedLinear> layers,
+            List<WeightOnlyLinear> weightOnly,
+            List<QuantizedConv2d> convs) {
         this.engine = engine;
+        this.convs = Collections.unmodifiableList(new ArrayList<>(convs));
         this.entries = Collections.unmodifiableList(new ArrayList<>(entries));
         this.layers = Collections.unmodifiableList(new ArrayList<>(layers));
         this.weightOnly = Collections.unmodifiableList(new ArrayList<>(weightOnly));
@@ -63,6 +74,15 @@ public final class ConvertReport {
      */
     public List<WeightOnlyLinear> weightOnlyLinears() {
         return weightOnly;
+    }
+
+    /**
+     * Returns the INT8 2-D convolutions made, in tree order (each also has an entry).
+     *
+     * @return an unmodifiable list; the layers belong to the model
+     */
+    public List<QuantizedConv2d> quantizedConv2ds() {
+        return convs;
     }
 
     /**

@@ -15,6 +15,7 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.UUID;
 import java.util.function.Function;
 import org.djlquant.QuantizationException;
@@ -22,6 +23,7 @@ import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QEngineUnavailableException;
 import org.djlquant.backend.pytorch.WeightOnlyPackedLinear;
 import org.djlquant.config.BackendTarget;
+import org.djlquant.config.LayerKind;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.transformer.BertSelfAttention;
@@ -64,8 +66,15 @@ import org.djlquant.scheme.QParams;
  *       from the twin's "weight" parameters; this includes the projections of a weight-only BERT
  *       attention, which prepare wraps in place). An INT4 shape libtorch cannot take is refused
  *       with {@link WeightOnlyShapeException};
- *   <li>any other twin (convolutions, DJL's attention) is refused with {@link
- *       UnsupportedBlockException} naming its path and class.
+ *   <li>{@link ObservedConv2d} prepared STATIC or QAT → {@link QuantizedConv2d} ({@code
+ *       quantized::conv2d}, per-tensor or per-channel weights, the twin's "input" and "output"
+ *       parameters); a ReLU block named {@code "ReLU"} directly after it in a {@link
+ *       SequentialBlock} is fused ({@code quantized::conv2d_relu}) and replaced by the same
+ *       identity as for linear layers. A conv2d twin prepared DYNAMIC or WEIGHT_ONLY is refused
+ *       with {@link UnsupportedModeException} (libtorch has no such convolution kernel; the modes
+ *       allowed are the backend's, {@link BackendTarget#modes});
+ *   <li>any other twin (Conv1d, DJL's attention) is refused with {@link UnsupportedBlockException}
+ *       naming its path and class.
  * </ul>
  *
  * <p>Order: the engine is selected ({@link QEngine#select}, process-wide) before any weight is
@@ -196,6 +205,7 @@ public final class Converter {
     static List<String> convertible() {
         return List.of(
                 ObservedLinear.class.getSimpleName(),
+                ObservedConv2d.class.getSimpleName(),
                 ObservedBertSelfAttention.class.getSimpleName());
     }
 
@@ -226,6 +236,7 @@ public final class Converter {
         private final List<ConvertReport.Entry> entries = new ArrayList<>();
         private final List<QuantizedLinear> made = new ArrayList<>();
         private final List<WeightOnlyLinear> madeWeightOnly = new ArrayList<>();
+        private final List<QuantizedConv2d> madeConv = new ArrayList<>();
 
         /** Clean paths ({@link BlockPaths}) of the tree's blocks, for messages. */
         private final Map<Block, String> clean = new IdentityHashMap<>();
@@ -295,12 +306,18 @@ public final class Converter {
                 for (WeightOnlyLinear l : madeWeightOnly) {
                     l.packed().close();
                 }
+                for (QuantizedConv2d l : madeConv) {
+                    l.packed().close();
+                }
                 throw e;
             }
             for (QuantizedLinear l : made) {
                 owner.attachInternal("djlquant-packed-" + UUID.randomUUID(), l.packed());
             }
             chainInt8(plans);
+            for (QuantizedConv2d l : madeConv) {
+                owner.attachInternal("djlquant-packed-conv-" + UUID.randomUUID(), l.packed());
+            }
             for (WeightOnlyLinear l : madeWeightOnly) {
                 owner.attachInternal("djlquant-weight-only-" + UUID.randomUUID(), l.packed());
             }
@@ -327,7 +344,7 @@ public final class Converter {
                     ChildSwapper.replace(p.parent, p.reluKey, relu, identity);
                 }
             }
-            report = new ConvertReport(inUse, entries, made, madeWeightOnly);
+            report = new ConvertReport(inUse, entries, made, madeWeightOnly, madeConv);
             return newRoot;
         }
 
@@ -365,7 +382,8 @@ public final class Converter {
                 String childPath = path.isEmpty() ? c.getKey() : path + "." + c.getKey();
                 if (child instanceof QuantizedLinear
                         || child instanceof QuantizedBertSelfAttention
-                        || child instanceof WeightOnlyLinear) {
+                        || child instanceof WeightOnlyLinear
+                        || child instanceof QuantizedConv2d) {
                     alreadyQuantized++;
                     continue;
                 }
@@ -373,9 +391,12 @@ public final class Converter {
                     QuantTwin twin = (QuantTwin) child;
                     String reluKey = null;
                     if (block instanceof SequentialBlock
-                            && twin instanceof ObservedLinear
-                            && (twin.control().config().mode().observesActivations()
-                                    || twin.control().config().mode() == QMode.DYNAMIC)
+                            && (twin instanceof ObservedLinear
+                                            && (twin.control().config().mode().observesActivations()
+                                                    || twin.control().config().mode()
+                                                            == QMode.DYNAMIC)
+                                    || twin instanceof ObservedConv2d
+                                            && twin.control().config().mode().observesActivations())
                             && i + 1 < children.size()
                             && children.get(i + 1).getValue() instanceof LambdaBlock
                             && "ReLU"
@@ -392,7 +413,9 @@ public final class Converter {
         }
 
         private void check(QuantTwin twin) {
-            if (!(twin instanceof ObservedLinear || twin instanceof ObservedBertSelfAttention)) {
+            if (!(twin instanceof ObservedLinear
+                    || twin instanceof ObservedConv2d
+                    || twin instanceof ObservedBertSelfAttention)) {
                 throw new UnsupportedBlockException(
                         where(twin),
                         twin.path(),
@@ -401,6 +424,28 @@ public final class Converter {
                         convertible());
             }
             QConfig config = twin.control().config();
+            if (twin instanceof ObservedConv2d) {
+                try {
+                    target.check(LayerKind.CONV2D, config);
+                } catch (IllegalArgumentException e) {
+                    Set<QMode> allowed = target.modes(LayerKind.CONV2D);
+                    if (!allowed.contains(config.mode())) {
+                        throw new UnsupportedModeException(
+                                where(twin),
+                                twin.path(),
+                                LayerKind.CONV2D,
+                                config.mode(),
+                                allowed,
+                                new IllegalArgumentException(
+                                        e.getMessage()
+                                                + " (QAT twins convert as STATIC; libtorch has no"
+                                                + " dynamic or weight-only convolution kernel)",
+                                        e));
+                    }
+                    throw new BackendCapabilityException(where(twin), twin.path(), e);
+                }
+                return;
+            }
             if (config.mode() == QMode.WEIGHT_ONLY && !(twin instanceof ObservedLinear)) {
                 throw new UnsupportedBlockException(
                         where(twin),
@@ -461,6 +506,9 @@ public final class Converter {
                                 ? params(twin, TwinControl.PROBS)
                                 : null;
                 return new QuantizedBertSelfAttention(original, twin.path(), QMode.STATIC, probs);
+            }
+            if (p.twin instanceof ObservedConv2d conv) {
+                return conv2d(conv, p.reluKey != null);
             }
             ObservedLinear linear = (ObservedLinear) p.twin;
             if (linear.control().config().mode() == QMode.WEIGHT_ONLY) {
@@ -553,6 +601,57 @@ public final class Converter {
                             twin.getClass().getSimpleName(),
                             QuantizedLinear.class.getSimpleName(),
                             mode,
+                            fuseRelu,
+                            q.weightBytes(),
+                            4L * weight.length));
+            return q;
+        }
+
+        private QuantizedConv2d conv2d(ObservedConv2d twin, boolean fuseRelu)
+                throws QuantizationException {
+            Parameter w = twin.getParameters().get("weight");
+            if (w == null || !w.isInitialized()) {
+                throw new IllegalStateException(
+                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
+            }
+            NDArray wa = w.getArray();
+            long[] shape = wa.getShape().getShape();
+            float[] weight = wa.toFloatArray();
+            Parameter b =
+                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
+            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            QParams wp = params(twin, TwinControl.WEIGHT);
+            QParams in = params(twin, TwinControl.INPUT);
+            if (!twin.control().has(TwinControl.OUTPUT)) {
+                throw new IllegalStateException(
+                        "layer "
+                                + where(twin)
+                                + ": a static conv2d twin without an output observer cannot be"
+                                + " converted; prepare it again with this version");
+            }
+            QParams out = params(twin, TwinControl.OUTPUT);
+            QuantizedConv2d q =
+                    QuantizedConv2d.create(
+                            twin.path(),
+                            weight,
+                            shape,
+                            wp,
+                            bias,
+                            in,
+                            out,
+                            twin.getStride().getShape(),
+                            twin.getPadding().getShape(),
+                            twin.getDilation().getShape(),
+                            twin.getGroups(),
+                            fuseRelu);
+            q.adoptInputShapes(twin.getInputShapes());
+            madeConv.add(q);
+            entries.add(
+                    new ConvertReport.Entry(
+                            twin.path(),
+                            twin.getClass().getSimpleName(),
+                            QuantizedConv2d.class.getSimpleName(),
+                            QMode.STATIC,
                             fuseRelu,
                             q.weightBytes(),
                             4L * weight.length));

@@ -1,10 +1,12 @@
 package org.djlquant.nn;
 
 import ai.djl.MalformedModelException;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.training.ParameterStore;
@@ -16,13 +18,19 @@ import org.djlquant.config.QConfig;
 
 /**
  * The observed / fake-quant twin of a {@link Conv2d}: observers and fake quantization on the input
- * and the weight (per output channel = axis 0), sharing the original's {@code weight} and {@code
- * bias} parameters; save and load are the original's.
+ * and the weight (per output channel = axis 0), and for STATIC and QAT configs on the output too
+ * (the requantization parameters of the INT8 kernel, {@code quantized::conv2d}), sharing the
+ * original's {@code weight} and {@code bias} parameters; save and load are the original's.
+ *
+ * <p>{@link Preparer} fuses a DJL ReLU that directly follows a STATIC or QAT twin in a {@code
+ * SequentialBlock} ({@link #isReluFused()}): the twin then computes {@code relu(conv(x))} and its
+ * output observer sees the ReLU's output, as {@code quantized::conv2d_relu} computes it.
  */
 public class ObservedConv2d extends Conv2d implements QuantTwin {
 
     private final Conv2d original;
     private final TwinControl control;
+    private boolean reluFused;
 
     /**
      * Creates the twin.
@@ -35,7 +43,7 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
     public ObservedConv2d(Conv2d original, String path, QConfig config) {
         super(new TwinBuilder(original));
         this.original = original;
-        this.control = new TwinControl(path, config, true, TwinControl.INPUT);
+        this.control = new TwinControl(path, config, true, TwinControl.INPUT, TwinControl.OUTPUT);
         parameters.clear();
         parameters.putAll(original.getDirectParameters().toMap());
         weight = parameters.get("weight");
@@ -81,7 +89,7 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        ai.djl.ndarray.NDArray input = inputs.singletonOrThrow();
+        NDArray input = inputs.singletonOrThrow();
         Shape ws = weight.getShape();
         Shape xs = input.getShape();
         if (ws != null && (xs.dimension() != 4 || xs.get(1) != ws.get(1) * getGroups())) {
@@ -97,9 +105,36 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
                         weight,
                         bias,
                         training,
-                        (x, w, b) ->
-                                Conv2d.conv2d(x, w, b, stride, padding, dilation, groups)
-                                        .singletonOrThrow()));
+                        (x, w, b) -> {
+                            NDArray y =
+                                    Conv2d.conv2d(x, w, b, stride, padding, dilation, groups)
+                                            .singletonOrThrow();
+                            return reluFused ? Activation.relu(y) : y;
+                        }));
+    }
+
+    /**
+     * Makes this twin compute {@code relu(conv(x))} (see the class notes); the ReLU block stays in
+     * the model and is then an identity on this twin's output.
+     */
+    void fuseRelu() {
+        reluFused = true;
+    }
+
+    /**
+     * Returns whether the ReLU that follows this layer is computed inside it (and its output
+     * observed after the ReLU).
+     *
+     * @return the flag
+     */
+    public boolean isReluFused() {
+        return reluFused;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String toString() {
+        return "ObservedConv2d(" + control.config().mode() + (reluFused ? "+ReLU" : "") + ")";
     }
 
     /** {@inheritDoc} */
