@@ -19,8 +19,9 @@ import org.djlquant.scheme.QuantMath;
  * quantized::conv2d_relu} with {@link #isReluFused()}) through a {@link PackedConv2d}, made by
  * {@link Converter} from a calibrated (or QAT-trained) STATIC {@link ObservedConv2d}. The input is
  * quantized with the twin's calibrated "input" parameters, the output requantized with its "output"
- * parameters and dequantized: float32 NCHW in, float32 NCHW out, so the model's translator and
- * predictor keep working unchanged.
+ * parameters and dequantized, both clamped to their specs' integer ranges (7 bits for fbgemm's
+ * {@code reduceRange} presets) as the simulation clamps them: float32 NCHW in, float32 NCHW out, so
+ * the model's translator and predictor keep working unchanged.
  *
  * <p>What an exporter needs is readable here: {@link #getWeightInt8()} (the INT8 values libtorch
  * packed, the simulation's rounding), {@link #getWeightShape()}, {@link #getWeightParams()}, {@link
@@ -161,7 +162,9 @@ public final class QuantizedConv2d extends AbstractBlock {
                         .optDilation(dilation[0], dilation[1])
                         .optGroups(groups)
                         .setInputParams(inputParams.scale(), inputParams.zeroPoint())
+                        .optInputQuantMax(inputParams.spec().qmax())
                         .setOutputParams(outputParams.scale(), outputParams.zeroPoint())
+                        .optOutputQuantMax(outputParams.spec().qmax())
                         .optFuseRelu(fuseRelu)
                         .build();
         return new QuantizedConv2d(

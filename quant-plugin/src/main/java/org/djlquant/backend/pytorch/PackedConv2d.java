@@ -20,6 +20,9 @@ import org.djlquant.backend.pytorch.internal.OpLibrary;
  * packed for the quantized engine current at {@link Builder#build()} ({@link QEngine#current()}),
  * and the output is requantized with calibrated parameters, then dequantized.
  *
+ * <p>The float input is clamped to the real range of the integer levels {@code [0, inputQuantMax]}
+ * first ({@link Builder#optInputQuantMax}).
+ *
  * <p>Weights {@code [O, I / groups, kH, kW]} are quantized here in Java per tensor (one scale) or
  * per output channel (axis 0, {@code O} scales): {@code q = clamp(rint(w / scale) + zeroPoint,
  * -128, 127)}. There is no dynamic convolution kernel in libtorch, so there is no dynamic mode.
@@ -51,8 +54,10 @@ public final class PackedConv2d implements AutoCloseable {
     private final int groups;
     private final double inputScale;
     private final long inputZeroPoint;
+    private final long inputQuantMax;
     private final double outputScale;
     private final long outputZeroPoint;
+    private final long outputQuantMax;
     private final boolean reluFused;
     private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -67,8 +72,10 @@ public final class PackedConv2d implements AutoCloseable {
         this.groups = b.groups;
         this.inputScale = b.inputScale;
         this.inputZeroPoint = b.inputZeroPoint;
+        this.inputQuantMax = b.inputQuantMax;
         this.outputScale = b.outputScale;
         this.outputZeroPoint = b.outputZeroPoint;
+        this.outputQuantMax = b.outputQuantMax;
         this.reluFused = b.fuseRelu;
     }
 
@@ -94,8 +101,10 @@ public final class PackedConv2d implements AutoCloseable {
         private int groups = 1;
         private float inputScale = Float.NaN;
         private long inputZeroPoint = -1;
+        private long inputQuantMax = 255;
         private float outputScale = Float.NaN;
         private long outputZeroPoint = -1;
+        private long outputQuantMax = 255;
         private boolean fuseRelu;
 
         private Builder() {}
@@ -200,6 +209,20 @@ public final class PackedConv2d implements AutoCloseable {
         }
 
         /**
+         * Sets the largest integer level of the input (default 255): inputs are clamped to the real
+         * range of {@code [0, qmax]} before quantization, so a 7-bit calibrated range ({@code qmax}
+         * 127, PyTorch's x86 {@code reduce_range}) stays 7-bit as the fake-quant simulation clamps
+         * it, and fbgemm's 16-bit pairwise sums cannot saturate.
+         *
+         * @param qmax in {@code (inputZeroPoint, 255]}
+         * @return this builder
+         */
+        public Builder optInputQuantMax(long qmax) {
+            this.inputQuantMax = qmax;
+            return this;
+        }
+
+        /**
          * Sets the calibrated {@code quint8} output parameters (required; of the ReLU output when
          * fused).
          *
@@ -210,6 +233,20 @@ public final class PackedConv2d implements AutoCloseable {
         public Builder setOutputParams(float scale, long zeroPoint) {
             this.outputScale = scale;
             this.outputZeroPoint = zeroPoint;
+            return this;
+        }
+
+        /**
+         * Sets the largest integer level of the output (default 255): the float output of {@link
+         * PackedConv2d#forward(NDArray)} is clamped at its real value, as the fake-quant simulation
+         * of a 7-bit calibrated range clamps it. {@link PackedConv2d#forward(QuantizedActivation)}
+         * does not clamp.
+         *
+         * @param qmax in {@code (outputZeroPoint, 255]}
+         * @return this builder
+         */
+        public Builder optOutputQuantMax(long qmax) {
+            this.outputQuantMax = qmax;
             return this;
         }
 
@@ -335,8 +372,10 @@ public final class PackedConv2d implements AutoCloseable {
             }
             PackedLinear.checkScale("inputScale", inputScale);
             PackedLinear.checkZeroPoint("inputZeroPoint", inputZeroPoint, 0, 255);
+            PackedLinear.checkZeroPoint("inputQuantMax", inputQuantMax, inputZeroPoint + 1, 255);
             PackedLinear.checkScale("outputScale", outputScale);
             PackedLinear.checkZeroPoint("outputZeroPoint", outputZeroPoint, 0, 255);
+            PackedLinear.checkZeroPoint("outputQuantMax", outputQuantMax, outputZeroPoint + 1, 255);
             for (int i = 0; i < scales.length; i++) {
                 PackedLinear.checkScale("weight scales[" + i + "]", scales[i]);
                 PackedLinear.checkZeroPoint(
@@ -387,9 +426,11 @@ public final class PackedConv2d implements AutoCloseable {
         try (IValue xv = IValue.from(px);
                 IValue is = IValue.from(inputScale);
                 IValue iz = IValue.from(inputZeroPoint);
+                IValue im = IValue.from(inputQuantMax);
                 IValue os = IValue.from(outputScale);
                 IValue oz = IValue.from(outputZeroPoint);
-                IValue y = ops.run(method, xv, packed, is, iz, os, oz)) {
+                IValue om = IValue.from(outputQuantMax);
+                IValue y = ops.run(method, xv, packed, is, iz, im, os, oz, om)) {
             return y.toTensor((PtNDManager) px.getManager());
         }
     }

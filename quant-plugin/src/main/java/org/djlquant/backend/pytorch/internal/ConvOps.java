@@ -20,10 +20,11 @@ import org.djlquant.QuantizationException;
  *   <li>{@code prepack_per_channel(w_int8, scales, zero_points, bias, stride, padding, dilation,
  *       groups)}: the same with per-output-channel parameters (axis 0, {@code
  *       torch._make_per_channel_quantized_tensor});
- *   <li>{@code conv_static(x, packed, in_scale, in_zp, out_scale, out_zp)} and {@code
- *       conv_relu_static(...)}: quantize the float NCHW input to {@code quint8}, {@code
- *       quantized::conv2d} or {@code quantized::conv2d_relu}, dequantize to a contiguous float
- *       tensor;
+ *   <li>{@code conv_static(x, packed, in_scale, in_zp, in_qmax, out_scale, out_zp)} and {@code
+ *       conv_relu_static(...)}: clamp the float NCHW input to the real range of the integer levels
+ *       {@code [0, in_qmax]} (a 7-bit calibrated range stays 7-bit, as the simulation clamps it),
+ *       quantize it to {@code quint8}, {@code quantized::conv2d} or {@code quantized::conv2d_relu},
+ *       dequantize to a contiguous float tensor;
  *   <li>{@code conv_q(xq, packed, out_scale, out_zp)} and {@code conv_relu_q(...)}: the kernel on
  *       an already quantized input, the output left quantized.
  * </ul>
@@ -79,13 +80,19 @@ public final class ConvOps {
                 + ",\n"
                 + "    in_scale: float,\n"
                 + "    in_zp: int,\n"
+                + "    in_qmax: int,\n"
                 + "    out_scale: float,\n"
-                + "    out_zp: int) -> Tensor:\n"
-                + "    xq = torch.quantize_per_tensor(x, in_scale, in_zp, 13)\n"
+                + "    out_zp: int,\n"
+                + "    out_qmax: int) -> Tensor:\n"
+                + "    lo = float(0 - in_zp) * in_scale\n"
+                + "    hi = float(in_qmax - in_zp) * in_scale\n"
+                + "    xq = torch.quantize_per_tensor(torch.clamp(x, lo, hi), in_scale, in_zp,"
+                + " 13)\n"
                 + "    yq = ops.quantized."
                 + op
                 + "(xq, packed, out_scale, out_zp)\n"
-                + "    return torch.dequantize(yq).contiguous()\n";
+                + "    y = torch.dequantize(yq)\n"
+                + "    return torch.clamp_max(y, float(out_qmax - out_zp) * out_scale).contiguous()\n";
     }
 
     private static String quantizedConv(String name, String op) {
