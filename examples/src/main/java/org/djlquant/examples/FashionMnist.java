@@ -94,18 +94,22 @@ final class FashionMnist {
     /**
      * The CNN: Conv2d(8, 5x5) - ReLU - max-pool 2 - Conv2d(16, 5x5) - ReLU - max-pool 2 - flatten -
      * Linear(64) - ReLU - Linear(10); 28x28 -> 24 -> 12 -> 8 -> 4, so 256 features into the MLP.
+     * The ReLUs are DJL's {@code Activation.reluBlock()} (a {@code LambdaBlock} named "ReLU"),
+     * which prepare and convert recognise and fuse into the preceding conv / linear layer; a ReLU
+     * added as a Java function ({@code add(Activation::relu)}) computes the same but cannot be
+     * fused.
      */
     static SequentialBlock cnn() {
         return new SequentialBlock()
                 .add(Conv2d.builder().setKernelShape(new Shape(5, 5)).setFilters(8).build())
-                .add(Activation::relu)
+                .add(Activation.reluBlock())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2), new Shape(2, 2)))
                 .add(Conv2d.builder().setKernelShape(new Shape(5, 5)).setFilters(16).build())
-                .add(Activation::relu)
+                .add(Activation.reluBlock())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2), new Shape(2, 2)))
                 .add(Blocks.batchFlattenBlock())
                 .add(Linear.builder().setUnits(64).build())
-                .add(Activation::relu)
+                .add(Activation.reluBlock())
                 .add(Linear.builder().setUnits(10).build());
     }
 
