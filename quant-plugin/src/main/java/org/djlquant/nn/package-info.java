@@ -9,14 +9,17 @@
  * original {@code Parameter} objects and write the original's parameter bytes, so a prepared model
  * trains the same weights and its parameter file loads into an unprepared model and back. The
  * returned {@link org.djlquant.nn.PrepareReport} lists every block path and what happened to it.
- * Like PyTorch's Linear+ReLU fusion, a static linear twin followed by DJL's ReLU in a {@code
- * SequentialBlock} observes its output after the ReLU, and a static linear twin consuming that
+ * Like PyTorch's Linear+ReLU and Conv2d+ReLU fusion, a static linear or conv2d twin followed by
+ * DJL's ReLU in a {@code SequentialBlock} observes its output after the ReLU, and a static twin of
+ * the same class consuming that
  * output uses the same parameters for its input (no observer of its own), so the converted chain
  * keeps the activation INT8 ({@code quint8}) from one kernel to the next.
  *
  * <p>{@link org.djlquant.nn.Converter#convert} then replaces the twins of a calibrated (or
  * QAT-trained) model in place by real INT8 blocks run by libtorch's quantized kernels: {@link
- * org.djlquant.nn.QuantizedLinear} (dynamic or static, ReLU fused) and {@link
+ * org.djlquant.nn.QuantizedLinear} (dynamic or static, ReLU fused), {@link
+ * org.djlquant.nn.QuantizedConv2d} (static only, ReLU fused; DYNAMIC / WEIGHT_ONLY conv twins are
+ * refused with {@link org.djlquant.nn.UnsupportedModeException}) and {@link
  * org.djlquant.nn.QuantizedBertSelfAttention}, and {@link org.djlquant.nn.WeightOnlyLinear} for
  * WEIGHT_ONLY twins (INT8 per channel, INT4 per group; libtorch's weight-only kernels; shapes the
  * INT4 kernel cannot take are refused with {@link org.djlquant.nn.WeightOnlyShapeException}); the

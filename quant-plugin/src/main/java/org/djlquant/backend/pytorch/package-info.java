@@ -16,6 +16,10 @@
  *       (INT8 per channel or INT4 per group, float activations) run by libtorch's CPU weight-only
  *       kernels ({@code _weight_int8pack_mm}, {@code _weight_int4pack_mm_for_cpu}) through a second
  *       op-library module; float32 or bfloat16 compute;
+ *   <li>{@link org.djlquant.backend.pytorch.PackedConv2d} is one static INT8 2-D convolution
+ *       ({@code quantized::conv2d} / {@code conv2d_relu}, per-tensor or per-channel weights) run
+ *       through a third op-library module ({@code internal.ConvOps}); libtorch has no dynamic
+ *       convolution kernel;
  *   <li>{@link org.djlquant.backend.pytorch.QuantizedActivation} is a {@code quint8} tensor held in
  *       libtorch, so chained static layers keep activations INT8 between them;
  *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a

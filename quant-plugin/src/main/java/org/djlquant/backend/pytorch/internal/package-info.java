@@ -19,6 +19,8 @@
  *   <li>{@link org.djlquant.backend.pytorch.internal.DynamicReluOps}: a fourth, with {@code
  *       quantized::linear_relu_dynamic} (the dynamic linear with its ReLU in the requantization),
  *       apart for the same reason.
+ *   <li>{@link org.djlquant.backend.pytorch.internal.ConvOps}: a fifth, with the static quantized
+ *       2-D convolution ({@code quantized::conv2d_prepack}, {@code conv2d}, {@code conv2d_relu}).
  * </ul>
  *
  * <p>Thread-safety: writers are single-threaded builders; {@code NativeQEngine}, {@code OpLibrary},
