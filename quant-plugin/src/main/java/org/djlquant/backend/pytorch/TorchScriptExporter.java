@@ -311,6 +311,9 @@ public final class TorchScriptExporter {
         if (session.int4Layers > 0) {
             code.append(QInt4LinearCode.SOURCE);
         }
+        if (session.convLayers > 0) {
+            code.append(QConv2dCode.SOURCE);
+        }
         code.append("class Model(Module):\n")
                 .append("  __parameters__ = []\n")
                 .append("  __buffers__ = []\n")
@@ -426,6 +429,7 @@ public final class TorchScriptExporter {
         int tensors;
         int modules;
         int int4Layers;
+        int convLayers;
 
         Session(
                 QEngine engine,
