@@ -15,11 +15,16 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.zip.ZipInputStream;
 import org.djlquant.backend.pytorch.ExportableBlocks;
 import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizationManifest;
@@ -31,6 +36,7 @@ import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedConv2d;
 import org.djlquant.nn.Preparer;
+import org.djlquant.nn.QuantTwin;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.Twins;
 import org.djlquant.nn.UncalibratedLayerException;
@@ -143,8 +149,29 @@ class ConvExportTest {
 
     /** The output scale of the last layer (a static Linear that observes its output). */
     private static double outputStep(SequentialBlock net) {
-        var last = (org.djlquant.nn.QuantTwin) net.getChildren().get(9).getValue();
+        var last = (QuantTwin) net.getChildren().get(9).getValue();
         return last.control().computeParams().get(TwinControl.OUTPUT).scale();
+    }
+
+    /** The generated module's {@code forward} source. */
+    private static String forwardCode(byte[] archive) throws IOException {
+        try (ZipInputStream zip = new ZipInputStream(new ByteArrayInputStream(archive))) {
+            for (var e = zip.getNextEntry(); e != null; e = zip.getNextEntry()) {
+                if (e.getName().endsWith("export.py")) {
+                    String code = new String(zip.readAllBytes(), StandardCharsets.UTF_8);
+                    return code.substring(code.indexOf("  def forward("));
+                }
+            }
+        }
+        throw new IllegalStateException("no export.py in the archive");
+    }
+
+    private static int count(String text, String part) {
+        int n = 0;
+        for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) {
+            n++;
+        }
+        return n;
     }
 
     private static TorchScriptExporter exporter(SequentialBlock net) {
@@ -163,7 +190,16 @@ class ConvExportTest {
             NDArray x = images(m, 777, 1, INPUT).get(0);
             float[] reference = fp32(net, m, x);
             float[] sim = ExportFixtures.simulate(net, m, new NDList(x));
-            QuantizationManifest manifest = exporter(net).export(dir, "cnn");
+            TorchScriptExporter.Exported archive = exporter(net).export();
+            QuantizationManifest manifest = archive.manifest();
+            Files.write(dir.resolve("cnn.pt"), archive.bytes());
+            String forward = forwardCode(archive.bytes());
+            // one quantize (the image), the activation stays quint8 through both convs, both
+            // pools, the flatten and the first Linear, one dequantize (the last Linear's output)
+            assertEquals(1, count(forward, ".quant("), forward);
+            assertEquals(1, count(forward, "torch.dequantize("), forward);
+            assertEquals(2, count(forward, "torch.max_pool2d("), forward);
+            assertEquals(0, count(forward, "torch.conv2d("), forward);
 
             List<String> paths = new ArrayList<>();
             List<String> kernels = new ArrayList<>();
@@ -274,6 +310,30 @@ class ConvExportTest {
     }
 
     @Test
+    void qatConvTwinsExportWithTheirObserverScales(@TempDir Path dir) throws Exception {
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net =
+                    calibrated(
+                            m,
+                            cnn(),
+                            INPUT,
+                            QConfigMapping.global(QConfig.qatInt8(BackendTarget.FBGEMM)));
+            NDArray x = images(m, 781, 1, INPUT).get(0);
+            float[] sim = ExportFixtures.simulate(net, m, new NDList(x));
+            QuantizationManifest manifest = exporter(net).export(dir, "qat");
+            assertEquals(QMode.QAT, manifest.layers().get(0).mode());
+            assertEquals("quantized::conv2d_relu", manifest.layers().get(0).kernel());
+            assertEquals("quantized::conv2d_relu", manifest.layers().get(1).kernel());
+            float[] out = ExportFixtures.runExported(dir, "qat", new NDList(x));
+            double toSim = maxAbsDiff(sim, out) / outputStep(net);
+            System.out.printf(
+                    Locale.ROOT, "CNN qatInt8(FBGEMM): max |sim - exported| %.2f steps%n", toSim);
+            assertTrue(maxAbs(out) > 0.1, "outputs are not trivially small");
+            assertTrue(toSim <= 3, toSim + " output steps");
+        }
+    }
+
+    @Test
     void strideDilationAndGroupsMatchTheSimulation(@TempDir Path dir) throws Exception {
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             Conv2d dilated =
@@ -305,7 +365,7 @@ class ConvExportTest {
             assertEquals("quantized::conv2d", manifest.layers().get(2).kernel());
             float[] out = ExportFixtures.runExported(dir, "groups", new NDList(x));
             double step =
-                    ((org.djlquant.nn.QuantTwin) net.getChildren().get(7).getValue())
+                    ((QuantTwin) net.getChildren().get(7).getValue())
                             .control()
                             .computeParams()
                             .get(TwinControl.OUTPUT)
