@@ -15,8 +15,13 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.repository.zoo.Criteria;
+import ai.djl.repository.zoo.ZooModel;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -378,6 +383,23 @@ class ConvExportTest {
                     toSim);
             assertTrue(maxAbs(out) > 0.05, "outputs are not trivially small");
             assertTrue(toSim <= 3, toSim + " output steps");
+
+            // libtorch saves a loaded module through QConv2d.__getstate__ (conv2d_unpack)
+            Path saved = dir.resolve("resaved");
+            Files.createDirectories(saved);
+            Criteria<NDList, NDList> criteria =
+                    Criteria.builder()
+                            .setTypes(NDList.class, NDList.class)
+                            .optEngine("PyTorch")
+                            .optModelPath(dir)
+                            .optModelName("groups")
+                            .build();
+            try (ZooModel<NDList, NDList> model = criteria.loadModel();
+                    OutputStream os = Files.newOutputStream(saved.resolve("groups.pt"))) {
+                JniUtils.writeModule((PtSymbolBlock) model.getBlock(), os, false);
+            }
+            float[] again = ExportFixtures.runExported(saved, "groups", new NDList(x));
+            assertEquals(0.0, maxAbsDiff(out, again), "the re-saved archive computes differently");
         }
     }
 
