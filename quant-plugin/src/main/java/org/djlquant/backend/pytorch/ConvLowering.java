@@ -94,9 +94,14 @@ final class ConvLowering {
                 || (b instanceof LambdaBlock l && "ReLU".equals(l.getName()));
     }
 
-    /** Blocks that pass a {@code quint8} value on with the same values the float one would get. */
+    /**
+     * Blocks that pass a {@code quint8} value on with the values the float block would give the
+     * next layer's input quantization: max pooling, flatten, identity and dropout commute with any
+     * monotone rounding; a ReLU commutes with rounding to parameters whose range holds 0 (every
+     * affine UINT8 range from a min/max that includes 0).
+     */
     static boolean keepsQuantized(Block b) {
-        if (b instanceof Dropout) {
+        if (b instanceof Dropout || isRelu(b)) {
             return true;
         }
         return b instanceof ExportableBlocks.Op op
@@ -124,6 +129,7 @@ final class ConvLowering {
                 new LoweringContext(ctx.session(), twin, childPath(ctx, segments, twin));
         boolean relu = i + 1 < children.size() && isRelu(children.get(i + 1));
         int last = relu ? i + 1 : i;
+        int end = last;
         QParams target = null;
         if (isStatic(twin) && !twin.control().observers().containsKey(TwinControl.OUTPUT)) {
             try {
@@ -139,8 +145,26 @@ final class ConvLowering {
             if (j < children.size()) {
                 target = inputOfNext(children.get(j), childPath(ctx, segments, children.get(j)));
             }
+            if (target != null) {
+                end = j - 1;
+            }
         }
-        return new Step(lower(twin, input, own, target, relu || reluComputedByTwin(twin)), last);
+        TsValue y = lower(twin, input, own, target, relu || reluComputedByTwin(twin));
+        // the blocks up to the next static layer run on the quint8 tensor
+        for (int k = last + 1; k <= end; k++) {
+            Block b = children.get(k);
+            if (isRelu(b)) {
+                y =
+                        new TsValue(
+                                ctx.let("torch.relu(" + y.expression() + ")"),
+                                true,
+                                y.scale(),
+                                y.zeroPoint());
+            } else {
+                y = ctx.lowerChild(b, List.of(y)).get(0);
+            }
+        }
+        return new Step(y, end);
     }
 
     private static String childPath(LoweringContext ctx, Map<Block, String> segments, Block c) {

@@ -352,7 +352,8 @@ class ConvExportTest {
             SequentialBlock net =
                     new SequentialBlock()
                             .add(conv(8, 3, 2, 1, 1)) // stride 2
-                            .add(ExportableBlocks.relu())
+                            .add(ExportableBlocks.maxPool2d(2, 1, 0))
+                            .add(ExportableBlocks.relu()) // after the pool: not fused
                             .add(dilated) // 4 groups of 2 channels, dilation 2
                             .add(ExportableBlocks.relu())
                             .add(conv(12, 1, 1, 0, 4)) // 1x1, 4 groups
@@ -363,14 +364,19 @@ class ConvExportTest {
             calibrated(m, net, input, QConfigMapping.global(perChannel8()));
             NDArray x = images(m, 779, 1, input).get(0);
             float[] sim = ExportFixtures.simulate(net, m, new NDList(x));
-            QuantizationManifest manifest = exporter(net).export(dir, "groups");
+            TorchScriptExporter.Exported archive = exporter(net).export();
+            Files.write(dir.resolve("groups.pt"), archive.bytes());
+            QuantizationManifest manifest = archive.manifest();
+            String forward = forwardCode(archive.bytes());
+            assertEquals(1, count(forward, ".quant("), forward);
+            assertEquals(1, count(forward, "torch.dequantize("), forward);
             assertEquals(4, manifest.layers().size(), manifest.toJson());
-            assertEquals("quantized::conv2d_relu", manifest.layers().get(0).kernel());
+            assertEquals("quantized::conv2d", manifest.layers().get(0).kernel());
             assertEquals("quantized::conv2d_relu", manifest.layers().get(1).kernel());
             assertEquals("quantized::conv2d", manifest.layers().get(2).kernel());
             float[] out = ExportFixtures.runExported(dir, "groups", new NDList(x));
             double step =
-                    ((QuantTwin) net.getChildren().get(7).getValue())
+                    ((QuantTwin) net.getChildren().get(8).getValue())
                             .control()
                             .computeParams()
                             .get(TwinControl.OUTPUT)
@@ -378,7 +384,8 @@ class ConvExportTest {
             double toSim = maxAbsDiff(sim, out) / step;
             System.out.printf(
                     Locale.ROOT,
-                    "stride 2 / dilation 2 + groups 4 / 1x1 groups 4: max |sim - exported| %.2f"
+                    "stride 2, pool, ReLU / dilation 2 + groups 4 / 1x1 groups 4: max |sim -"
+                            + " exported| %.2f"
                             + " output steps%n",
                     toSim);
             assertTrue(maxAbs(out) > 0.05, "outputs are not trivially small");
