@@ -240,11 +240,7 @@ final class BuiltinLowerings {
                 + "], [1, 1], False)";
     }
 
-    static TsValue singleInput(List<TsValue> inputs, LoweringContext ctx) {
-        return single(inputs, ctx);
-    }
-
-    private static TsValue single(List<TsValue> inputs, LoweringContext ctx) {
+    static TsValue single(List<TsValue> inputs, LoweringContext ctx) {
         if (inputs.size() != 1) {
             throw new UnsupportedExportException(
                     ctx.path(),

@@ -66,7 +66,7 @@ final class ConvLowering {
                         List.of(
                                 lower(
                                         b,
-                                        BuiltinLowerings.singleInput(in, ctx),
+                                        BuiltinLowerings.single(in, ctx),
                                         ctx,
                                         null,
                                         reluComputedByTwin(b))));
