@@ -20,6 +20,7 @@ import org.djlquant.backend.pytorch.internal.TensorData;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedBertSelfAttention;
+import org.djlquant.nn.ObservedConv2d;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.UncalibratedLayerException;
@@ -59,6 +60,7 @@ final class BuiltinLowerings {
         Lowerings.register(
                 ObservedBertSelfAttention.class, BuiltinLowerings::observedBertAttention);
         WeightOnlyLowering.register();
+        ConvLowering.register();
     }
 
     // ---- composition
@@ -71,6 +73,13 @@ final class BuiltinLowerings {
         List<TsValue> current = inputs;
         for (int i = 0; i < children.size(); i++) {
             Block child = children.get(i);
+            if (child instanceof ObservedConv2d && current.size() == 1) {
+                ConvLowering.Step step =
+                        ConvLowering.inSequence(children, i, current.get(0), ctx, segments);
+                current = List.of(step.value());
+                i = step.last();
+                continue;
+            }
             if (isStatic(child)
                     && current.size() == 1
                     && !((ObservedLinear) child)
@@ -136,8 +145,24 @@ final class BuiltinLowerings {
 
     private static List<TsValue> op(
             ExportableBlocks.Op block, List<TsValue> inputs, LoweringContext ctx) {
-        String x = ctx.asFloat(single(inputs, ctx));
+        TsValue in = single(inputs, ctx);
         long[] s = block.settings;
+        if (in.quantized()
+                && (block.kind.equals("maxPool2d")
+                        || block.kind.equals("flatten")
+                        || block.kind.equals("identity"))) {
+            // libtorch runs these on a per-tensor quint8 tensor (quantized max pooling, views):
+            // the values are exactly those of the float op on the dequantized tensor
+            String e =
+                    block.kind.equals("identity")
+                            ? in.expression()
+                            : ctx.let(
+                                    block.kind.equals("flatten")
+                                            ? "torch.flatten(" + in.expression() + ", 1)"
+                                            : maxPool2d(in.expression(), s));
+            return List.of(new TsValue(e, true, in.scale(), in.zeroPoint()));
+        }
+        String x = ctx.asFloat(in);
         String y;
         switch (block.kind) {
             case "relu":
@@ -152,22 +177,7 @@ final class BuiltinLowerings {
             case "identity":
                 return List.of(TsValue.plain(x));
             case "maxPool2d":
-                y =
-                        "torch.max_pool2d("
-                                + x
-                                + ", ["
-                                + s[0]
-                                + ", "
-                                + s[0]
-                                + "], ["
-                                + s[1]
-                                + ", "
-                                + s[1]
-                                + "], ["
-                                + s[2]
-                                + ", "
-                                + s[2]
-                                + "], [1, 1], False)";
+                y = maxPool2d(x, s);
                 break;
             case "avgPool2d":
                 y =
@@ -212,7 +222,25 @@ final class BuiltinLowerings {
         return List.of(TsValue.plain(ctx.let(y)));
     }
 
-    private static TsValue single(List<TsValue> inputs, LoweringContext ctx) {
+    private static String maxPool2d(String x, long[] s) {
+        return "torch.max_pool2d("
+                + x
+                + ", ["
+                + s[0]
+                + ", "
+                + s[0]
+                + "], ["
+                + s[1]
+                + ", "
+                + s[1]
+                + "], ["
+                + s[2]
+                + ", "
+                + s[2]
+                + "], [1, 1], False)";
+    }
+
+    static TsValue single(List<TsValue> inputs, LoweringContext ctx) {
         if (inputs.size() != 1) {
             throw new UnsupportedExportException(
                     ctx.path(),

@@ -141,7 +141,11 @@ public final class ExportableBlocks {
      * @return the block
      */
     public static Block globalAvgPool2d() {
-        return new Op("globalAvgPool2d", new long[0], x -> x.mean(new int[] {2, 3}));
+        // DJL's PyTorch engine reduces over one axis at a time: the mean of the [N, C, H * W] view
+        return new Op(
+                "globalAvgPool2d",
+                new long[0],
+                x -> x.reshape(x.getShape().get(0), x.getShape().get(1), -1).mean(new int[] {2}));
     }
 
     /**

@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * {@code SequentialBlock}, {@code Linear}, {@code LayerNorm}, {@code Dropout} (identity), {@code
  * Conv2d}; the blocks of {@link ExportableBlocks} (activations, pooling, flatten, parallel
  * branches); our BERT blocks ({@code org.djlquant.nn.transformer}); and the observed twin {@code
- * ObservedLinear} (dynamic, static, QAT and weight-only INT8); the blocks made by the in-place
- * converter ({@code QuantizedLinear}, {@code QuantizedBertSelfAttention}) and DJL's {@code
+ * ObservedLinear} (dynamic, static, QAT and weight-only INT8) and {@code ObservedConv2d} (static
+ * and QAT INT8: {@code quantized::conv2d}, see {@code ConvLowering}); the blocks made by the
+ * in-place converter ({@code QuantizedLinear}, {@code QuantizedBertSelfAttention}) and DJL's {@code
  * LambdaBlock}s named {@code ReLU} and {@code GELU} (see {@code ConvertedLowerings}).
  *
  * <p>Thread-safe; registrations are process-wide and a later registration for a class replaces the

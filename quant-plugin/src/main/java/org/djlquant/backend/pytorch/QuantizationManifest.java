@@ -155,7 +155,8 @@ public record QuantizationManifest(
      * @param path its block path; for an embedding table the block path and the table's name
      *     ({@code embeddings.word})
      * @param mode how it was quantized
-     * @param kernel the libtorch operator(s) it runs, e.g. {@code quantized::linear_dynamic}
+     * @param kernel the libtorch operator(s) it runs, e.g. {@code quantized::linear_dynamic} or
+     *     {@code quantized::conv2d_relu}
      * @param weightDtype the weight data type
      * @param weightScheme symmetric or affine
      * @param weightGranularity per tensor, per channel or per group, as text

@@ -62,6 +62,18 @@ import org.djlquant.policy.MixedPrecisionPolicy;
  *       kernel says so).
  * </ul>
  *
+ * <p>{@code ObservedConv2d} twins (STATIC / QAT, after calibration) run {@code quantized::conv2d}
+ * ({@code conv2d_relu} when a ReLU follows) over INT8 weights (per tensor or per output channel)
+ * packed by {@code quantized::conv2d_prepack} in the submodule's {@code __setstate__} at load, so
+ * one archive runs on fbgemm / x86, onednn and qnnpack. The input is quantized with the calibrated
+ * parameters (or taken as the {@code quint8} tensor the previous INT8 layer hands on); the output
+ * is requantized to the twin's own output parameters if it observes its output, else to the input
+ * parameters of the next static layer in the {@code SequentialBlock} when only a ReLU, {@link
+ * ExportableBlocks#maxPool2d max pooling}, {@link ExportableBlocks#flatten() flatten}, identity or
+ * dropout lie between (these run on the {@code quint8} tensor). With neither, the layer computes
+ * the simulation's values with a float {@code aten::conv2d} over the fake-quantized input and
+ * weights, and the manifest's kernel says so. DYNAMIC and WEIGHT_ONLY conv twins are refused.
+ *
  * <p>Weight-only layers compute in the dtype given by {@link Builder#optWeightOnlyCompute} (FLOAT32
  * by default), with the same casts as the in-place {@code nn.WeightOnlyLinear}.
  *
@@ -311,6 +323,9 @@ public final class TorchScriptExporter {
         if (session.int4Layers > 0) {
             code.append(QInt4LinearCode.SOURCE);
         }
+        if (session.convLayers > 0) {
+            code.append(QConv2dCode.SOURCE);
+        }
         code.append("class Model(Module):\n")
                 .append("  __parameters__ = []\n")
                 .append("  __buffers__ = []\n")
@@ -426,6 +441,7 @@ public final class TorchScriptExporter {
         int tensors;
         int modules;
         int int4Layers;
+        int convLayers;
 
         Session(
                 QEngine engine,

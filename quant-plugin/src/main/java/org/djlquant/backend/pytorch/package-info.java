@@ -25,13 +25,14 @@
  *   <li>{@link org.djlquant.backend.pytorch.Int8LinearArchive} writes one INT8 linear layer as a
  *       standalone {@code .pt} model that plain DJL loads;
  *   <li>{@link org.djlquant.backend.pytorch.TorchScriptExporter} writes a whole prepared and
- *       calibrated block tree as ONE TorchScript archive (INT8 kernels for quantized layers, float
- *       ops for the rest) with a {@link org.djlquant.backend.pytorch.QuantizationManifest} inside;
- *       blocks are lowered by {@link org.djlquant.backend.pytorch.BlockLowering}s registered per
- *       class in {@link org.djlquant.backend.pytorch.Lowerings} (users add their own);
- *       parameter-free blocks come from {@link org.djlquant.backend.pytorch.ExportableBlocks};
- *       {@link org.djlquant.backend.pytorch.QuantizedArtifacts} reads the manifest, checks it
- *       against the running libtorch and quantized engine and loads the model: the exported path;
+ *       calibrated block tree as ONE TorchScript archive (INT8 kernels for quantized layers:
+ *       linear, attention and 2-D convolution, float ops for the rest) with a {@link
+ *       org.djlquant.backend.pytorch.QuantizationManifest} inside; blocks are lowered by {@link
+ *       org.djlquant.backend.pytorch.BlockLowering}s registered per class in {@link
+ *       org.djlquant.backend.pytorch.Lowerings} (users add their own); parameter-free blocks come
+ *       from {@link org.djlquant.backend.pytorch.ExportableBlocks}; {@link
+ *       org.djlquant.backend.pytorch.QuantizedArtifacts} reads the manifest, checks it against the
+ *       running libtorch and quantized engine and loads the model: the exported path;
  *   <li>{@link org.djlquant.backend.pytorch.QuantizedRepositoryFactory} registers the {@code djlq:}
  *       URL scheme with DJL ({@code ServiceLoader}), so a plain {@code Criteria} with {@code
  *       optModelUrls("djlq:/dir")} runs the same manifest check before libtorch reads the archive.
