@@ -11,9 +11,9 @@
  * returned {@link org.djlquant.nn.PrepareReport} lists every block path and what happened to it.
  * Like PyTorch's Linear+ReLU and Conv2d+ReLU fusion, a static linear or conv2d twin followed by
  * DJL's ReLU in a {@code SequentialBlock} observes its output after the ReLU, and a static twin of
- * the same class consuming that
- * output uses the same parameters for its input (no observer of its own), so the converted chain
- * keeps the activation INT8 ({@code quint8}) from one kernel to the next.
+ * the same class consuming that output uses the same parameters for its input (no observer of its
+ * own), so the converted chain keeps the activation INT8 ({@code quint8}) from one kernel to the
+ * next.
  *
  * <p>{@link org.djlquant.nn.Converter#convert} then replaces the twins of a calibrated (or
  * QAT-trained) model in place by real INT8 blocks run by libtorch's quantized kernels: {@link
