@@ -27,6 +27,8 @@ import org.djlquant.config.LayerKind;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.transformer.BertSelfAttention;
+import org.djlquant.scheme.Granularity;
+import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QParams;
 
 /**
@@ -67,12 +69,15 @@ import org.djlquant.scheme.QParams;
  *       attention, which prepare wraps in place). An INT4 shape libtorch cannot take is refused
  *       with {@link WeightOnlyShapeException};
  *   <li>{@link ObservedConv2d} prepared STATIC or QAT → {@link QuantizedConv2d} ({@code
- *       quantized::conv2d}, per-tensor or per-channel weights, the twin's "input" and "output"
- *       parameters); a ReLU block named {@code "ReLU"} directly after it in a {@link
- *       SequentialBlock} is fused ({@code quantized::conv2d_relu}) and replaced by the same
- *       identity as for linear layers. A conv2d twin prepared DYNAMIC or WEIGHT_ONLY is refused
- *       with {@link UnsupportedModeException} (libtorch has no such convolution kernel; the modes
- *       allowed are the backend's, {@link BackendTarget#modes});
+ *       quantized::conv2d}, per-tensor or per-channel weights, the twin's "input" parameters; the
+ *       output is requantized to the calibrated input parameters of the next static layer of its
+ *       SequentialBlock, past ReLU, max pooling, flatten, identity or dropout, where the simulation
+ *       rounds it, as the TorchScript exporter does; a static conv with no such layer after it is
+ *       refused with {@link UnsupportedBlockException}); a ReLU block named {@code "ReLU"} directly
+ *       after it in a {@link SequentialBlock} is fused ({@code quantized::conv2d_relu}) and
+ *       replaced by the same identity as for linear layers. A conv2d twin prepared DYNAMIC or
+ *       WEIGHT_ONLY is refused with {@link UnsupportedModeException} (libtorch has no such
+ *       convolution kernel; the modes allowed are the backend's, {@link BackendTarget#modes});
  *   <li>any other twin (Conv1d, DJL's attention) is refused with {@link UnsupportedBlockException}
  *       naming its path and class.
  * </ul>
@@ -508,7 +513,7 @@ public final class Converter {
                 return new QuantizedBertSelfAttention(original, twin.path(), QMode.STATIC, probs);
             }
             if (p.twin instanceof ObservedConv2d conv) {
-                return conv2d(conv, p.reluKey != null);
+                return conv2d(conv, p);
             }
             ObservedLinear linear = (ObservedLinear) p.twin;
             if (linear.control().config().mode() == QMode.WEIGHT_ONLY) {
@@ -607,8 +612,53 @@ public final class Converter {
             return q;
         }
 
-        private QuantizedConv2d conv2d(ObservedConv2d twin, boolean fuseRelu)
-                throws QuantizationException {
+        /**
+         * Blocks between a conv and the next static layer through which a value rounded to that
+         * layer's input grid arrives unchanged at its input quantization: ReLU, max pooling,
+         * flatten, identity and dropout commute with rounding to an affine UINT8 grid that holds 0.
+         */
+        private static boolean keepsQuantized(Block b) {
+            if (b instanceof ai.djl.nn.norm.Dropout) {
+                return true;
+            }
+            return b instanceof LambdaBlock l
+                    && (l.getName().equals("ReLU")
+                            || l.getName().equals("maxPool2d")
+                            || l.getName().equals("batchFlatten")
+                            || l.getName().equals("identity"));
+        }
+
+        /**
+         * The parameters a static conv requantizes its output to: the calibrated UINT8 per-tensor
+         * input parameters of the next static layer of its SequentialBlock, past blocks that keep
+         * quantized values ({@link #keepsQuantized}); the simulation rounds the conv's output
+         * there.
+         */
+        private QParams requantizeTarget(Plan p) {
+            if (!(p.parent instanceof SequentialBlock)) {
+                return null;
+            }
+            BlockList children = ChildSwapper.childrenOf(p.parent);
+            int j = p.index + 1;
+            while (j < children.size() && keepsQuantized(children.get(j).getValue())) {
+                j++;
+            }
+            if (j >= children.size()
+                    || !(children.get(j).getValue() instanceof QuantTwin next)
+                    || !(next instanceof ObservedLinear || next instanceof ObservedConv2d)
+                    || !next.control().config().mode().observesActivations()
+                    || !next.control().has(TwinControl.INPUT)) {
+                return null;
+            }
+            QParams in = params(next, TwinControl.INPUT);
+            return in.spec().dtype() == QDataType.UINT8
+                            && in.spec().granularity().kind() == Granularity.Kind.PER_TENSOR
+                    ? in
+                    : null;
+        }
+
+        private QuantizedConv2d conv2d(ObservedConv2d twin, Plan p) throws QuantizationException {
+            boolean fuseRelu = p.reluKey != null;
             Parameter w = twin.getParameters().get("weight");
             if (w == null || !w.isInitialized()) {
                 throw new IllegalStateException(
@@ -622,14 +672,19 @@ public final class Converter {
             float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
             QParams wp = params(twin, TwinControl.WEIGHT);
             QParams in = params(twin, TwinControl.INPUT);
-            if (!twin.control().has(TwinControl.OUTPUT)) {
-                throw new IllegalStateException(
-                        "layer "
-                                + where(twin)
-                                + ": a static conv2d twin without an output observer cannot be"
-                                + " converted; prepare it again with this version");
+            QParams out = requantizeTarget(p);
+            if (out == null) {
+                throw new UnsupportedBlockException(
+                        where(twin),
+                        twin.path(),
+                        twin.getClass().getSimpleName(),
+                        "a static conv2d requantizes its output to the calibrated input parameters"
+                                + " of the next static INT8 layer of its SequentialBlock (past ReLU,"
+                                + " max pooling, flatten, identity or dropout), and none follows;"
+                                + " map this conv to FP32 (a null config) or make the next layer"
+                                + " static INT8",
+                        convertible());
             }
-            QParams out = params(twin, TwinControl.OUTPUT);
             QuantizedConv2d q =
                     QuantizedConv2d.create(
                             twin.path(),

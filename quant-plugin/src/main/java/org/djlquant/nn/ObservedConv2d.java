@@ -18,13 +18,16 @@ import org.djlquant.config.QConfig;
 
 /**
  * The observed / fake-quant twin of a {@link Conv2d}: observers and fake quantization on the input
- * and the weight (per output channel = axis 0), and for STATIC and QAT configs on the output too
- * (the requantization parameters of the INT8 kernel, {@code quantized::conv2d}), sharing the
- * original's {@code weight} and {@code bias} parameters; save and load are the original's.
+ * and the weight (per output channel = axis 0), sharing the original's {@code weight} and {@code
+ * bias} parameters; save and load are the original's. The output is not observed: the INT8 kernel
+ * ({@code quantized::conv2d}, in place through {@link Converter} or exported) requantizes it
+ * directly to the calibrated input parameters of the next static layer, as the simulation rounds it
+ * there (max pooling, ReLU and flatten in between commute with that rounding).
  *
  * <p>{@link Preparer} fuses a DJL ReLU that directly follows a STATIC or QAT twin in a {@code
- * SequentialBlock} ({@link #isReluFused()}): the twin then computes {@code relu(conv(x))} and its
- * output observer sees the ReLU's output, as {@code quantized::conv2d_relu} computes it.
+ * SequentialBlock} ({@link #isReluFused()}): the twin then computes {@code relu(conv(x))}, as
+ * {@code quantized::conv2d_relu} does, and the ReLU block stays as an identity on its output; the
+ * ReLU's output range is observed by the next static layer's input observer.
  */
 public class ObservedConv2d extends Conv2d implements QuantTwin {
 
@@ -43,7 +46,7 @@ public class ObservedConv2d extends Conv2d implements QuantTwin {
     public ObservedConv2d(Conv2d original, String path, QConfig config) {
         super(new TwinBuilder(original));
         this.original = original;
-        this.control = new TwinControl(path, config, true, TwinControl.INPUT, TwinControl.OUTPUT);
+        this.control = new TwinControl(path, config, true, TwinControl.INPUT);
         parameters.clear();
         parameters.putAll(original.getDirectParameters().toMap());
         weight = parameters.get("weight");

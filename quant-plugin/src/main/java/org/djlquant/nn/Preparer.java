@@ -32,14 +32,15 @@ import org.djlquant.config.QConfigMapping.Resolution;
  * <p>Fusion (as PyTorch fuses Linear+ReLU and Conv2d+ReLU before observing): in a {@code
  * SequentialBlock}, a STATIC or QAT linear or conv2d twin directly followed by DJL's ReLU ({@code
  * Activation.reluBlock()}, a {@code LambdaBlock} named {@code "ReLU"}) computes the ReLU itself
- * ({@link ObservedLinear#isReluFused()}, {@link ObservedConv2d#isReluFused()}), so its output
- * observer and fake quantization see the ReLU's output; the ReLU block stays and is an identity on
- * it. A ReLU given as a Java function ({@code SequentialBlock.add(Activation::relu)}, an anonymous
- * {@code LambdaBlock}) cannot be recognised and is not fused. A STATIC or QAT twin of the same
- * class that directly follows such a layer (through that ReLU or nothing) with the same activation
- * spec and no learnt scales has no input observer of its own: its "input" parameters are the
- * producer's "output" parameters ({@link TwinControl#sharedFrom}), so the converted chain stays
- * INT8 between them.
+ * ({@link ObservedLinear#isReluFused()}, {@link ObservedConv2d#isReluFused()}); the ReLU block
+ * stays and is an identity on it. A linear twin's output observer and fake quantization then see
+ * the ReLU's output; a conv2d twin observes no output (its kernel requantizes to the next static
+ * layer's input parameters, whose observer sees the ReLU's output). A ReLU given as a Java function
+ * ({@code SequentialBlock.add(Activation::relu)}, an anonymous {@code LambdaBlock}) cannot be
+ * recognised and is not fused. A STATIC or QAT linear twin that directly follows such a linear
+ * layer (through that ReLU or nothing) with the same activation spec and no learnt scales has no
+ * input observer of its own: its "input" parameters are the producer's "output" parameters ({@link
+ * TwinControl#sharedFrom}), so the converted chain stays INT8 between them.
  *
  * <p>Order of checks: first the whole tree is walked without changing anything, and a rule with a
  * config that matches only blocks that cannot be wrapped is an {@link UnsupportedBlockException};
@@ -187,34 +188,27 @@ public final class Preparer {
                 List<Block> list = new ArrayList<>();
                 block.getChildren().forEach(c -> list.add(c.getValue()));
                 for (int i = 0; i < list.size(); i++) {
-                    if (!fusable(list.get(i))
-                            || !staticWithOutput(((QuantTwin) list.get(i)).control())) {
+                    if (list.get(i) instanceof ObservedConv2d c
+                            && c.control().config().mode().observesActivations()
+                            && i + 1 < list.size()
+                            && isRelu(list.get(i + 1))) {
+                        c.fuseRelu();
                         continue;
                     }
-                    QuantTwin t = (QuantTwin) list.get(i);
+                    if (!(list.get(i) instanceof ObservedLinear t) || !staticWithOutput(t)) {
+                        continue;
+                    }
                     int j = i + 1;
                     if (j < list.size() && isRelu(list.get(j))) {
-                        if (t instanceof ObservedLinear l) {
-                            l.fuseRelu();
-                        } else {
-                            ((ObservedConv2d) t).fuseRelu();
-                        }
+                        t.fuseRelu();
                         j++;
                     }
                     if (j < list.size()
-                            && fusable(list.get(j))
-                            && list.get(j).getClass() == t.getClass()
-                            && ((QuantTwin) list.get(j))
-                                    .control()
-                                    .config()
-                                    .mode()
-                                    .observesActivations()
-                            && ((QuantTwin) list.get(j)).control().has(TwinControl.INPUT)
-                            && sameActivationQuantization(
-                                    t.control(), ((QuantTwin) list.get(j)).control())) {
-                        ((QuantTwin) list.get(j))
-                                .control()
-                                .shareParams(TwinControl.INPUT, t.control(), TwinControl.OUTPUT);
+                            && list.get(j) instanceof ObservedLinear u
+                            && u.control().config().mode().observesActivations()
+                            && u.control().has(TwinControl.INPUT)
+                            && sameActivationQuantization(t, u)) {
+                        u.control().shareParams(TwinControl.INPUT, t.control(), TwinControl.OUTPUT);
                     }
                 }
             }
@@ -225,18 +219,14 @@ public final class Preparer {
             }
         }
 
-        /** The twins whose ReLU fusion and input sharing this pass handles. */
-        private static boolean fusable(Block b) {
-            return b instanceof ObservedLinear || b instanceof ObservedConv2d;
+        private static boolean staticWithOutput(ObservedLinear t) {
+            return t.control().config().mode().observesActivations()
+                    && t.control().has(TwinControl.OUTPUT);
         }
 
-        private static boolean staticWithOutput(TwinControl c) {
-            return c.config().mode().observesActivations() && c.has(TwinControl.OUTPUT);
-        }
-
-        private static boolean sameActivationQuantization(TwinControl t, TwinControl u) {
-            QConfig a = t.config();
-            QConfig b = u.config();
+        private static boolean sameActivationQuantization(ObservedLinear t, ObservedLinear u) {
+            QConfig a = t.control().config();
+            QConfig b = u.control().config();
             return !a.learnableScale()
                     && !b.learnableScale()
                     && a.activationSpec().equals(b.activationSpec());

@@ -18,10 +18,11 @@ import org.djlquant.scheme.QuantMath;
  * A 2-D convolution converted to real static INT8: libtorch's {@code quantized::conv2d} (or {@code
  * quantized::conv2d_relu} with {@link #isReluFused()}) through a {@link PackedConv2d}, made by
  * {@link Converter} from a calibrated (or QAT-trained) STATIC {@link ObservedConv2d}. The input is
- * quantized with the twin's calibrated "input" parameters, the output requantized with its "output"
- * parameters and dequantized, both clamped to their specs' integer ranges (7 bits for fbgemm's
- * {@code reduceRange} presets) as the simulation clamps them: float32 NCHW in, float32 NCHW out, so
- * the model's translator and predictor keep working unchanged.
+ * quantized with the twin's calibrated "input" parameters, the output requantized to the calibrated
+ * input parameters of the next static layer (where the simulation rounds it: the twin observes no
+ * output) and dequantized, both clamped to their specs' integer ranges (7 bits for fbgemm's {@code
+ * reduceRange} presets) as the simulation clamps them: float32 NCHW in, float32 NCHW out, so the
+ * model's translator and predictor keep working unchanged.
  *
  * <p>What an exporter needs is readable here: {@link #getWeightInt8()} (the INT8 values libtorch
  * packed, the simulation's rounding), {@link #getWeightShape()}, {@link #getWeightParams()}, {@link
@@ -93,7 +94,8 @@ public final class QuantizedConv2d extends AbstractBlock {
      * @param weightParams INT8 per-tensor or per-channel (axis 0) weight parameters
      * @param bias {@code O} biases or null
      * @param inputParams the static input parameters
-     * @param outputParams the static output parameters (of the ReLU output when fused)
+     * @param outputParams the parameters to requantize the output to (the next static layer's input
+     *     parameters)
      * @param stride {@code {sH, sW}}
      * @param padding {@code {pH, pW}}
      * @param dilation {@code {dH, dW}}
@@ -296,7 +298,9 @@ public final class QuantizedConv2d extends AbstractBlock {
     }
 
     /**
-     * Returns the calibrated output parameters (of the ReLU output if {@link #isReluFused()}).
+     * Returns the parameters the output is requantized to: the calibrated input parameters of the
+     * next static layer of the SequentialBlock (past ReLU, max pooling, flatten, identity,
+     * dropout).
      *
      * @return UINT8 per-tensor parameters
      */

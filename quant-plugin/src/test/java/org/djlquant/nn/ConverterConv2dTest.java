@@ -12,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -23,6 +24,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.pooling.Pool;
+import ai.djl.training.ParameterStore;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
@@ -33,6 +35,7 @@ import org.djlquant.config.LayerKind;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.fakequant.FakeQuant;
 import org.djlquant.observer.Observers;
 import org.djlquant.scheme.QParams;
 import org.djlquant.scheme.QSpec;
@@ -45,8 +48,9 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Static INT8 conv2d in place: one prepared conv (with and without fused ReLU, per-tensor and
  * per-channel weights, stride / padding / groups) against the fake-quant simulation of the same
- * prepared layer (at most one output step apart), a small CNN converted end to end against its
- * simulation and FP32, and the refusals (DYNAMIC / WEIGHT_ONLY conv twins).
+ * prepared layer, whose output is rounded at the next static layer's input quantization (at most
+ * one step of that grid apart), a small CNN converted end to end against its simulation and FP32,
+ * and the refusals (DYNAMIC / WEIGHT_ONLY conv twins).
  */
 class ConverterConv2dTest {
 
@@ -138,6 +142,8 @@ class ConverterConv2dTest {
             if (relu) {
                 block.add(Activation.reluBlock());
             }
+            // the conv requantizes to the input parameters of the static Linear after the flatten
+            block.add(Blocks.batchFlattenBlock()).add(Linear.builder().setUnits(5).build());
             block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 4, 9, 9));
             model.setBlock(block);
             Preparer.prepare(model, QConfigMapping.global(config(engine, perChannel)));
@@ -151,20 +157,33 @@ class ConverterConv2dTest {
             NDList test = batches(m, 7, 4, 4, 9, 9).get(6);
             Twins.setObserving(block, false);
             Twins.setFakeQuant(block, false);
-            float[] fp32 = run(block, m, test);
+            float[] fp32 = run(twin, m, test);
             Twins.setFakeQuant(block, true);
-            float[] sim = run(block, m, test);
+            // the simulation rounds the conv's output at the Linear's input quantization
+            QParams next =
+                    ((ObservedLinear) block.getChildren().get(relu ? 3 : 2).getValue())
+                            .control()
+                            .computeParams()
+                            .get(TwinControl.INPUT);
+            float[] sim;
+            try (NDManager s = m.newSubManager()) {
+                NDArray y =
+                        twin.forward(new ParameterStore(s, false), test, false).singletonOrThrow();
+                sim = FakeQuant.apply(y, next).toFloatArray();
+            }
             ConvertReport report = Converter.convert(model, engine);
             assertEquals(1, report.quantizedConv2ds().size(), what);
+            assertEquals(1, report.quantizedLinears().size(), what);
             QuantizedConv2d q = report.quantizedConv2ds().get(0);
             assertEquals(relu, q.isReluFused(), what);
             assertEquals(groups, q.getGroups());
             assertEquals(stride, q.getStride()[0]);
             assertEquals(pad, q.getPadding()[1]);
             assertEquals(relu ? 1 : 0, report.fusedReluCount());
-            float[] int8 = run(block, m, test);
+            float[] int8 = run(q, m, test);
             assertEquals(sim.length, int8.length, what);
             QParams out = q.getOutputParams();
+            assertEquals(next, out, what);
             double step = out.scale();
             double max = 0;
             for (int i = 0; i < sim.length; i++) {
@@ -297,6 +316,40 @@ class ConverterConv2dTest {
                 // nothing changed
                 assertInstanceOf(ObservedConv2d.class, block.getChildren().get(0).getValue());
             }
+        }
+    }
+
+    @Test
+    void aStaticConvWithNoStaticLayerAfterItIsRefusedNamingPathAndNothingChanges()
+            throws Exception {
+        try (Model model = Model.newInstance("conv-last", "PyTorch");
+                NDManager m = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock block =
+                    new SequentialBlock()
+                            .add(Linear.builder().setUnits(8).build())
+                            .add(
+                                    Conv2d.builder()
+                                            .setKernelShape(new Shape(3, 3))
+                                            .setFilters(4)
+                                            .build())
+                            .add(Activation.reluBlock());
+            block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 2, 8, 8));
+            model.setBlock(block);
+            Preparer.prepare(
+                    model, QConfigMapping.global(QConfig.staticInt8(BackendTarget.FBGEMM)));
+            Calibrator.builder()
+                    .setModel(model)
+                    .optProgress(null)
+                    .build()
+                    .calibrate(batches(m, 2, 2, 2, 8, 8));
+            UnsupportedBlockException e =
+                    assertThrows(
+                            UnsupportedBlockException.class,
+                            () -> Converter.convert(model, QEngine.X86));
+            assertEquals("02Conv2d", e.rawPath());
+            assertTrue(e.getMessage().contains("next static INT8 layer"), e.getMessage());
+            assertInstanceOf(ObservedLinear.class, block.getChildren().get(0).getValue());
+            assertInstanceOf(ObservedConv2d.class, block.getChildren().get(1).getValue());
         }
     }
 
