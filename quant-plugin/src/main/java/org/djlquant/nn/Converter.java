@@ -616,6 +616,9 @@ public final class Converter {
          * Blocks between a conv and the next static layer through which a value rounded to that
          * layer's input grid arrives unchanged at its input quantization: ReLU, max pooling,
          * flatten, identity and dropout commute with rounding to an affine UINT8 grid that holds 0.
+         * Names: DJL's {@code Activation.reluBlock()}, {@code Pool.maxPool2dBlock}, {@code
+         * Blocks.batchFlattenBlock}, and the exporter's {@code ExportableBlocks} ops of these
+         * kinds.
          */
         private static boolean keepsQuantized(Block b) {
             if (b instanceof ai.djl.nn.norm.Dropout) {
@@ -625,6 +628,7 @@ public final class Converter {
                     && (l.getName().equals("ReLU")
                             || l.getName().equals("maxPool2d")
                             || l.getName().equals("batchFlatten")
+                            || l.getName().equals("flatten")
                             || l.getName().equals("identity"));
         }
 

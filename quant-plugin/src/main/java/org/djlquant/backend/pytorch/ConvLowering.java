@@ -14,6 +14,7 @@ import org.djlquant.config.QConfig;
 import org.djlquant.config.QMode;
 import org.djlquant.nn.ObservedConv2d;
 import org.djlquant.nn.ObservedLinear;
+import org.djlquant.nn.QuantizedConv2d;
 import org.djlquant.nn.TwinControl;
 import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.scheme.Granularity;
@@ -50,6 +51,10 @@ import org.djlquant.scheme.QuantMath;
  *
  * DYNAMIC and WEIGHT_ONLY conv twins, learnt (LSQ) scales, and weights or activations of other
  * types are refused with an {@link UnsupportedExportException}.
+ *
+ * <p>A {@link QuantizedConv2d} left by an in-place conversion is written the same way from its own
+ * INT8 weights and parameters (its output parameters are the next static layer's input parameters,
+ * as the converter chose them), so the archive computes what the converted model computes in place.
  */
 final class ConvLowering {
 
@@ -70,17 +75,19 @@ final class ConvLowering {
                                         ctx,
                                         null,
                                         reluComputedByTwin(b))));
+        Lowerings.register(
+                QuantizedConv2d.class,
+                (b, in, ctx) -> List.of(lowerConverted(b, BuiltinLowerings.single(in, ctx), ctx)));
     }
 
     /**
-     * Whether the twin itself computes the ReLU that follows it. The preparer does not fuse
-     * Conv2d+ReLU yet: when it does (a flag on the twin like {@code ObservedLinear.isReluFused()}),
-     * return that flag here so that a twin lowered on its own runs {@code conv2d_relu}. Inside a
-     * {@code SequentialBlock} the ReLU block that follows is fused by {@link #inSequence} either
-     * way.
+     * Whether the twin itself computes the ReLU that follows it ({@link
+     * ObservedConv2d#isReluFused()}, set by the preparer for Conv2d+ReLU): a twin lowered on its
+     * own then runs {@code conv2d_relu}. Inside a {@code SequentialBlock} the ReLU block that
+     * follows is fused by {@link #inSequence} either way.
      */
     static boolean reluComputedByTwin(ObservedConv2d twin) {
-        return false;
+        return twin.isReluFused();
     }
 
     /** Whether a block is a conv twin whose mode this lowering runs as INT8 (STATIC or QAT). */
@@ -343,6 +350,74 @@ final class ConvLowering {
         for (int k = 0; k < q.length; k++) {
             qb[k] = (byte) q[k];
         }
+        float[] biasValues = bias == null ? null : bias.getArray().toFloatArray();
+        return emitInt8(
+                ctx,
+                mode,
+                qb,
+                shape,
+                wp,
+                biasValues,
+                new long[] {stride.get(0), stride.get(1)},
+                new long[] {padding.get(0), padding.get(1)},
+                new long[] {dilation.get(0), dilation.get(1)},
+                twin.getGroups(),
+                ip,
+                outParams,
+                relu,
+                input);
+    }
+
+    /**
+     * Lowers a {@link QuantizedConv2d} that an in-place conversion left in the model: the same
+     * {@code quantized::conv2d} / {@code conv2d_relu} over its own INT8 weights, input quantized
+     * with its input parameters (clamped to their spec's range, as in place), output requantized to
+     * its output parameters (the next static layer's input parameters) and handed on as {@code
+     * quint8}.
+     */
+    static TsValue lowerConverted(QuantizedConv2d conv, TsValue input, LoweringContext ctx) {
+        return emitInt8(
+                ctx,
+                conv.getMode(),
+                conv.getWeightInt8(),
+                conv.getWeightShape(),
+                conv.getWeightParams(),
+                conv.getBias(),
+                conv.getStride(),
+                conv.getPadding(),
+                conv.getDilation(),
+                conv.getGroups(),
+                conv.getInputParams(),
+                conv.getOutputParams(),
+                conv.isReluFused(),
+                input);
+    }
+
+    /**
+     * Writes one INT8 convolution: a {@code QConv2d} submodule holding the INT8 weights (packed for
+     * the loading engine when the archive loads), the input quantization (or the {@code quint8}
+     * input as it is when its parameters are the layer's), the kernel requantizing to {@code
+     * outParams} (clamped to their spec's range) and the manifest entry.
+     */
+    private static TsValue emitInt8(
+            LoweringContext ctx,
+            QMode mode,
+            byte[] qb,
+            long[] shape,
+            QParams wp,
+            float[] biasValues,
+            long[] stride,
+            long[] padding,
+            long[] dilation,
+            int groups,
+            QParams ip,
+            QParams outParams,
+            boolean relu,
+            TsValue input) {
+        int out = (int) shape[0];
+        double lo = (ip.spec().qmin() - ip.zeroPoint()) * (double) ip.scale();
+        double hi = (ip.spec().qmax() - ip.zeroPoint()) * (double) ip.scale();
+        boolean clamp = ip.spec().qmin() != 0 || ip.spec().qmax() != 255;
         float[] scales = new float[out];
         byte[] zps = new byte[out];
         for (int o = 0; o < out; o++) {
@@ -351,9 +426,7 @@ final class ConvLowering {
             zps[o] = (byte) wp.zeroPointAt(k);
         }
         TensorData biasData =
-                bias == null
-                        ? null
-                        : TensorData.ofFloats(bias.getArray().toFloatArray(), (long) out);
+                biasValues == null ? null : TensorData.ofFloats(biasValues, (long) out);
         String m =
                 ctx.session()
                         .submodule(
@@ -366,13 +439,13 @@ final class ConvLowering {
                                                 TensorData.ofInt8(zps, (long) out),
                                                 biasData,
                                                 false,
-                                                stride.get(0),
-                                                stride.get(1),
-                                                padding.get(0),
-                                                padding.get(1),
-                                                dilation.get(0),
-                                                dilation.get(1),
-                                                (long) twin.getGroups(),
+                                                stride[0],
+                                                stride[1],
+                                                padding[0],
+                                                padding[1],
+                                                dilation[0],
+                                                dilation[1],
+                                                (long) groups,
                                                 (double) ip.scale(),
                                                 ip.zeroPoint(),
                                                 lo,
@@ -415,14 +488,14 @@ final class ConvLowering {
         }
         BuiltinLowerings.record(
                 ctx,
-                path,
+                ctx.path(),
                 mode,
                 relu ? "quantized::conv2d_relu" : "quantized::conv2d",
                 wp,
                 ip,
                 true,
                 (long) qb.length + 5L * out,
-                float32);
+                4L * qb.length);
         return new TsValue(yq, true, outParams.scale(), outParams.zeroPoint());
     }
 

@@ -39,6 +39,8 @@ import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.config.QMode;
+import org.djlquant.nn.ConvertReport;
+import org.djlquant.nn.Converter;
 import org.djlquant.nn.ObservedConv2d;
 import org.djlquant.nn.Preparer;
 import org.djlquant.nn.QuantTwin;
@@ -263,6 +265,54 @@ class ConvExportTest {
             assertTrue(toSim <= 3, "max |sim - exported| " + toSim + " output steps");
             assertTrue(sqnrInt8 >= 20, "SQNR vs FP32 " + sqnrInt8 + " dB");
             assertTrue(Math.abs(sqnrInt8 - sqnrSim) <= 3, sqnrInt8 + " vs " + sqnrSim);
+        }
+    }
+
+    @Test
+    void aConvertedCnnExportsToTheArchiveThatComputesWhatItComputesInPlace(@TempDir Path dir)
+            throws Exception {
+        try (NDManager m = NDManager.newBaseManager("PyTorch");
+                NDManager owner = NDManager.newBaseManager("PyTorch")) {
+            SequentialBlock net =
+                    calibrated(
+                            m,
+                            cnn(),
+                            INPUT,
+                            QConfigMapping.global(QConfig.staticInt8(BackendTarget.FBGEMM)));
+            double step = outputStep(net);
+            NDArray x = images(m, 778, 1, INPUT).get(0);
+            float[] sim = ExportFixtures.simulate(net, m, new NDList(x));
+            ConvertReport report = Converter.convert(net, owner, QEngine.X86);
+            assertEquals(2, report.quantizedConv2ds().size(), report.toTable());
+            float[] inPlace = ExportFixtures.run(net, m, new NDList(x)).head().toFloatArray();
+            TorchScriptExporter.Exported archive = exporter(net).export();
+            Files.write(dir.resolve("converted.pt"), archive.bytes());
+            String forward = forwardCode(archive.bytes());
+            // the converted convs hand quint8 on as the prepared export does
+            assertEquals(0, count(forward, "torch.conv2d("), forward);
+            assertEquals(1, count(forward, "torch.dequantize("), forward);
+            List<String> kernels = new ArrayList<>();
+            archive.manifest().layers().forEach(l -> kernels.add(l.kernel()));
+            assertEquals(
+                    List.of(
+                            "quantized::conv2d_relu",
+                            "quantized::conv2d_relu",
+                            "quantized::linear_relu",
+                            "quantized::linear"),
+                    kernels);
+            float[] exported = ExportFixtures.runExported(dir, "converted", new NDList(x));
+            double toInPlace = maxAbsDiff(inPlace, exported) / step;
+            double inPlaceToSim = maxAbsDiff(inPlace, sim) / step;
+            System.out.printf(
+                    Locale.ROOT,
+                    "converted CNN on x86: max |in place - exported| %.2f output steps, |in place -"
+                            + " sim| %.2f%n",
+                    toInPlace,
+                    inPlaceToSim);
+            assertTrue(maxAbs(exported) > 0.1, "outputs are not trivially small");
+            // the same integer kernels on the same parameters: at most one requantization step
+            assertTrue(toInPlace <= 1, "max |in place - exported| " + toInPlace + " steps");
+            assertTrue(inPlaceToSim <= 3, "max |in place - sim| " + inPlaceToSim + " steps");
         }
     }
 
