@@ -19,10 +19,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import org.djlquant.QuantizationException;
+import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.calibrate.Calibrator;
 import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
+import org.djlquant.nn.ConvertReport;
+import org.djlquant.nn.Converter;
 import org.djlquant.nn.PrepareReport;
 import org.djlquant.nn.Preparer;
 import org.djlquant.nn.Twins;
@@ -161,6 +164,7 @@ public final class FashionMnistQat {
 
             // 2. post-training static INT8: prepare a copy, calibrate, simulate
             JsonObject ptq;
+            JsonObject ptqReal;
             try (Model ptqModel = Model.newInstance("fmnist-ptq", "PyTorch")) {
                 FashionMnist.copyInto(fp32.getBlock(), ptqModel);
                 PrepareReport prep =
@@ -188,10 +192,12 @@ public final class FashionMnistQat {
                 ptq.addProperty("calibration_images", calib);
                 ptq.addProperty("calibration_seconds", calibSeconds);
                 ptq.addProperty("prepared_layers", prep.twins().size());
+                ptqReal = real("PTQ static INT8", ptqModel, m, tx, testLabels, accFp32);
             }
 
             // 3. QAT: prepare a copy of the FP32 weights, fine-tune with fake quantization on
             JsonObject qat;
+            JsonObject qatReal;
             List<FashionMnist.Epoch> qatCurve;
             double qatSeconds;
             try (Model qatModel = Model.newInstance("fmnist-qat", "PyTorch")) {
@@ -219,6 +225,7 @@ public final class FashionMnistQat {
                 ErrorReport errors = errorReport(qatModel, m, data, o.testImages());
                 qat = variant("QAT INT8 (simulated)", acc, accFp32, errors);
                 qat.addProperty("observers_frozen_after_epoch", 1);
+                qatReal = real("QAT INT8", qatModel, m, tx, testLabels, accFp32);
             }
 
             JsonObject fp32Row = new JsonObject();
@@ -240,7 +247,9 @@ public final class FashionMnistQat {
             JsonObject variants = new JsonObject();
             variants.add("fp32", fp32Row);
             variants.add("ptq", ptq);
+            variants.add("ptq_real", ptqReal);
             variants.add("qat", qat);
+            variants.add("qat_real", qatReal);
             root.add("variants", variants);
             JsonObject curves = new JsonObject();
             curves.add("fp32", curveJson(fp32Curve));
@@ -264,6 +273,27 @@ public final class FashionMnistQat {
         ErrorReport r = ErrorReport.measure(model.getBlock(), m, batches);
         batches.forEach(NDList::close);
         return r;
+    }
+
+    /**
+     * Converts a prepared (calibrated or QAT-trained) model in place to libtorch's INT8 kernels
+     * ({@code quantized::conv2d_relu}, {@code linear_relu}, ...) on x86 (qnnpack elsewhere) and
+     * measures its test accuracy.
+     */
+    private static JsonObject real(
+            String name, Model prepared, NDManager m, NDArray tx, int[] labels, double fp32)
+            throws QuantizationException {
+        QEngine engine = QEngine.available().contains(QEngine.X86) ? QEngine.X86 : QEngine.QNNPACK;
+        ConvertReport report = Converter.convert(prepared, engine);
+        double acc = FashionMnist.accuracy(prepared.getBlock(), m, tx, labels);
+        JsonObject v = new JsonObject();
+        v.addProperty("name", name + " (real, " + engine.pytorchName() + ")");
+        v.addProperty("accuracy", acc);
+        v.addProperty("drop_vs_fp32", fp32 - acc);
+        v.addProperty("qengine", engine.pytorchName());
+        v.addProperty("int8_convolutions", report.quantizedConv2ds().size());
+        v.addProperty("int8_linears", report.quantizedLinears().size());
+        return v;
     }
 
     private static JsonObject variant(String name, double acc, double fp32, ErrorReport errors) {
@@ -315,7 +345,7 @@ public final class FashionMnistQat {
                         "min layer SQNR",
                         "mean layer",
                         "output SQNR"));
-        for (String k : new String[] {"fp32", "ptq", "qat"}) {
+        for (String k : new String[] {"fp32", "ptq", "ptq_real", "qat", "qat_real"}) {
             JsonObject v = root.getAsJsonObject("variants").getAsJsonObject(k);
             boolean q = v.has("layer_sqnr_min_db");
             sb.append(
@@ -338,7 +368,8 @@ public final class FashionMnistQat {
                 .append(" images; SQNR per layer on float inputs, the first ")
                 .append(Math.min(REPORT_IMAGES, root.get("test_images").getAsInt()))
                 .append(" test images;")
-                .append(" INT8 simulated with fake quantization)\n");
+                .append(" INT8 simulated with fake quantization; 'real' rows: the same model")
+                .append(" converted in place to libtorch's INT8 kernels)\n");
         return sb.toString();
     }
 

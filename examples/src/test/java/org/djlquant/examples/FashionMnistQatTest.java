@@ -57,6 +57,17 @@ class FashionMnistQatTest {
             // 8-bit grids give ~6 dB per bit; anything under 15 dB would mean a broken simulation
             assertTrue(minSqnr > 15 && minSqnr < 80, name + " min layer SQNR " + minSqnr);
         }
+        // the real INT8 models (converted in place: two INT8 convolutions, two INT8 linears) give
+        // the accuracy of their simulations: the same integers, up to rare rounding ties
+        for (String k : new String[] {"ptq", "qat"}) {
+            JsonObject sim = v.getAsJsonObject(k);
+            JsonObject real = v.getAsJsonObject(k + "_real");
+            String name = real.get("name").getAsString();
+            assertEquals(2, real.get("int8_convolutions").getAsInt(), name);
+            assertEquals(2, real.get("int8_linears").getAsInt(), name);
+            double diff = real.get("accuracy").getAsDouble() - sim.get("accuracy").getAsDouble();
+            assertTrue(Math.abs(diff) <= 0.005, name + " differs from its simulation by " + diff);
+        }
         assertEquals(1000, ptq.get("calibration_images").getAsInt());
         JsonArray fp32Curve = root.getAsJsonObject("curves").getAsJsonArray("fp32");
         JsonArray qatCurve = root.getAsJsonObject("curves").getAsJsonArray("qat");
