@@ -70,14 +70,15 @@ import org.djlquant.nn.Twins;
  * </ul>
  *
  * <p>Variants: FP32 libtorch (the DJL blocks through a DJL {@code Predictor}); static INT8 <b>in
- * place</b> (prepared with the preset {@link QConfig#staticInt8} for the engine's target — per
- * tensor, 7-bit activations on fbgemm/x86 —, calibrated on the benchmark input plus three other
- * random batches, converted by {@link Converter}: {@link QuantizedConv2d} with fused ReLU, run
- * through the same {@code Predictor}); static INT8 <b>exported</b> (that converted model written by
- * {@link TorchScriptExporter} and loaded by plain DJL {@code Criteria}). FP32 ONNX Runtime is not
- * measured: the FFN runner's graph is written by hand ({@link OnnxFfn}) and a conv/pool graph was
- * not written for this runner. Weights are seeded He-normal, inputs standard normal (ResNet block)
- * or uniform [0, 1) (Fashion-MNIST images).
+ * place</b> (prepared with the preset {@link QConfig#staticInt8} for the engine's target:
+ * per-channel weights and 7-bit histogram activations on fbgemm/x86/onednn, per-tensor weights on
+ * qnnpack; calibrated on the benchmark input plus three other random batches, converted by {@link
+ * Converter}: {@link QuantizedConv2d} with fused ReLU, run through the same {@code Predictor});
+ * static INT8 <b>exported</b> (that converted model written by {@link TorchScriptExporter} and
+ * loaded by plain DJL {@code Criteria}). FP32 ONNX Runtime is not measured: the FFN runner's graph
+ * is written by hand ({@link OnnxFfn}) and a conv/pool graph was not written for this runner.
+ * Weights are seeded He-normal, inputs standard normal (ResNet block) or uniform [0, 1)
+ * (Fashion-MNIST images).
  *
  * <p>Timing is {@link SpeedMeter#measureInterleaved} in steady state, as in {@link FfnInt8Bridge}:
  * a settle pause before each variant's turn, untimed lead-in calls, a timed burst; the order of
@@ -459,10 +460,13 @@ public final class ConvInt8Bridge {
                             + " correctness, they are not a speed result (and say nothing about"
                             + " ARM).**\n\n");
         }
-        md.append(
-                "Static INT8 = the preset QConfig.staticInt8 (per tensor, 7-bit activations on"
-                        + " fbgemm/x86). FP32 ONNX Runtime not measured for convolutions. The"
-                        + " ResNet block's errors are on its flatten-Linear10 head's outputs.\n\n");
+        md.append("Static INT8 = the preset QConfig.staticInt8(")
+                .append(qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM)
+                .append(
+                        ") (PyTorch default qconfig: per-channel weights and 7-bit histogram-MSE"
+                                + " activations for FBGEMM, per-tensor weights for QNNPACK). FP32 ONNX Runtime"
+                                + " not measured for convolutions. The ResNet block's errors are on"
+                                + " its flatten-Linear10 head's outputs.\n\n");
         for (String n : notes) {
             md.append(n).append("\n\n");
         }
