@@ -464,9 +464,9 @@ public final class ConvInt8Bridge {
                 .append(qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM)
                 .append(
                         ") (PyTorch default qconfig: per-channel weights and 7-bit histogram-MSE"
-                                + " activations for FBGEMM, per-tensor weights for QNNPACK). FP32 ONNX Runtime"
-                                + " not measured for convolutions. The ResNet block's errors are on"
-                                + " its flatten-Linear10 head's outputs.\n\n");
+                                + " activations for FBGEMM, per-tensor weights for QNNPACK). FP32"
+                                + " ONNX Runtime not measured for convolutions. The ResNet block's"
+                                + " errors are on its flatten-Linear10 head's outputs.\n\n");
         for (String n : notes) {
             md.append(n).append("\n\n");
         }
