@@ -364,8 +364,21 @@ public final class Converter {
                 Plan b = plans.get(k + 1);
                 if (!(a.parent instanceof SequentialBlock)
                         || a.parent != b.parent
-                        || b.index != a.index + (a.reluKey != null ? 2 : 1)
-                        || !(a.replacement instanceof QuantizedLinear qa)
+                        || b.index != a.index + (a.reluKey != null ? 2 : 1)) {
+                    continue;
+                }
+                if (a.replacement instanceof QuantizedConv2d ca
+                        && b.replacement instanceof QuantizedConv2d cb) {
+                    QParams out = ca.getOutputParams();
+                    QParams in = cb.getInputParams();
+                    if (out.scale() == in.scale()
+                            && out.zeroPoint() == in.zeroPoint()
+                            && out.spec().qmax() == in.spec().qmax()) {
+                        ca.chain(cb);
+                    }
+                    continue;
+                }
+                if (!(a.replacement instanceof QuantizedLinear qa)
                         || !(b.replacement instanceof QuantizedLinear qb)
                         || qa.getMode() != QMode.STATIC
                         || qb.getMode() != QMode.STATIC) {

@@ -1,5 +1,6 @@
 package org.djlquant.nn;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -9,6 +10,7 @@ import java.util.Arrays;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedConv2d;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.backend.pytorch.QuantizedActivation;
 import org.djlquant.config.QMode;
 import org.djlquant.scheme.Granularity;
 import org.djlquant.scheme.QParams;
@@ -51,6 +53,8 @@ public final class QuantizedConv2d extends AbstractBlock {
     private final long[] dilation;
     private final int groups;
     private final boolean reluFused;
+    private volatile QuantizedConv2d next;
+    private volatile boolean chainedFromPrevious;
 
     private QuantizedConv2d(
             String path,
@@ -192,7 +196,79 @@ public final class QuantizedConv2d extends AbstractBlock {
             NDList inputs,
             boolean training,
             PairList<String, Object> params) {
-        return new NDList(packed.forward(inputs.singletonOrThrow()));
+        if (chainedFromPrevious) {
+            // the preceding conv ran this one on its INT8 output (see chain)
+            return inputs;
+        }
+        NDArray x = inputs.singletonOrThrow();
+        if (next == null) {
+            return new NDList(packed.forward(x));
+        }
+        QuantizedActivation a;
+        try (QuantizedActivation xq = packed.quantizeInput(x)) {
+            a = packed.forward(xq);
+        }
+        try {
+            for (QuantizedConv2d c = next; c != null; c = c.next) {
+                QuantizedActivation b = c.packed.forward(a);
+                a.close();
+                a = b;
+            }
+            return new NDList(a.dequantize(x.getManager()));
+        } finally {
+            a.close();
+        }
+    }
+
+    /**
+     * Keeps the activation INT8 from this conv into {@code following}, the static conv that
+     * consumes its output next in the same {@code SequentialBlock} (directly or through the
+     * identity of a fused ReLU), whose input parameters are this conv's output parameters. From
+     * then on this conv's forward runs both ({@code quint8} handed from one kernel to the next,
+     * clamped to the output grid as the float path clamps it, as an exported archive does) and
+     * {@code following}'s forward is the identity. Exact: dequantizing and requantizing on the same
+     * grid gives the same integers.
+     *
+     * @throws IllegalArgumentException if the parameters differ
+     */
+    void chain(QuantizedConv2d following) {
+        if (following.inputParams.scale() != outputParams.scale()
+                || following.inputParams.zeroPoint() != outputParams.zeroPoint()
+                || following.inputParams.spec().qmax() != outputParams.spec().qmax()) {
+            throw new IllegalArgumentException(
+                    "layer "
+                            + following.path
+                            + ": input "
+                            + following.inputParams
+                            + " cannot take the INT8 output "
+                            + outputParams
+                            + " of "
+                            + path
+                            + "; scale, zero point and range must be equal");
+        }
+        next = following;
+        following.chainedFromPrevious = true;
+    }
+
+    /**
+     * Returns the conv this one hands its INT8 output to in place (its forward runs that conv too),
+     * if any.
+     *
+     * @return the following conv, or null
+     */
+    public QuantizedConv2d getNext() {
+        return next;
+    }
+
+    /**
+     * Returns whether the preceding conv runs this one on its INT8 output in place; this layer's
+     * own forward is then the identity. Export is unaffected: each conv is lowered as itself and
+     * the {@code quint8} tensor is handed on.
+     *
+     * @return the flag
+     */
+    public boolean isChainedFromPrevious() {
+        return chainedFromPrevious;
     }
 
     /**

@@ -437,8 +437,9 @@ public final class PackedConv2d implements AutoCloseable {
 
     /**
      * Runs the convolution on an already quantized input and keeps the output quantized, with this
-     * layer's output parameters (and ReLU if fused). The input's own scale and zero point are used,
-     * not this layer's calibrated input parameters.
+     * layer's output parameters (and ReLU if fused), clamped to {@code [0, outputQuantMax]} like
+     * the float path. The input's own scale and zero point are used, not this layer's calibrated
+     * input parameters.
      *
      * @param x a quantized {@code [N, I, H, W]} activation; not closed
      * @return the quantized output {@code [N, O, H', W']}; the caller closes it
@@ -450,8 +451,9 @@ public final class PackedConv2d implements AutoCloseable {
         Shape out = outputShape(x.getShape());
         String method = reluFused ? "conv_relu_q" : "conv_q";
         try (IValue os = IValue.from(outputScale);
-                IValue oz = IValue.from(outputZeroPoint)) {
-            IValue y = ops.run(method, x.handle(), packed, os, oz);
+                IValue oz = IValue.from(outputZeroPoint);
+                IValue om = IValue.from(outputQuantMax)) {
+            IValue y = ops.run(method, x.handle(), packed, os, oz, om);
             OpLibrary lib;
             try {
                 lib = OpLibrary.get();
@@ -460,6 +462,36 @@ public final class PackedConv2d implements AutoCloseable {
                 throw new IllegalStateException(e.getMessage(), e);
             }
             return new QuantizedActivation(y, lib, out, outputScale, outputZeroPoint);
+        }
+    }
+
+    /**
+     * Quantizes a float input with this layer's input parameters, clamped to {@code [0,
+     * inputQuantMax]} as {@link #forward(NDArray)} does, for {@link #forward(QuantizedActivation)}
+     * (the first layer of a chain of INT8 layers).
+     *
+     * @param x a float {@code [N, I, H, W]} input; not closed
+     * @return the quantized input; the caller closes it
+     * @throws IllegalArgumentException if {@code x} is not float or does not fit the kernel
+     * @throws IllegalStateException if this layer is closed or libtorch fails
+     */
+    public QuantizedActivation quantizeInput(NDArray x) {
+        checkOpen();
+        PtNDArray px = PackedLinear.checkFloat("x", x);
+        outputShape(x.getShape());
+        try (IValue xv = IValue.from(px);
+                IValue is = IValue.from(inputScale);
+                IValue iz = IValue.from(inputZeroPoint);
+                IValue im = IValue.from(inputQuantMax)) {
+            IValue q = ops.run("quantize_input", xv, is, iz, im);
+            OpLibrary lib;
+            try {
+                lib = OpLibrary.get();
+            } catch (QuantizationException e) {
+                q.close();
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+            return new QuantizedActivation(q, lib, x.getShape(), inputScale, inputZeroPoint);
         }
     }
 

@@ -27,8 +27,11 @@ import org.djlquant.QuantizationException;
  *       dequantize to a float tensor in the kernel's channels-last layout (its shape is NCHW; a
  *       copy to NCHW memory took most of the layer's time: 6.9 ms of a batch-8 64-channel 56x56
  *       layer's 8.7 ms; the next conv quantizes channels-last input without a copy);
- *   <li>{@code conv_q(xq, packed, out_scale, out_zp)} and {@code conv_relu_q(...)}: the kernel on
- *       an already quantized input, the output left quantized.
+ *   <li>{@code conv_q(xq, packed, out_scale, out_zp, out_qmax)} and {@code conv_relu_q(...)}: the
+ *       kernel on an already quantized input, the output left quantized (clamped to {@code [0,
+ *       out_qmax]} when that is below 255, as the simulation clamps a 7-bit grid);
+ *   <li>{@code quantize_input(x, in_scale, in_zp, in_qmax)}: the float input clamped and quantized
+ *       as {@code conv_static} does, left quantized (the first layer of an INT8 chain).
  * </ul>
  *
  * <p>The prepack methods copy every tensor argument ({@code torch.clone}) before libtorch keeps it,
@@ -104,10 +107,27 @@ public final class ConvOps {
                 + PACKED
                 + ",\n"
                 + "    out_scale: float,\n"
-                + "    out_zp: int) -> Tensor:\n"
-                + "    return ops.quantized."
+                + "    out_zp: int,\n"
+                + "    out_qmax: int) -> Tensor:\n"
+                + "    yq = ops.quantized."
                 + op
-                + "(xq, packed, out_scale, out_zp)\n";
+                + "(xq, packed, out_scale, out_zp)\n"
+                + "    if out_qmax < 255:\n"
+                + "      yq = torch.clamp(yq, float(0 - out_zp) * out_scale, float(out_qmax - out_zp)"
+                + " * out_scale)\n"
+                + "    return yq\n";
+    }
+
+    private static String quantizeInput() {
+        return header("quantize_input")
+                + "    x: Tensor,\n"
+                + "    in_scale: float,\n"
+                + "    in_zp: int,\n"
+                + "    in_qmax: int) -> Tensor:\n"
+                + "    lo = float(0 - in_zp) * in_scale\n"
+                + "    hi = float(in_qmax - in_zp) * in_scale\n"
+                + "    return torch.quantize_per_tensor(torch.clamp(x, lo, hi), in_scale, in_zp,"
+                + " 13)\n";
     }
 
     /** The source of {@code __torch__.djlquant.conv}, serialized-code dialect. */
@@ -118,7 +138,8 @@ public final class ConvOps {
                     + staticConv("conv_static", "conv2d")
                     + staticConv("conv_relu_static", "conv2d_relu")
                     + quantizedConv("conv_q", "conv2d")
-                    + quantizedConv("conv_relu_q", "conv2d_relu");
+                    + quantizedConv("conv_relu_q", "conv2d_relu")
+                    + quantizeInput();
 
     private static ConvOps instance;
 
