@@ -219,6 +219,22 @@ class ConverterConv2dTest {
                 .add(Linear.builder().setUnits(10).build());
     }
 
+    /** How closely INT8 outputs follow the simulation, in output quantization steps. */
+    private record Agreement(int withinOneStep, double maxSteps) {
+        static Agreement of(float[] sim, float[] int8, double step) {
+            double max = 0;
+            int within = 0;
+            for (int i = 0; i < sim.length; i++) {
+                double d = Math.abs(sim[i] - int8[i]);
+                max = Math.max(max, d);
+                if (d <= step * 1.0001) {
+                    within++;
+                }
+            }
+            return new Agreement(within, max / step);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(
             value = QEngine.class,
@@ -252,15 +268,9 @@ class ConverterConv2dTest {
 
             float[] int8 = run(block, m, test);
             double step = report.quantizedLinears().get(1).getOutputParams().scale();
-            double max = 0;
-            int within = 0;
-            for (int i = 0; i < sim.length; i++) {
-                double d = Math.abs(sim[i] - int8[i]);
-                max = Math.max(max, d);
-                if (d <= step * 1.0001) {
-                    within++;
-                }
-            }
+            Agreement agree = Agreement.of(sim, int8, step);
+            double max = agree.maxSteps() * step;
+            int within = agree.withinOneStep();
             System.out.printf(
                     Locale.ROOT,
                     "CNN %s: %d/%d logits within one output step (%.5f) of the simulation, max %.2f"
@@ -363,15 +373,9 @@ class ConverterConv2dTest {
 
             float[] int8 = run(chained, m, test);
             double step = report.quantizedLinears().get(0).getOutputParams().scale();
-            double max = 0;
-            int within = 0;
-            for (int i = 0; i < sim.length; i++) {
-                double d = Math.abs(sim[i] - int8[i]);
-                max = Math.max(max, d);
-                if (d <= step * 1.0001) {
-                    within++;
-                }
-            }
+            Agreement agree = Agreement.of(sim, int8, step);
+            double max = agree.maxSteps() * step;
+            int within = agree.withinOneStep();
             System.out.printf(
                     Locale.ROOT,
                     "conv stack %s, chained in place: %d/%d outputs within one step of the"

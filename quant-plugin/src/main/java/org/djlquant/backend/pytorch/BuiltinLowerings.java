@@ -807,41 +807,8 @@ final class BuiltinLowerings {
             outParams = ownOutput;
             relu = twin.isReluFused();
         }
-        boolean inputMatches =
-                input.quantized()
-                        && input.scale() == ip.scale()
-                        && input.zeroPoint() == ip.zeroPoint();
         if (outParams != null) {
-            String xq =
-                    inputMatches
-                            ? input.expression()
-                            : ctx.let(m + ".quant(" + ctx.asFloat(input) + ")");
-            String yq =
-                    ctx.let(
-                            m
-                                    + ".q("
-                                    + xq
-                                    + ", "
-                                    + (relu ? "True" : "False")
-                                    + ", "
-                                    + LoweringContext.literal(outParams.scale())
-                                    + ", "
-                                    + outParams.zeroPoint()
-                                    + ")");
-            QSpec os = outParams.spec();
-            if (os.qmin() != 0 || os.qmax() != 255) {
-                double olo = (os.qmin() - outParams.zeroPoint()) * (double) outParams.scale();
-                double ohi = (os.qmax() - outParams.zeroPoint()) * (double) outParams.scale();
-                yq =
-                        ctx.let(
-                                "torch.clamp("
-                                        + yq
-                                        + ", "
-                                        + LoweringContext.literal(olo)
-                                        + ", "
-                                        + LoweringContext.literal(ohi)
-                                        + ")");
-            }
+            String yq = int8Call(ctx, m, input, ip, relu, outParams, true);
             record(
                     ctx,
                     path,
@@ -875,6 +842,60 @@ final class BuiltinLowerings {
                 stored,
                 float32);
         return TsValue.plain(y);
+    }
+
+    /**
+     * Emits an INT8 kernel call of a submodule with {@code quant} / {@code q} methods ({@code
+     * QLinear}, {@code QConv2d}): the input quantized with {@code ip} (or the {@code quint8} input
+     * as it is when its parameters are {@code ip}), {@code m.q(xq, relu, scale, zp)} requantizing
+     * to {@code out}, then, with {@code clampOutput}, clamped to the real range of {@code out}'s
+     * integer levels when that is not the full 8-bit range (as the simulation clamps a 7-bit grid).
+     *
+     * @return the expression of the {@code quint8} result
+     */
+    static String int8Call(
+            LoweringContext ctx,
+            String m,
+            TsValue input,
+            QParams ip,
+            boolean relu,
+            QParams out,
+            boolean clampOutput) {
+        boolean inputMatches =
+                input.quantized()
+                        && input.scale() == ip.scale()
+                        && input.zeroPoint() == ip.zeroPoint();
+        String xq =
+                inputMatches
+                        ? input.expression()
+                        : ctx.let(m + ".quant(" + ctx.asFloat(input) + ")");
+        String yq =
+                ctx.let(
+                        m
+                                + ".q("
+                                + xq
+                                + ", "
+                                + (relu ? "True" : "False")
+                                + ", "
+                                + LoweringContext.literal(out.scale())
+                                + ", "
+                                + out.zeroPoint()
+                                + ")");
+        QSpec os = out.spec();
+        if (clampOutput && (os.qmin() != 0 || os.qmax() != 255)) {
+            double lo = (os.qmin() - out.zeroPoint()) * (double) out.scale();
+            double hi = (os.qmax() - out.zeroPoint()) * (double) out.scale();
+            yq =
+                    ctx.let(
+                            "torch.clamp("
+                                    + yq
+                                    + ", "
+                                    + LoweringContext.literal(lo)
+                                    + ", "
+                                    + LoweringContext.literal(hi)
+                                    + ")");
+        }
+        return yq;
     }
 
     private static String fakeQuant(LoweringContext ctx, String x, QParams p) {

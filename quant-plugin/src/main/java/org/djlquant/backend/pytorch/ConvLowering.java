@@ -270,7 +270,6 @@ final class ConvLowering {
         NDArray w = weight.getArray();
         long[] shape = w.getShape().getShape().clone();
         float[] wf = w.toFloatArray();
-        int out = (int) shape[0];
         QParams ip = params.get(TwinControl.INPUT);
         QParams outParams = params.get(TwinControl.OUTPUT);
         if (outParams == null) {
@@ -452,40 +451,7 @@ final class ConvLowering {
                                                 hi,
                                                 clamp)));
         ctx.session().convLayers++;
-        boolean inputMatches =
-                input.quantized()
-                        && input.scale() == ip.scale()
-                        && input.zeroPoint() == ip.zeroPoint();
-        String xq =
-                inputMatches
-                        ? input.expression()
-                        : ctx.let(m + ".quant(" + ctx.asFloat(input) + ")");
-        String yq =
-                ctx.let(
-                        m
-                                + ".q("
-                                + xq
-                                + ", "
-                                + (relu ? "True" : "False")
-                                + ", "
-                                + LoweringContext.literal(outParams.scale())
-                                + ", "
-                                + outParams.zeroPoint()
-                                + ")");
-        QSpec os = outParams.spec();
-        if (os.qmin() != 0 || os.qmax() != 255) {
-            double olo = (os.qmin() - outParams.zeroPoint()) * (double) outParams.scale();
-            double ohi = (os.qmax() - outParams.zeroPoint()) * (double) outParams.scale();
-            yq =
-                    ctx.let(
-                            "torch.clamp("
-                                    + yq
-                                    + ", "
-                                    + LoweringContext.literal(olo)
-                                    + ", "
-                                    + LoweringContext.literal(ohi)
-                                    + ")");
-        }
+        String yq = BuiltinLowerings.int8Call(ctx, m, input, ip, relu, outParams, true);
         BuiltinLowerings.record(
                 ctx,
                 ctx.path(),

@@ -142,27 +142,9 @@ final class ConvertedLowerings {
                                         0,
                                         false,
                                         false));
-        boolean inputMatches =
-                input.quantized()
-                        && input.scale() == ip.scale()
-                        && input.zeroPoint() == ip.zeroPoint();
-        String xq =
-                inputMatches
-                        ? input.expression()
-                        : ctx.let(m + ".quant(" + ctx.asFloat(input) + ")");
         boolean relu = layer.isReluFused();
-        String yq =
-                ctx.let(
-                        m
-                                + ".q("
-                                + xq
-                                + ", "
-                                + (relu ? "True" : "False")
-                                + ", "
-                                + LoweringContext.literal(op.scale())
-                                + ", "
-                                + op.zeroPoint()
-                                + ")");
+        // no output clamp: the in-place layer does not clamp its output either
+        String yq = BuiltinLowerings.int8Call(ctx, m, input, ip, relu, op, false);
         BuiltinLowerings.record(
                 ctx,
                 path,
