@@ -536,17 +536,10 @@ public final class Converter {
         }
 
         private WeightOnlyLinear weightOnly(ObservedLinear twin) throws QuantizationException {
-            Parameter w = twin.getParameters().get("weight");
-            if (w == null || !w.isInitialized()) {
-                throw new IllegalStateException(
-                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
-            }
-            NDArray wa = w.getArray();
-            long[] shape = wa.getShape().getShape();
-            float[] weight = wa.toFloatArray();
-            Parameter b =
-                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
-            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            TwinWeights tw = weightsOf(twin, twin);
+            long[] shape = tw.shape();
+            float[] weight = tw.weight();
+            float[] bias = tw.bias();
             WeightOnlyLinear.checkShape(
                     where(twin), twin.path(), shape, twin.control().config().weightSpec(), compute);
             WeightOnlyLinear q =
@@ -574,17 +567,10 @@ public final class Converter {
                 throws QuantizationException {
             TwinControl control = twin.control();
             QMode mode = control.config().mode() == QMode.DYNAMIC ? QMode.DYNAMIC : QMode.STATIC;
-            Parameter w = twin.getParameters().get("weight");
-            if (w == null || !w.isInitialized()) {
-                throw new IllegalStateException(
-                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
-            }
-            NDArray wa = w.getArray();
-            long[] shape = wa.getShape().getShape();
-            float[] weight = wa.toFloatArray();
-            Parameter b =
-                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
-            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            TwinWeights tw = weightsOf(twin, twin);
+            long[] shape = tw.shape();
+            float[] weight = tw.weight();
+            float[] bias = tw.bias();
             QParams wp = params(twin, TwinControl.WEIGHT);
             QParams in = null;
             QParams out = null;
@@ -676,17 +662,10 @@ public final class Converter {
 
         private QuantizedConv2d conv2d(ObservedConv2d twin, Plan p) throws QuantizationException {
             boolean fuseRelu = p.reluKey != null;
-            Parameter w = twin.getParameters().get("weight");
-            if (w == null || !w.isInitialized()) {
-                throw new IllegalStateException(
-                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
-            }
-            NDArray wa = w.getArray();
-            long[] shape = wa.getShape().getShape();
-            float[] weight = wa.toFloatArray();
-            Parameter b =
-                    twin.getParameters().contains("bias") ? twin.getParameters().get("bias") : null;
-            float[] bias = b == null || !b.isInitialized() ? null : b.getArray().toFloatArray();
+            TwinWeights tw = weightsOf(twin, twin);
+            long[] shape = tw.shape();
+            float[] weight = tw.weight();
+            float[] bias = tw.bias();
             QParams wp = params(twin, TwinControl.WEIGHT);
             QParams in = params(twin, TwinControl.INPUT);
             QParams out = requantizeTarget(p);
@@ -731,6 +710,26 @@ public final class Converter {
         }
 
         /** The twin's clean path, or its raw path for a twin outside the converted tree. */
+        /** A twin's weight values and shape, and its bias (null if it has none). */
+        private record TwinWeights(float[] weight, long[] shape, float[] bias) {}
+
+        private TwinWeights weightsOf(QuantTwin twin, Block block) {
+            Parameter w = block.getParameters().get("weight");
+            if (w == null || !w.isInitialized()) {
+                throw new IllegalStateException(
+                        "layer " + where(twin) + ": weight is not initialized; nothing to convert");
+            }
+            NDArray wa = w.getArray();
+            Parameter b =
+                    block.getParameters().contains("bias")
+                            ? block.getParameters().get("bias")
+                            : null;
+            return new TwinWeights(
+                    wa.toFloatArray(),
+                    wa.getShape().getShape(),
+                    b == null || !b.isInitialized() ? null : b.getArray().toFloatArray());
+        }
+
         private String where(QuantTwin twin) {
             return clean.getOrDefault((Block) twin, twin.path());
         }
