@@ -2,7 +2,6 @@ package org.djlquant.benchmarks;
 
 import ai.djl.MalformedModelException;
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -117,21 +116,7 @@ public final class ConvInt8Bridge {
                     MalformedModelException,
                     ModelNotFoundException,
                     TranslateException {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
-        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter =
-                Results.bursts(
-                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
-                        args,
-                        4);
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        Engine engine = Engine.getEngine("PyTorch");
-        QEngine.select(qengine);
-        String loadStart = Results.loadAverage();
-        BackendTarget target =
-                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+        Int8BridgeRows.Setup setup = Int8BridgeRows.start(args);
 
         List<Workload> workloads =
                 List.of(
@@ -151,14 +136,23 @@ public final class ConvInt8Bridge {
         List<Int8BridgeRows.Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         Random random = new Random(1);
-        try (NDManager manager = engine.newBaseManager()) {
+        try (NDManager manager = setup.engine().newBaseManager()) {
             for (Workload w : workloads) {
-                rows.addAll(run(w, manager, random, target, qengine, work, meter, notes));
+                rows.addAll(
+                        run(
+                                w,
+                                manager,
+                                random,
+                                setup.target(),
+                                setup.qengine(),
+                                work,
+                                setup.meter(),
+                                notes));
             }
         } finally {
             Results.deleteRecursively(work);
         }
-        report(qengine, meter, loadStart, rows, notes);
+        report(setup, rows, notes);
     }
 
     private static List<Int8BridgeRows.Row> run(
@@ -319,26 +313,19 @@ public final class ConvInt8Bridge {
     }
 
     private static void report(
-            QEngine qengine,
-            SpeedMeter meter,
-            String loadStart,
-            List<Int8BridgeRows.Row> rows,
-            List<String> notes)
+            Int8BridgeRows.Setup setup, List<Int8BridgeRows.Row> rows, List<String> notes)
             throws IOException {
-        boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         Int8BridgeRows.appendPreamble(
                 md,
                 "INT8 convolutions: FP32 vs static INT8, in place vs exported",
-                qengine,
-                meter,
+                setup,
                 cpu,
-                loadStart,
                 load);
         md.append("Static INT8 = the preset QConfig.staticInt8(")
-                .append(qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM)
+                .append(setup.target())
                 .append(
                         ") (PyTorch default qconfig: per-channel weights and 7-bit histogram-MSE"
                                 + " activations for FBGEMM, per-tensor weights for QNNPACK). FP32"
@@ -348,15 +335,20 @@ public final class ConvInt8Bridge {
             md.append(n).append("\n\n");
         }
         StringBuilder json =
-                Results.jsonHead("conv-int8-bridge", qengine.pytorchName(), meter, loadStart, load);
+                Results.jsonHead(
+                        "conv-int8-bridge",
+                        setup.qengine().pytorchName(),
+                        setup.meter(),
+                        setup.loadStart(),
+                        load);
         json.append(",\n  \"speed_is_result\": ")
-                .append(speedIsResult)
+                .append(setup.speedIsResult())
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"time\": \"")
                 .append(Instant.now())
                 .append('"');
         Int8BridgeRows.appendTable(md, json, rows, true);
-        Results.write("conv-int8-bridge-" + qengine.pytorchName(), json, md);
+        Results.write("conv-int8-bridge-" + setup.qengine().pytorchName(), json, md);
     }
 }

@@ -2,7 +2,6 @@ package org.djlquant.benchmarks;
 
 import ai.djl.MalformedModelException;
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -30,11 +29,9 @@ import java.util.Random;
 import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedLinear;
-import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizedActivation;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.calibrate.Calibrator;
-import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.eval.SpeedMeter;
@@ -107,21 +104,7 @@ public final class FfnInt8Bridge {
                     MalformedModelException,
                     ModelNotFoundException,
                     TranslateException {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
-        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter =
-                Results.bursts(
-                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
-                        args,
-                        4);
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        Engine engine = Engine.getEngine("PyTorch");
-        QEngine.select(qengine);
-        String loadStart = Results.loadAverage();
-        BackendTarget target =
-                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+        Int8BridgeRows.Setup setup = Int8BridgeRows.start(args);
 
         Random random = new Random(1);
         float[] w1 = Int8BridgeRows.gaussian(random, FFN * HIDDEN, 0.02);
@@ -141,14 +124,14 @@ public final class FfnInt8Bridge {
         Files.write(work.resolve("ffn.onnx"), OnnxFfn.graph(w1, b1, w2, b2).toByteArray());
         List<Int8BridgeRows.Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
-        try (NDManager manager = engine.newBaseManager();
+        try (NDManager manager = setup.engine().newBaseManager();
                 Model fp32 = ffnModel("fp32", w1, b1, w2, b2);
                 Model dynamic = ffnModel("dynamic", w1, b1, w2, b2);
                 Model stat = ffnModel("static", w1, b1, w2, b2)) {
             // prepare, calibrate, convert in place
-            Preparer.prepare(dynamic, QConfigMapping.global(QConfig.dynamicInt8(target)));
-            ConvertReport dynReport = Converter.convert(dynamic, qengine);
-            Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(target)));
+            Preparer.prepare(dynamic, QConfigMapping.global(QConfig.dynamicInt8(setup.target())));
+            ConvertReport dynReport = Converter.convert(dynamic, setup.qengine());
+            Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(setup.target())));
             List<NDList> calibration = new ArrayList<>();
             calibration.add(new NDList(manager.create(inputs.get(8), new Shape(8, SEQ, HIDDEN))));
             for (float[] c : extraCalibration) {
@@ -156,7 +139,7 @@ public final class FfnInt8Bridge {
             }
             Calibrator.builder().setModel(stat).optProgress(null).build().calibrate(calibration);
             Twins.setObserving(stat.getBlock(), false);
-            ConvertReport statReport = Converter.convert(stat, qengine);
+            ConvertReport statReport = Converter.convert(stat, setup.qengine());
             notes.add(
                     "in place: dynamic "
                             + dynReport.quantizedLinears()
@@ -170,12 +153,12 @@ public final class FfnInt8Bridge {
             Path statDir = work.resolve("static");
             TorchScriptExporter.builder()
                     .setBlock(dynamic.getBlock())
-                    .optEngine(qengine)
+                    .optEngine(setup.qengine())
                     .build()
                     .export(dynDir, "ffn");
             TorchScriptExporter.builder()
                     .setBlock(stat.getBlock())
-                    .optEngine(qengine)
+                    .optEngine(setup.qengine())
                     .build()
                     .export(statDir, "ffn");
             QuantizedLinear s1 = statReport.quantizedLinears().get(0);
@@ -250,7 +233,7 @@ public final class FfnInt8Bridge {
                                         "[" + batch + ", 128, 768]",
                                         threads,
                                         variants,
-                                        meter));
+                                        setup.meter()));
                         x.close();
                         ortX.close();
                     }
@@ -259,7 +242,7 @@ public final class FfnInt8Bridge {
         } finally {
             Results.deleteRecursively(work);
         }
-        report(qengine, meter, loadStart, rows, notes);
+        report(setup, rows, notes);
     }
 
     private static Model ffnModel(String name, float[] w1, float[] b1, float[] w2, float[] b2) {
@@ -357,23 +340,16 @@ public final class FfnInt8Bridge {
     }
 
     private static void report(
-            QEngine qengine,
-            SpeedMeter meter,
-            String loadStart,
-            List<Int8BridgeRows.Row> rows,
-            List<String> notes)
+            Int8BridgeRows.Setup setup, List<Int8BridgeRows.Row> rows, List<String> notes)
             throws IOException {
-        boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
         StringBuilder md = new StringBuilder();
         Int8BridgeRows.appendPreamble(
                 md,
                 "FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported",
-                qengine,
-                meter,
+                setup,
                 cpu,
-                loadStart,
                 load);
         for (String n : notes) {
             md.append(n).append("\n\n");
@@ -381,20 +357,20 @@ public final class FfnInt8Bridge {
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768\",\n")
                 .append("  \"qengine\": \"")
-                .append(qengine.pytorchName())
+                .append(setup.qengine().pytorchName())
                 .append("\",\n  \"speed_is_result\": ")
-                .append(speedIsResult)
-                .append(Results.methodologyJson(meter))
+                .append(setup.speedIsResult())
+                .append(Results.methodologyJson(setup.meter()))
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"load_average_start\": \"")
-                .append(loadStart)
+                .append(setup.loadStart())
                 .append("\",\n  \"load_average\": \"")
                 .append(load)
                 .append("\",\n  \"time\": \"")
                 .append(Instant.now())
                 .append('"');
         Int8BridgeRows.appendTable(md, json, rows, false);
-        Results.write("ffn-int8-bridge-" + qengine.pytorchName(), json, md);
+        Results.write("ffn-int8-bridge-" + setup.qengine().pytorchName(), json, md);
     }
 }

@@ -1,6 +1,7 @@
 package org.djlquant.benchmarks;
 
 import ai.djl.MalformedModelException;
+import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -21,6 +22,7 @@ import java.util.Objects;
 import java.util.Random;
 import java.util.function.Function;
 import org.djlquant.backend.pytorch.QEngine;
+import org.djlquant.config.BackendTarget;
 import org.djlquant.eval.SpeedMeter;
 
 /**
@@ -39,6 +41,56 @@ final class Int8BridgeRows {
     private static final String EXPORTED = ", exported";
 
     private Int8BridgeRows() {}
+
+    /**
+     * What a runner's command line and start-up decide.
+     *
+     * @param qengine the quantized engine, selected
+     * @param target the preset target for that engine ({@code QNNPACK} or {@code FBGEMM})
+     * @param meter the meter: rounds, warm-up, settle, lead-in and burst from the arguments
+     * @param engine the PyTorch engine, started with one intra-op and one inter-op thread
+     * @param loadStart the load average at the start
+     */
+    record Setup(
+            QEngine qengine,
+            BackendTarget target,
+            SpeedMeter meter,
+            Engine engine,
+            String loadStart) {
+
+        /**
+         * Returns whether the INT8 timings are a speed result (not on qnnpack, SSE-only on x86).
+         */
+        boolean speedIsResult() {
+            return qengine != QEngine.QNNPACK;
+        }
+    }
+
+    /**
+     * Reads {@code [rounds] [warmup] [qengine] [settle-ms] [lead-in] [burst]} (defaults 15, 3, x86,
+     * 30, 3, 5), starts PyTorch with one thread and selects the quantized engine.
+     *
+     * @param args the runner's arguments
+     * @return the setup
+     */
+    static Setup start(String[] args) {
+        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
+        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
+        SpeedMeter meter =
+                Results.bursts(
+                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
+                        args,
+                        4);
+        System.setProperty("ai.djl.pytorch.num_threads", "1");
+        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+        Engine engine = Engine.getEngine("PyTorch");
+        QEngine.select(qengine);
+        String loadStart = Results.loadAverage();
+        BackendTarget target =
+                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+        return new Setup(qengine, target, meter, engine, loadStart);
+    }
 
     /**
      * One measured variant in one configuration; rows with equal workload, input and threads are
@@ -206,33 +258,25 @@ final class Int8BridgeRows {
      *
      * @param md the Markdown
      * @param title the title, without {@code #}
-     * @param qengine the quantized engine
-     * @param meter the meter
+     * @param setup the run's setup
      * @param cpu the CPU model
-     * @param loadStart the load average at the start
      * @param load the load average now
      */
     static void appendPreamble(
-            StringBuilder md,
-            String title,
-            QEngine qengine,
-            SpeedMeter meter,
-            String cpu,
-            String loadStart,
-            String load) {
+            StringBuilder md, String title, Setup setup, String cpu, String load) {
         md.append("# ").append(title).append("\n\n");
         md.append(
                 String.format(
                         Locale.ROOT,
                         "qengine %s, variants interleaved per configuration: %s; CPU: %s; load"
                                 + " average at the start: %s, at the end: %s; %s\n\n",
-                        qengine.pytorchName(),
-                        meter.methodology(),
+                        setup.qengine().pytorchName(),
+                        setup.meter().methodology(),
                         cpu,
-                        loadStart,
+                        setup.loadStart(),
                         load,
                         Instant.now()));
-        if (qengine == QEngine.QNNPACK) {
+        if (!setup.speedIsResult()) {
             md.append(
                     "**qnnpack on x86 runs SSE-only kernels: these INT8 timings check"
                             + " correctness, they are not a speed result (and say nothing about"
