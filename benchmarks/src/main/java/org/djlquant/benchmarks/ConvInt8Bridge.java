@@ -317,13 +317,12 @@ public final class ConvInt8Bridge {
             throws IOException {
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
-        StringBuilder md = new StringBuilder();
-        Int8BridgeRows.appendPreamble(
-                md,
-                "INT8 convolutions: FP32 vs static INT8, in place vs exported",
-                setup,
-                cpu,
-                load);
+        StringBuilder md =
+                Int8BridgeRows.preamble(
+                        "INT8 convolutions: FP32 vs static INT8, in place vs exported",
+                        setup,
+                        cpu,
+                        load);
         md.append("Static INT8 = the preset QConfig.staticInt8(")
                 .append(setup.target())
                 .append(

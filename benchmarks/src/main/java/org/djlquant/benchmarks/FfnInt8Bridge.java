@@ -344,13 +344,12 @@ public final class FfnInt8Bridge {
             throws IOException {
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
-        StringBuilder md = new StringBuilder();
-        Int8BridgeRows.appendPreamble(
-                md,
-                "FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported",
-                setup,
-                cpu,
-                load);
+        StringBuilder md =
+                Int8BridgeRows.preamble(
+                        "FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported",
+                        setup,
+                        cpu,
+                        load);
         for (String n : notes) {
             md.append(n).append("\n\n");
         }

@@ -253,17 +253,17 @@ final class Int8BridgeRows {
     }
 
     /**
-     * Appends the Markdown title, the line that says how and where it was measured and, on qnnpack,
-     * the warning that the INT8 timings are no speed result.
+     * Starts the Markdown: the title, the line that says how and where it was measured and, on
+     * qnnpack, the warning that the INT8 timings are no speed result.
      *
-     * @param md the Markdown
      * @param title the title, without {@code #}
      * @param setup the run's setup
      * @param cpu the CPU model
      * @param load the load average now
+     * @return the Markdown so far
      */
-    static void appendPreamble(
-            StringBuilder md, String title, Setup setup, String cpu, String load) {
+    static StringBuilder preamble(String title, Setup setup, String cpu, String load) {
+        StringBuilder md = new StringBuilder();
         md.append("# ").append(title).append("\n\n");
         md.append(
                 String.format(
@@ -282,6 +282,7 @@ final class Int8BridgeRows {
                             + " correctness, they are not a speed result (and say nothing about"
                             + " ARM).**\n\n");
         }
+        return md;
     }
 
     /**
