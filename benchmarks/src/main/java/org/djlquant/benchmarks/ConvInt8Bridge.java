@@ -2,7 +2,6 @@ package org.djlquant.benchmarks;
 
 import ai.djl.MalformedModelException;
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -15,7 +14,6 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
@@ -30,7 +28,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
@@ -102,20 +99,6 @@ public final class ConvInt8Bridge {
             List<Shape> shapes,
             boolean images) {}
 
-    /** One measured row. */
-    private record Row(
-            String workload,
-            Shape shape,
-            int threads,
-            String variant,
-            String pair,
-            double median,
-            double min,
-            double firstCall,
-            double maxAbsErr,
-            double relRmsErr,
-            double vsPairDiff) {}
-
     /**
      * Runs the benchmark.
      *
@@ -133,21 +116,7 @@ public final class ConvInt8Bridge {
                     MalformedModelException,
                     ModelNotFoundException,
                     TranslateException {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
-        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter =
-                Results.bursts(
-                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
-                        args,
-                        4);
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        Engine engine = Engine.getEngine("PyTorch");
-        QEngine.select(qengine);
-        String loadStart = Results.loadAverage();
-        BackendTarget target =
-                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+        Int8BridgeRows.Setup setup = Int8BridgeRows.start(args);
 
         List<Workload> workloads =
                 List.of(
@@ -164,20 +133,29 @@ public final class ConvInt8Bridge {
                                 List.of(new Shape(64, 1, 28, 28)),
                                 true));
         Path work = Files.createTempDirectory("conv-int8");
-        List<Row> rows = new ArrayList<>();
+        List<Int8BridgeRows.Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
         Random random = new Random(1);
-        try (NDManager manager = engine.newBaseManager()) {
+        try (NDManager manager = setup.engine().newBaseManager()) {
             for (Workload w : workloads) {
-                rows.addAll(run(w, manager, random, target, qengine, work, meter, notes));
+                rows.addAll(
+                        run(
+                                w,
+                                manager,
+                                random,
+                                setup.target(),
+                                setup.qengine(),
+                                work,
+                                setup.meter(),
+                                notes));
             }
         } finally {
             Results.deleteRecursively(work);
         }
-        report(qengine, meter, loadStart, rows, notes);
+        report(setup, rows, notes);
     }
 
-    private static List<Row> run(
+    private static List<Int8BridgeRows.Row> run(
             Workload w,
             NDManager manager,
             Random random,
@@ -196,7 +174,7 @@ public final class ConvInt8Bridge {
             inputs.put(s, input(random, s, w.images()));
         }
         List<float[]> weights = new ArrayList<>();
-        List<Row> rows = new ArrayList<>();
+        List<Int8BridgeRows.Row> rows = new ArrayList<>();
         try (Model fp32 = model(w, "fp32", calShape, random, weights);
                 Model stat = model(w, "static", calShape, random, weights)) {
             Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(target)));
@@ -229,7 +207,7 @@ public final class ConvInt8Bridge {
                     .optEngine(qengine)
                     .build()
                     .export(dir, w.file());
-            try (ZooModel<NDList, NDList> exported = load(dir, w.file());
+            try (ZooModel<NDList, NDList> exported = Int8BridgeRows.load(dir, w.file());
                     Predictor<NDList, NDList> fp32P = fp32.newPredictor(new NoopTranslator());
                     Predictor<NDList, NDList> statP = stat.newPredictor(new NoopTranslator());
                     Predictor<NDList, NDList> statEP = exported.newPredictor()) {
@@ -238,10 +216,22 @@ public final class ConvInt8Bridge {
                     for (Shape shape : w.shapes()) {
                         NDArray x = manager.create(inputs.get(shape), shape);
                         Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
-                        variants.put("FP32 libtorch (DJL blocks)", in -> predict(fp32P, in));
-                        variants.put("INT8 static, in place", in -> predict(statP, in));
-                        variants.put("INT8 static, exported", in -> predict(statEP, in));
-                        rows.addAll(measure(manager, x, w.name(), threads, variants, meter));
+                        variants.put(
+                                "FP32 libtorch (DJL blocks)",
+                                in -> Int8BridgeRows.predict(fp32P, in));
+                        variants.put(
+                                "INT8 static, in place", in -> Int8BridgeRows.predict(statP, in));
+                        variants.put(
+                                "INT8 static, exported", in -> Int8BridgeRows.predict(statEP, in));
+                        rows.addAll(
+                                Int8BridgeRows.measure(
+                                        manager,
+                                        x,
+                                        w.name(),
+                                        Arrays.toString(shape.getShape()),
+                                        threads,
+                                        variants,
+                                        meter));
                         x.close();
                     }
                 }
@@ -302,7 +292,7 @@ public final class ConvInt8Bridge {
                         dims.length > 1
                                 ? Math.sqrt(2.0 / (a.getShape().size() / (double) dims[0]))
                                 : 0.01;
-                weights.add(gaussian(random, (int) a.getShape().size(), std));
+                weights.add(Int8BridgeRows.gaussian(random, (int) a.getShape().size(), std));
             }
             a.set(FloatBuffer.wrap(weights.get(i++)));
         }
@@ -313,7 +303,7 @@ public final class ConvInt8Bridge {
     private static float[] input(Random random, Shape shape, boolean images) {
         int n = (int) shape.size();
         if (!images) {
-            return gaussian(random, n, 1.0);
+            return Int8BridgeRows.gaussian(random, n, 1.0);
         }
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {
@@ -322,146 +312,19 @@ public final class ConvInt8Bridge {
         return v;
     }
 
-    private static ZooModel<NDList, NDList> load(Path dir, String name)
-            throws ModelNotFoundException, MalformedModelException, IOException {
-        return Criteria.builder()
-                .setTypes(NDList.class, NDList.class)
-                .optEngine("PyTorch")
-                .optModelPath(dir)
-                .optModelName(name)
-                .build()
-                .loadModel();
-    }
-
-    private static NDArray predict(Predictor<NDList, NDList> p, NDArray in) {
-        try {
-            return p.predict(new NDList(in)).singletonOrThrow();
-        } catch (TranslateException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static List<Row> measure(
-            NDManager manager,
-            NDArray x,
-            String workload,
-            int threads,
-            Map<String, Function<NDArray, NDArray>> variants,
-            SpeedMeter meter) {
-        Map<String, float[]> outputs = new LinkedHashMap<>();
-        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
-        for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
-            try (NDManager sub = manager.newSubManager()) {
-                sub.tempAttachAll(x);
-                outputs.put(v.getKey(), v.getValue().apply(x).toFloatArray());
-            }
-            // libtorch CPU calls are synchronous; a timed call includes freeing what it made
-            works.put(
-                    v.getKey(),
-                    run -> {
-                        try (NDManager sub = manager.newSubManager()) {
-                            sub.tempAttachAll(x);
-                            v.getValue().apply(x);
-                        }
-                    });
-        }
-        int batch = (int) x.getShape().get(0);
-        Map<String, SpeedMeter.Timing> timings = meter.measureInterleaved(batch, works);
-        float[] ref = outputs.values().iterator().next();
-        List<Row> rows = new ArrayList<>();
-        for (String k : variants.keySet()) {
-            String pair = null;
-            if (k.endsWith(", in place")) {
-                pair = k.replace(", in place", ", exported");
-            } else if (k.endsWith(", exported")) {
-                pair = k.replace(", exported", ", in place");
-            }
-            double[] err = error(outputs.get(k), ref);
-            double pairDiff =
-                    pair == null ? Double.NaN : maxAbsDiff(outputs.get(k), outputs.get(pair));
-            SpeedMeter.Timing t = timings.get(k);
-            rows.add(
-                    new Row(
-                            workload,
-                            x.getShape(),
-                            threads,
-                            k,
-                            pair,
-                            t.medianMillis(),
-                            t.minMillis(),
-                            t.firstAfterPauseMedianMillis(),
-                            err[0],
-                            err[1],
-                            pairDiff));
-        }
-        return rows;
-    }
-
-    private static float[] gaussian(Random random, int n, double std) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (random.nextGaussian() * std);
-        }
-        return v;
-    }
-
-    /** Returns {max abs error, relative RMS error} against the FP32 reference. */
-    private static double[] error(float[] y, float[] ref) {
-        double max = 0;
-        double se = 0;
-        double sr = 0;
-        for (int i = 0; i < y.length; i++) {
-            double d = y[i] - ref[i];
-            max = Math.max(max, Math.abs(d));
-            se += d * d;
-            sr += (double) ref[i] * ref[i];
-        }
-        return new double[] {max, Math.sqrt(se / sr)};
-    }
-
-    private static double maxAbsDiff(float[] a, float[] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            m = Math.max(m, Math.abs(a[i] - b[i]));
-        }
-        return m;
-    }
-
-    private static String dims(Shape s) {
-        return Arrays.toString(s.getShape());
-    }
-
-    private static String fmt(double v, String format) {
-        return Double.isNaN(v) ? "null" : String.format(Locale.ROOT, format, v);
-    }
-
     private static void report(
-            QEngine qengine, SpeedMeter meter, String loadStart, List<Row> rows, List<String> notes)
+            Int8BridgeRows.Setup setup, List<Int8BridgeRows.Row> rows, List<String> notes)
             throws IOException {
-        boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
-        StringBuilder md = new StringBuilder();
-        md.append("# INT8 convolutions: FP32 vs static INT8, in place vs exported\n\n");
-        md.append(
-                String.format(
-                        Locale.ROOT,
-                        "qengine %s, variants interleaved per configuration: %s; CPU: %s; load"
-                                + " average at the start: %s, at the end: %s; %s\n\n",
-                        qengine.pytorchName(),
-                        meter.methodology(),
+        StringBuilder md =
+                Int8BridgeRows.preamble(
+                        "INT8 convolutions: FP32 vs static INT8, in place vs exported",
+                        setup,
                         cpu,
-                        loadStart,
-                        load,
-                        Instant.now()));
-        if (!speedIsResult) {
-            md.append(
-                    "**qnnpack on x86 runs SSE-only kernels: these INT8 timings check"
-                            + " correctness, they are not a speed result (and say nothing about"
-                            + " ARM).**\n\n");
-        }
+                        load);
         md.append("Static INT8 = the preset QConfig.staticInt8(")
-                .append(qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM)
+                .append(setup.target())
                 .append(
                         ") (PyTorch default qconfig: per-channel weights and 7-bit histogram-MSE"
                                 + " activations for FBGEMM, per-tensor weights for QNNPACK). FP32"
@@ -470,108 +333,21 @@ public final class ConvInt8Bridge {
         for (String n : notes) {
             md.append(n).append("\n\n");
         }
-        md.append(
-                        "| workload | input | threads | variant | median ms | min ms | speed-up vs"
-                                + " libtorch FP32 | speed-up vs fastest FP32 | in place / exported"
-                                + " (median; min) | first call after pause ms | first call:"
-                                + " speed-up vs fastest FP32 first call | max abs err vs FP32 |"
-                                + " rel RMS err | max |in place - exported| |\n")
-                .append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         StringBuilder json =
-                Results.jsonHead("conv-int8-bridge", qengine.pytorchName(), meter, loadStart, load);
+                Results.jsonHead(
+                        "conv-int8-bridge",
+                        setup.qengine().pytorchName(),
+                        setup.meter(),
+                        setup.loadStart(),
+                        load);
         json.append(",\n  \"speed_is_result\": ")
-                .append(speedIsResult)
+                .append(setup.speedIsResult())
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"time\": \"")
                 .append(Instant.now())
-                .append("\",\n  \"results\": [\n");
-        for (int i = 0; i < rows.size(); i++) {
-            Row r = rows.get(i);
-            double libtorch = Double.NaN;
-            double fastest = Double.MAX_VALUE;
-            double fastestFirst = Double.MAX_VALUE;
-            double pairMedian = Double.NaN;
-            double pairMin = Double.NaN;
-            for (Row o : rows) {
-                if (!o.workload().equals(r.workload())
-                        || !o.shape().equals(r.shape())
-                        || o.threads() != r.threads()) {
-                    continue;
-                }
-                if (o.variant().startsWith("FP32 libtorch")) {
-                    libtorch = o.median();
-                }
-                if (o.variant().startsWith("FP32")) {
-                    fastest = Math.min(fastest, o.median());
-                    fastestFirst = Math.min(fastestFirst, o.firstCall());
-                }
-                if (o.variant().equals(r.pair())) {
-                    pairMedian = o.median();
-                    pairMin = o.min();
-                }
-            }
-            boolean inPlace = r.variant().endsWith("in place");
-            double ratio =
-                    r.pair() == null
-                            ? Double.NaN
-                            : inPlace ? r.median() / pairMedian : pairMedian / r.median();
-            double ratioMin =
-                    r.pair() == null ? Double.NaN : inPlace ? r.min() / pairMin : pairMin / r.min();
-            md.append(
-                    String.format(
-                            Locale.ROOT,
-                            "| %s | %s | %d | %s | %.2f | %.2f | %.2fx | %.2fx | %s | %.2f | %.2fx |"
-                                    + " %.4f | %.4f | %s |\n",
-                            r.workload(),
-                            dims(r.shape()),
-                            r.threads(),
-                            r.variant(),
-                            r.median(),
-                            r.min(),
-                            libtorch / r.median(),
-                            fastest / r.median(),
-                            Double.isNaN(ratio)
-                                    ? ""
-                                    : String.format(Locale.ROOT, "%.2f; %.2f", ratio, ratioMin),
-                            r.firstCall(),
-                            fastestFirst / r.firstCall(),
-                            r.maxAbsErr(),
-                            r.relRmsErr(),
-                            Double.isNaN(r.vsPairDiff())
-                                    ? ""
-                                    : String.format(Locale.ROOT, "%.2g", r.vsPairDiff())));
-            json.append(
-                    String.format(
-                            Locale.ROOT,
-                            "    {\"workload\": \"%s\", \"input\": %s, \"threads\": %d,"
-                                    + " \"variant\": \"%s\", \"median_ms\": %.3f, \"min_ms\": %.3f,"
-                                    + " \"speedup_vs_libtorch_fp32\": %.3f,"
-                                    + " \"speedup_vs_fastest_fp32\": %.3f,"
-                                    + " \"in_place_over_exported\": %s,"
-                                    + " \"in_place_over_exported_min\": %s,"
-                                    + " \"first_call_after_pause_ms\": %.3f,"
-                                    + " \"first_call_speedup_vs_fastest_fp32_first_call\": %.3f,"
-                                    + " \"max_abs_err\": %.5f, \"rel_rms_err\": %.5f,"
-                                    + " \"max_abs_diff_in_place_vs_exported\": %s}%s\n",
-                            r.workload(),
-                            dims(r.shape()),
-                            r.threads(),
-                            r.variant(),
-                            r.median(),
-                            r.min(),
-                            libtorch / r.median(),
-                            fastest / r.median(),
-                            fmt(ratio, "%.3f"),
-                            fmt(ratioMin, "%.3f"),
-                            r.firstCall(),
-                            fastestFirst / r.firstCall(),
-                            r.maxAbsErr(),
-                            r.relRmsErr(),
-                            fmt(r.vsPairDiff(), "%.3g"),
-                            i + 1 < rows.size() ? "," : ""));
-        }
-        json.append("  ]\n}\n");
-        Results.write("conv-int8-bridge-" + qengine.pytorchName(), json, md);
+                .append('"');
+        Int8BridgeRows.appendTable(md, json, rows, true);
+        Results.write("conv-int8-bridge-" + setup.qengine().pytorchName(), json, md);
     }
 }

@@ -2,7 +2,6 @@ package org.djlquant.benchmarks;
 
 import ai.djl.MalformedModelException;
 import ai.djl.Model;
-import ai.djl.engine.Engine;
 import ai.djl.inference.Predictor;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -13,7 +12,6 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.repository.zoo.Criteria;
 import ai.djl.repository.zoo.ModelNotFoundException;
 import ai.djl.repository.zoo.ZooModel;
 import ai.djl.translate.NoopTranslator;
@@ -26,17 +24,14 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
 import org.djlquant.QuantizationException;
 import org.djlquant.backend.pytorch.PackedLinear;
-import org.djlquant.backend.pytorch.QEngine;
 import org.djlquant.backend.pytorch.QuantizedActivation;
 import org.djlquant.backend.pytorch.TorchScriptExporter;
 import org.djlquant.calibrate.Calibrator;
-import org.djlquant.config.BackendTarget;
 import org.djlquant.config.QConfig;
 import org.djlquant.config.QConfigMapping;
 import org.djlquant.eval.SpeedMeter;
@@ -93,19 +88,6 @@ public final class FfnInt8Bridge {
 
     private FfnInt8Bridge() {}
 
-    /** One measured row. */
-    private record Row(
-            int batch,
-            int threads,
-            String variant,
-            String pair,
-            double median,
-            double min,
-            double firstCall,
-            double maxAbsErr,
-            double relRmsErr,
-            double vsPairDiff) {}
-
     /**
      * Runs the benchmark.
      *
@@ -122,48 +104,34 @@ public final class FfnInt8Bridge {
                     MalformedModelException,
                     ModelNotFoundException,
                     TranslateException {
-        int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 15;
-        int warmup = args.length > 1 ? Integer.parseInt(args[1]) : 3;
-        QEngine qengine = QEngine.fromName(args.length > 2 ? args[2] : "x86");
-        SpeedMeter meter =
-                Results.bursts(
-                        new SpeedMeter(warmup, rounds).withSettle(Results.settle(args, 3)),
-                        args,
-                        4);
-        System.setProperty("ai.djl.pytorch.num_threads", "1");
-        System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
-        Engine engine = Engine.getEngine("PyTorch");
-        QEngine.select(qengine);
-        String loadStart = Results.loadAverage();
-        BackendTarget target =
-                qengine == QEngine.QNNPACK ? BackendTarget.QNNPACK : BackendTarget.FBGEMM;
+        Int8BridgeRows.Setup setup = Int8BridgeRows.start(args);
 
         Random random = new Random(1);
-        float[] w1 = gaussian(random, FFN * HIDDEN, 0.02);
-        float[] b1 = gaussian(random, FFN, 0.02);
-        float[] w2 = gaussian(random, HIDDEN * FFN, 0.02);
-        float[] b2 = gaussian(random, HIDDEN, 0.02);
+        float[] w1 = Int8BridgeRows.gaussian(random, FFN * HIDDEN, 0.02);
+        float[] b1 = Int8BridgeRows.gaussian(random, FFN, 0.02);
+        float[] w2 = Int8BridgeRows.gaussian(random, HIDDEN * FFN, 0.02);
+        float[] b2 = Int8BridgeRows.gaussian(random, HIDDEN, 0.02);
         Map<Integer, float[]> inputs = new LinkedHashMap<>();
         for (int b : BATCHES) {
-            inputs.put(b, gaussian(random, b * SEQ * HIDDEN, 1.0));
+            inputs.put(b, Int8BridgeRows.gaussian(random, b * SEQ * HIDDEN, 1.0));
         }
         List<float[]> extraCalibration = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            extraCalibration.add(gaussian(random, 8 * SEQ * HIDDEN, 1.0));
+            extraCalibration.add(Int8BridgeRows.gaussian(random, 8 * SEQ * HIDDEN, 1.0));
         }
 
         Path work = Files.createTempDirectory("ffn-int8");
         Files.write(work.resolve("ffn.onnx"), OnnxFfn.graph(w1, b1, w2, b2).toByteArray());
-        List<Row> rows = new ArrayList<>();
+        List<Int8BridgeRows.Row> rows = new ArrayList<>();
         List<String> notes = new ArrayList<>();
-        try (NDManager manager = engine.newBaseManager();
+        try (NDManager manager = setup.engine().newBaseManager();
                 Model fp32 = ffnModel("fp32", w1, b1, w2, b2);
                 Model dynamic = ffnModel("dynamic", w1, b1, w2, b2);
                 Model stat = ffnModel("static", w1, b1, w2, b2)) {
             // prepare, calibrate, convert in place
-            Preparer.prepare(dynamic, QConfigMapping.global(QConfig.dynamicInt8(target)));
-            ConvertReport dynReport = Converter.convert(dynamic, qengine);
-            Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(target)));
+            Preparer.prepare(dynamic, QConfigMapping.global(QConfig.dynamicInt8(setup.target())));
+            ConvertReport dynReport = Converter.convert(dynamic, setup.qengine());
+            Preparer.prepare(stat, QConfigMapping.global(QConfig.staticInt8(setup.target())));
             List<NDList> calibration = new ArrayList<>();
             calibration.add(new NDList(manager.create(inputs.get(8), new Shape(8, SEQ, HIDDEN))));
             for (float[] c : extraCalibration) {
@@ -171,7 +139,7 @@ public final class FfnInt8Bridge {
             }
             Calibrator.builder().setModel(stat).optProgress(null).build().calibrate(calibration);
             Twins.setObserving(stat.getBlock(), false);
-            ConvertReport statReport = Converter.convert(stat, qengine);
+            ConvertReport statReport = Converter.convert(stat, setup.qengine());
             notes.add(
                     "in place: dynamic "
                             + dynReport.quantizedLinears()
@@ -185,18 +153,18 @@ public final class FfnInt8Bridge {
             Path statDir = work.resolve("static");
             TorchScriptExporter.builder()
                     .setBlock(dynamic.getBlock())
-                    .optEngine(qengine)
+                    .optEngine(setup.qengine())
                     .build()
                     .export(dynDir, "ffn");
             TorchScriptExporter.builder()
                     .setBlock(stat.getBlock())
-                    .optEngine(qengine)
+                    .optEngine(setup.qengine())
                     .build()
                     .export(statDir, "ffn");
             QuantizedLinear s1 = statReport.quantizedLinears().get(0);
             QuantizedLinear s2 = statReport.quantizedLinears().get(1);
-            try (ZooModel<NDList, NDList> dynExported = load(dynDir);
-                    ZooModel<NDList, NDList> statExported = load(statDir);
+            try (ZooModel<NDList, NDList> dynExported = Int8BridgeRows.load(dynDir, "ffn");
+                    ZooModel<NDList, NDList> statExported = Int8BridgeRows.load(statDir, "ffn");
                     PackedLinear p1 = packed(s1, w1, b1, true);
                     PackedLinear p2 = packed(s2, w2, b2, false);
                     PackedLinear d1 =
@@ -225,7 +193,9 @@ public final class FfnInt8Bridge {
                         NDArray ortX = ortManager.create(input, shape);
                         ortX.setName("x");
                         Map<String, Function<NDArray, NDArray>> variants = new LinkedHashMap<>();
-                        variants.put("FP32 libtorch (DJL Linear)", in -> predict(fp32P, in));
+                        variants.put(
+                                "FP32 libtorch (DJL Linear)",
+                                in -> Int8BridgeRows.predict(fp32P, in));
                         variants.put(
                                 "FP32 ONNX Runtime",
                                 in -> {
@@ -238,10 +208,14 @@ public final class FfnInt8Bridge {
                                         throw new IllegalStateException(e);
                                     }
                                 });
-                        variants.put("INT8 dynamic, in place", in -> predict(dynP, in));
-                        variants.put("INT8 dynamic, exported", in -> predict(dynEP, in));
-                        variants.put("INT8 static, in place", in -> predict(statP, in));
-                        variants.put("INT8 static, exported", in -> predict(statEP, in));
+                        variants.put(
+                                "INT8 dynamic, in place", in -> Int8BridgeRows.predict(dynP, in));
+                        variants.put(
+                                "INT8 dynamic, exported", in -> Int8BridgeRows.predict(dynEP, in));
+                        variants.put(
+                                "INT8 static, in place", in -> Int8BridgeRows.predict(statP, in));
+                        variants.put(
+                                "INT8 static, exported", in -> Int8BridgeRows.predict(statEP, in));
                         variants.put(
                                 "INT8 static, hand-chained PackedLinear (lower bound)",
                                 in -> chained(p1, p2, s1, in));
@@ -251,7 +225,15 @@ public final class FfnInt8Bridge {
                         variants.put(
                                 "INT8 dynamic, hand-chained PackedLinear, ReLU fused",
                                 in -> dynamicChained(d1r, d2, in, false));
-                        rows.addAll(measure(manager, x, batch, threads, variants, meter));
+                        rows.addAll(
+                                Int8BridgeRows.measure(
+                                        manager,
+                                        x,
+                                        null,
+                                        "[" + batch + ", 128, 768]",
+                                        threads,
+                                        variants,
+                                        setup.meter()));
                         x.close();
                         ortX.close();
                     }
@@ -260,7 +242,7 @@ public final class FfnInt8Bridge {
         } finally {
             Results.deleteRecursively(work);
         }
-        report(qengine, meter, loadStart, rows, notes);
+        report(setup, rows, notes);
     }
 
     private static Model ffnModel(String name, float[] w1, float[] b1, float[] w2, float[] b2) {
@@ -278,17 +260,6 @@ public final class FfnInt8Bridge {
         }
         model.setBlock(block);
         return model;
-    }
-
-    private static ZooModel<NDList, NDList> load(Path dir)
-            throws ModelNotFoundException, MalformedModelException, IOException {
-        return Criteria.builder()
-                .setTypes(NDList.class, NDList.class)
-                .optEngine("PyTorch")
-                .optModelPath(dir)
-                .optModelName("ffn")
-                .build()
-                .loadModel();
     }
 
     private static Model ortModel(Path dir, int threads)
@@ -368,249 +339,37 @@ public final class FfnInt8Bridge {
         }
     }
 
-    private static NDArray predict(Predictor<NDList, NDList> p, NDArray in) {
-        try {
-            return p.predict(new NDList(in)).singletonOrThrow();
-        } catch (TranslateException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static List<Row> measure(
-            NDManager manager,
-            NDArray x,
-            int batch,
-            int threads,
-            Map<String, Function<NDArray, NDArray>> variants,
-            SpeedMeter meter) {
-        Map<String, float[]> outputs = new LinkedHashMap<>();
-        Map<String, SpeedMeter.Work<RuntimeException>> works = new LinkedHashMap<>();
-        for (Map.Entry<String, Function<NDArray, NDArray>> v : variants.entrySet()) {
-            try (NDManager sub = manager.newSubManager()) {
-                sub.tempAttachAll(x);
-                outputs.put(v.getKey(), v.getValue().apply(x).toFloatArray());
-            }
-            // libtorch and ONNX Runtime CPU calls are synchronous; a timed call includes freeing
-            // what it made (its sub-manager)
-            works.put(
-                    v.getKey(),
-                    run -> {
-                        try (NDManager sub = manager.newSubManager()) {
-                            sub.tempAttachAll(x);
-                            v.getValue().apply(x);
-                        }
-                    });
-        }
-        Map<String, SpeedMeter.Timing> timings = meter.measureInterleaved(batch, works);
-        float[] ref = outputs.values().iterator().next();
-        List<Row> rows = new ArrayList<>();
-        for (String k : variants.keySet()) {
-            String pair = null;
-            if (k.endsWith(", in place")) {
-                pair = k.replace(", in place", ", exported");
-            } else if (k.endsWith(", exported")) {
-                pair = k.replace(", exported", ", in place");
-            }
-            double[] err = error(outputs.get(k), ref);
-            double pairDiff =
-                    pair == null ? Double.NaN : maxAbsDiff(outputs.get(k), outputs.get(pair));
-            SpeedMeter.Timing t = timings.get(k);
-            rows.add(
-                    new Row(
-                            batch,
-                            threads,
-                            k,
-                            pair,
-                            t.medianMillis(),
-                            t.minMillis(),
-                            t.firstAfterPauseMedianMillis(),
-                            err[0],
-                            err[1],
-                            pairDiff));
-        }
-        return rows;
-    }
-
-    private static float[] gaussian(Random random, int n, double std) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (random.nextGaussian() * std);
-        }
-        return v;
-    }
-
-    /** Returns {max abs error, relative RMS error} against the FP32 reference. */
-    private static double[] error(float[] y, float[] ref) {
-        double max = 0;
-        double se = 0;
-        double sr = 0;
-        for (int i = 0; i < y.length; i++) {
-            double d = y[i] - ref[i];
-            max = Math.max(max, Math.abs(d));
-            se += d * d;
-            sr += (double) ref[i] * ref[i];
-        }
-        return new double[] {max, Math.sqrt(se / sr)};
-    }
-
-    private static double maxAbsDiff(float[] a, float[] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            m = Math.max(m, Math.abs(a[i] - b[i]));
-        }
-        return m;
-    }
-
     private static void report(
-            QEngine qengine, SpeedMeter meter, String loadStart, List<Row> rows, List<String> notes)
+            Int8BridgeRows.Setup setup, List<Int8BridgeRows.Row> rows, List<String> notes)
             throws IOException {
-        boolean speedIsResult = qengine != QEngine.QNNPACK;
         String cpu = Results.cpuModel();
         String load = Results.loadAverage();
-        StringBuilder md = new StringBuilder();
-        md.append("# FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported\n\n");
-        md.append(
-                String.format(
-                        Locale.ROOT,
-                        "qengine %s, variants interleaved per configuration: %s; CPU: %s; load"
-                                + " average at the start: %s, at the end: %s; %s\n\n",
-                        qengine.pytorchName(),
-                        meter.methodology(),
+        StringBuilder md =
+                Int8BridgeRows.preamble(
+                        "FFN 768->3072->ReLU->768: FP32 vs INT8, in place vs exported",
+                        setup,
                         cpu,
-                        loadStart,
-                        load,
-                        Instant.now()));
-        if (!speedIsResult) {
-            md.append(
-                    "**qnnpack on x86 runs SSE-only kernels: these INT8 timings check"
-                            + " correctness, they are not a speed result (and say nothing about"
-                            + " ARM).**\n\n");
-        }
+                        load);
         for (String n : notes) {
             md.append(n).append("\n\n");
         }
-        md.append(
-                        "| input | threads | variant | median ms | min ms | speed-up vs libtorch"
-                                + " FP32 | speed-up vs fastest FP32 | in place / exported (median; min) |"
-                                + " first call after pause ms | first call: speed-up vs fastest FP32"
-                                + " first call | max abs err vs FP32 | rel RMS err | max |in place -"
-                                + " exported| |\n")
-                .append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         StringBuilder json = new StringBuilder();
         json.append("{\n  \"benchmark\": \"ffn-768-3072-768\",\n")
                 .append("  \"qengine\": \"")
-                .append(qengine.pytorchName())
+                .append(setup.qengine().pytorchName())
                 .append("\",\n  \"speed_is_result\": ")
-                .append(speedIsResult)
-                .append(Results.methodologyJson(meter))
+                .append(setup.speedIsResult())
+                .append(Results.methodologyJson(setup.meter()))
                 .append(",\n  \"cpu\": \"")
                 .append(cpu.replace("\"", "'"))
                 .append("\",\n  \"load_average_start\": \"")
-                .append(loadStart)
+                .append(setup.loadStart())
                 .append("\",\n  \"load_average\": \"")
                 .append(load)
                 .append("\",\n  \"time\": \"")
                 .append(Instant.now())
-                .append("\",\n  \"results\": [\n");
-        for (int i = 0; i < rows.size(); i++) {
-            Row r = rows.get(i);
-            double libtorch = Double.NaN;
-            double fastest = Double.MAX_VALUE;
-            double fastestFirst = Double.MAX_VALUE;
-            double pairMedian = Double.NaN;
-            double pairMin = Double.NaN;
-            for (Row o : rows) {
-                if (o.batch() != r.batch() || o.threads() != r.threads()) {
-                    continue;
-                }
-                if (o.variant().startsWith("FP32 libtorch")) {
-                    libtorch = o.median();
-                }
-                if (o.variant().startsWith("FP32")) {
-                    fastest = Math.min(fastest, o.median());
-                    fastestFirst = Math.min(fastestFirst, o.firstCall());
-                }
-                if (o.variant().equals(r.pair())) {
-                    pairMedian = o.median();
-                    pairMin = o.min();
-                }
-            }
-            double inPlaceOverExported =
-                    r.pair() == null
-                            ? Double.NaN
-                            : r.variant().endsWith("in place")
-                                    ? r.median() / pairMedian
-                                    : pairMedian / r.median();
-            double inPlaceOverExportedMin =
-                    r.pair() == null
-                            ? Double.NaN
-                            : r.variant().endsWith("in place")
-                                    ? r.min() / pairMin
-                                    : pairMin / r.min();
-            String input = "[" + r.batch() + ", 128, 768]";
-            md.append(
-                    String.format(
-                            Locale.ROOT,
-                            "| %s | %d | %s | %.2f | %.2f | %.2fx | %.2fx | %s | %.2f | %.2fx | %.4f |"
-                                    + " %.4f | %s |\n",
-                            input,
-                            r.threads(),
-                            r.variant(),
-                            r.median(),
-                            r.min(),
-                            libtorch / r.median(),
-                            fastest / r.median(),
-                            Double.isNaN(inPlaceOverExported)
-                                    ? ""
-                                    : String.format(
-                                            Locale.ROOT,
-                                            "%.2f; %.2f",
-                                            inPlaceOverExported,
-                                            inPlaceOverExportedMin),
-                            r.firstCall(),
-                            fastestFirst / r.firstCall(),
-                            r.maxAbsErr(),
-                            r.relRmsErr(),
-                            Double.isNaN(r.vsPairDiff())
-                                    ? ""
-                                    : String.format(Locale.ROOT, "%.2g", r.vsPairDiff())));
-            json.append(
-                    String.format(
-                            Locale.ROOT,
-                            "    {\"input\": [%d, 128, 768], \"threads\": %d, \"variant\": \"%s\","
-                                    + " \"median_ms\": %.3f, \"min_ms\": %.3f,"
-                                    + " \"speedup_vs_libtorch_fp32\": %.3f,"
-                                    + " \"speedup_vs_fastest_fp32\": %.3f,"
-                                    + " \"in_place_over_exported\": %s,"
-                                    + " \"in_place_over_exported_min\": %s,"
-                                    + " \"first_call_after_pause_ms\": %.3f,"
-                                    + " \"first_call_speedup_vs_fastest_fp32_first_call\": %.3f,"
-                                    + " \"max_abs_err\": %.5f,"
-                                    + " \"rel_rms_err\": %.5f, \"max_abs_diff_in_place_vs_exported\":"
-                                    + " %s}%s\n",
-                            r.batch(),
-                            r.threads(),
-                            r.variant(),
-                            r.median(),
-                            r.min(),
-                            libtorch / r.median(),
-                            fastest / r.median(),
-                            Double.isNaN(inPlaceOverExported)
-                                    ? "null"
-                                    : String.format(Locale.ROOT, "%.3f", inPlaceOverExported),
-                            Double.isNaN(inPlaceOverExportedMin)
-                                    ? "null"
-                                    : String.format(Locale.ROOT, "%.3f", inPlaceOverExportedMin),
-                            r.firstCall(),
-                            fastestFirst / r.firstCall(),
-                            r.maxAbsErr(),
-                            r.relRmsErr(),
-                            Double.isNaN(r.vsPairDiff())
-                                    ? "null"
-                                    : String.format(Locale.ROOT, "%.3g", r.vsPairDiff()),
-                            i + 1 < rows.size() ? "," : ""));
-        }
-        json.append("  ]\n}\n");
-        Results.write("ffn-int8-bridge-" + qengine.pytorchName(), json, md);
+                .append('"');
+        Int8BridgeRows.appendTable(md, json, rows, false);
+        Results.write("ffn-int8-bridge-" + setup.qengine().pytorchName(), json, md);
     }
 }
