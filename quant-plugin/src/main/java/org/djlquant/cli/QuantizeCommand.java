@@ -30,7 +30,8 @@ import picocli.CommandLine.Parameters;
             "Quantizes a BERT-family ONNX model (or a DJL model folder holding one) and writes an"
                     + " artifact: a TorchScript archive (.pt, backends fbgemm and qnnpack) or an"
                     + " ONNX model (.onnx, backend onnxruntime).",
-            "A .pt is packed for one libtorch quantized engine (--qengine; default: the"
+            "A .pt is packed for one libtorch quantized engine (--qengine; default: the engine"
+                    + " a --policy was measured on, when the backend can use it, else the"
                     + " backend's own), recorded in its manifest; djlq evaluate selects it before"
                     + " loading."
         })
@@ -76,7 +77,8 @@ final class QuantizeCommand implements Callable<Integer> {
                     "The libtorch quantized engine the .pt is packed for: one of"
                             + " ${COMPLETION-CANDIDATES}; fbgemm, x86 or onednn with --backend"
                             + " fbgemm (onednn is the fastest on CPUs with AMX / AVX-512 VNNI),"
-                            + " qnnpack with --backend qnnpack (default: the backend's engine).")
+                            + " qnnpack with --backend qnnpack (default: the engine a --policy"
+                            + " was measured on if the backend can use it, else the backend's).")
     org.djlquant.backend.pytorch.QEngine qengine;
 
     @Option(
@@ -171,9 +173,11 @@ final class QuantizeCommand implements Callable<Integer> {
             }
         }
         MixedPrecisionPolicy policy = null;
+        org.djlquant.backend.pytorch.QEngine engine = qengine;
         if (how.policy != null) {
             Usage.existingFile(cl, "--policy", how.policy);
             policy = MixedPrecisionPolicy.read(how.policy);
+            engine = policyEngine(policy, backend, engine);
         }
         boolean needsStatic =
                 how.method == Quantizer.Method.STATIC
@@ -200,7 +204,7 @@ final class QuantizeCommand implements Callable<Integer> {
             Quantizer.Builder b =
                     Quantizer.builder()
                             .optBackend(backend)
-                            .optQEngine(qengine)
+                            .optQEngine(engine)
                             .optInt8Form(int8Form)
                             .optInt8Embeddings(int8Embeddings)
                             .optProgress(top.progress());
@@ -319,6 +323,25 @@ final class QuantizeCommand implements Callable<Integer> {
                 (double) sourceSize / artifact.sizeBytes());
         artifact.layers().forEach((k, v) -> w.printf(Locale.ROOT, "  %-36s %s%n", k, v));
         w.flush();
+    }
+
+    /**
+     * The engine to pack for: {@code --qengine} when given; else the engine the policy's latencies
+     * were measured on ({@code djlq policy --qengine}), when this backend can use it and this
+     * libtorch has it; else null (the backend's default).
+     */
+    static org.djlquant.backend.pytorch.QEngine policyEngine(
+            MixedPrecisionPolicy policy,
+            BackendTarget backend,
+            org.djlquant.backend.pytorch.QEngine given) {
+        if (given != null || policy.qengine().isEmpty()) {
+            return given;
+        }
+        org.djlquant.backend.pytorch.QEngine measured = policy.qengine().get();
+        return Quantizer.compatibleQEngines(backend).contains(measured)
+                        && org.djlquant.backend.pytorch.QEngine.available().contains(measured)
+                ? measured
+                : null;
     }
 
     private static long sizeOf(Path file) throws QuantizationException {

@@ -50,8 +50,9 @@ import org.djlquant.backend.pytorch.QEngine;
  *
  * <p>{@code qengine} (optional, written only when present) names the libtorch quantized engine the
  * latencies behind the choice were measured on ({@code djlq policy --qengine}); like {@code
- * verifiedLatency} it records how the policy was chosen and is not used by the conversion (give
- * {@code djlq quantize} the same {@code --qengine}).
+ * verifiedLatency} it records how the policy was chosen and is not used by the conversion itself;
+ * {@code djlq quantize --policy} packs for that engine when no {@code --qengine} is given and the
+ * backend can use it.
  *
  * <p>{@code verifiedLatency} (optional, written only when present) lists the candidates the search
  * built and timed as whole models before choosing ({@link Verification}); it is a record of how the

@@ -151,4 +151,59 @@ class QEngineCommandTest {
             return pr.predict(sentences);
         }
     }
+
+    @Test
+    void aPolicyMeasuredOnOnednnPacksForOnednnUnlessTheCommandSaysOtherwise() throws Exception {
+        java.nio.file.Path policy = dir.resolve("onednn-policy.json");
+        java.nio.file.Files.writeString(
+                policy,
+                "{\"format\": \""
+                        + org.djlquant.policy.MixedPrecisionPolicy.FORMAT
+                        + "\", \"strategy\": \"MANUAL\", \"qengine\": \"ONEDNN\", \"layers\": ["
+                        + "{\"path\": \"encoder.01.intermediate\", \"precision\": \"INT8_DYNAMIC\"},"
+                        + "{\"path\": \"encoder.02.output\", \"precision\": \"INT8_DYNAMIC\"}]}");
+        // no --qengine: the engine the policy was measured on
+        CliFixtures.Run fromPolicy =
+                CliFixtures.run(
+                        "--quiet",
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--policy",
+                        policy.toString(),
+                        "--out",
+                        p("policy-onednn.pt"),
+                        "--json");
+        assertEquals(0, fromPolicy.code(), fromPolicy.err());
+        assertEquals("onednn", fromPolicy.json().get("qengine").getAsString());
+        // --qengine wins over the policy
+        CliFixtures.Run given =
+                CliFixtures.run(
+                        "--quiet",
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--policy",
+                        policy.toString(),
+                        "--qengine",
+                        "fbgemm",
+                        "--out",
+                        p("policy-fbgemm.pt"),
+                        "--json");
+        assertEquals(0, given.code(), given.err());
+        assertEquals("fbgemm", given.json().get("qengine").getAsString());
+        // a backend that cannot use onednn keeps its own engine
+        CliFixtures.Run qnnpack =
+                CliFixtures.run(
+                        "--quiet",
+                        "quantize",
+                        p("tiny.onnx"),
+                        "--policy",
+                        policy.toString(),
+                        "--backend",
+                        "qnnpack",
+                        "--out",
+                        p("policy-qnnpack.pt"),
+                        "--json");
+        assertEquals(0, qnnpack.code(), qnnpack.err());
+        assertEquals("qnnpack", qnnpack.json().get("qengine").getAsString());
+    }
 }
