@@ -664,8 +664,16 @@ final class BuiltinLowerings {
     // ---- quantized linear
 
     private static QParams inputParams(ObservedLinear twin, String path) {
+        return calibratedParams(twin.control(), path).get(TwinControl.INPUT);
+    }
+
+    /**
+     * A static twin's calibrated parameters by role; an observer that never saw data is an {@link
+     * UncalibratedLayerException} naming {@code path} and the input role.
+     */
+    static Map<String, QParams> calibratedParams(TwinControl control, String path) {
         try {
-            return twin.control().computeParams().get(TwinControl.INPUT);
+            return control.computeParams();
         } catch (IllegalStateException e) {
             throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
         }
@@ -693,12 +701,7 @@ final class BuiltinLowerings {
                     cls,
                     "learnt (LSQ) scales cannot be exported yet; allowed: observer scales");
         }
-        Map<String, QParams> params;
-        try {
-            params = control.computeParams();
-        } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
-        }
+        Map<String, QParams> params = calibratedParams(control, path);
         Parameter weight = twin.getDirectParameters().get("weight");
         Parameter bias = (Parameter) read(twin, Linear.class, "bias");
         NDArray w = weight.getArray();

@@ -16,7 +16,6 @@ import org.djlquant.nn.ObservedConv2d;
 import org.djlquant.nn.ObservedLinear;
 import org.djlquant.nn.QuantizedConv2d;
 import org.djlquant.nn.TwinControl;
-import org.djlquant.nn.UncalibratedLayerException;
 import org.djlquant.scheme.Granularity;
 import org.djlquant.scheme.QDataType;
 import org.djlquant.scheme.QParams;
@@ -139,12 +138,8 @@ final class ConvLowering {
         int end = last;
         QParams target = null;
         if (isStatic(twin) && !twin.control().observers().containsKey(TwinControl.OUTPUT)) {
-            try {
-                // this layer's own calibration is checked before the next one's
-                twin.control().computeParams();
-            } catch (IllegalStateException e) {
-                throw new UncalibratedLayerException(own.path(), TwinControl.INPUT, "export", e);
-            }
+            // this layer's own calibration is checked before the next one's
+            BuiltinLowerings.calibratedParams(twin.control(), own.path());
             int j = last + 1;
             while (j < children.size() && keepsQuantized(children.get(j))) {
                 j++;
@@ -195,11 +190,7 @@ final class ConvLowering {
                 || !control.observers().containsKey(TwinControl.INPUT)) {
             return null;
         }
-        try {
-            return control.computeParams().get(TwinControl.INPUT);
-        } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
-        }
+        return BuiltinLowerings.calibratedParams(control, path).get(TwinControl.INPUT);
     }
 
     /**
@@ -236,12 +227,7 @@ final class ConvLowering {
                     cls,
                     "learnt (LSQ) scales cannot be exported yet; allowed: observer scales");
         }
-        Map<String, QParams> params;
-        try {
-            params = control.computeParams();
-        } catch (IllegalStateException e) {
-            throw new UncalibratedLayerException(path, TwinControl.INPUT, "export", e);
-        }
+        Map<String, QParams> params = BuiltinLowerings.calibratedParams(control, path);
         QParams wp = params.get(TwinControl.WEIGHT);
         QSpec ws = wp.spec();
         Granularity g = ws.granularity();

@@ -453,15 +453,11 @@ public final class PackedConv2d implements AutoCloseable {
         try (IValue os = IValue.from(outputScale);
                 IValue oz = IValue.from(outputZeroPoint);
                 IValue om = IValue.from(outputQuantMax)) {
-            IValue y = ops.run(method, x.handle(), packed, os, oz, om);
-            OpLibrary lib;
-            try {
-                lib = OpLibrary.get();
-            } catch (QuantizationException e) {
-                y.close();
-                throw new IllegalStateException(e.getMessage(), e);
-            }
-            return new QuantizedActivation(y, lib, out, outputScale, outputZeroPoint);
+            return activation(
+                    ops.run(method, x.handle(), packed, os, oz, om),
+                    out,
+                    outputScale,
+                    outputZeroPoint);
         }
     }
 
@@ -483,16 +479,25 @@ public final class PackedConv2d implements AutoCloseable {
                 IValue is = IValue.from(inputScale);
                 IValue iz = IValue.from(inputZeroPoint);
                 IValue im = IValue.from(inputQuantMax)) {
-            IValue q = ops.run("quantize_input", xv, is, iz, im);
-            OpLibrary lib;
-            try {
-                lib = OpLibrary.get();
-            } catch (QuantizationException e) {
-                q.close();
-                throw new IllegalStateException(e.getMessage(), e);
-            }
-            return new QuantizedActivation(q, lib, x.getShape(), inputScale, inputZeroPoint);
+            return activation(
+                    ops.run("quantize_input", xv, is, iz, im),
+                    x.getShape(),
+                    inputScale,
+                    inputZeroPoint);
         }
+    }
+
+    /** Wraps a quantized tensor as an activation; frees it if the op library cannot load. */
+    private static QuantizedActivation activation(
+            IValue tensor, Shape shape, double scale, long zeroPoint) {
+        OpLibrary lib;
+        try {
+            lib = OpLibrary.get();
+        } catch (QuantizationException e) {
+            tensor.close();
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+        return new QuantizedActivation(tensor, lib, shape, scale, zeroPoint);
     }
 
     /**
